@@ -1,0 +1,362 @@
+//! Connection settings: [`Config`] and its builder.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+
+use crate::error::{Error, Result};
+use crate::tls;
+
+/// Headers that the handshake writes itself; setting them by hand would break it.
+const RESERVED_HEADERS: [&str; 6] = [
+    "host",
+    "connection",
+    "upgrade",
+    "sec-websocket-version",
+    "sec-websocket-key",
+    "sec-websocket-protocol",
+];
+
+/// Settings for one connection. Build one with [`Config::builder`]; the default is what
+/// [`Client::connect`](crate::Client::connect) uses.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let config = nwebsocket::Config::builder()
+///     .header("Authorization", "Bearer secret")
+///     .protocol("chat.v2")
+///     .connect_timeout(Duration::from_secs(5))
+///     .event_queue_capacity(4096)
+///     .build()?;
+/// assert_eq!(config.event_queue_capacity(), 4096);
+/// # Ok::<(), nwebsocket::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    headers: Vec<(HeaderName, HeaderValue)>,
+    protocols: Vec<String>,
+    connect_timeout: Duration,
+    close_timeout: Duration,
+    max_message_size: usize,
+    max_frame_size: usize,
+    event_queue_capacity: usize,
+    tcp_nodelay: bool,
+    read_buffer_size: usize,
+    write_buffer_size: usize,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            headers: Vec::new(),
+            protocols: Vec::new(),
+            connect_timeout: Duration::from_secs(30),
+            close_timeout: Duration::from_secs(5),
+            max_message_size: 64 << 20,
+            max_frame_size: 16 << 20,
+            event_queue_capacity: 1024,
+            tcp_nodelay: true,
+            read_buffer_size: 32 << 10,
+            write_buffer_size: 32 << 10,
+            tls: None,
+        }
+    }
+}
+
+impl Config {
+    /// Starts a builder with every setting at its default.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder {
+            config: Config::default(),
+            raw_headers: Vec::new(),
+            root_certificates: Vec::new(),
+        }
+    }
+
+    /// Extra headers sent with the upgrade request.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_bytes()))
+    }
+
+    /// The subprotocols offered in `Sec-WebSocket-Protocol`, in order of preference.
+    pub fn protocols(&self) -> &[String] {
+        &self.protocols
+    }
+
+    /// The limit on DNS, TCP connect, TLS and the HTTP upgrade together.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// How long the I/O thread waits for the server's side of the close handshake.
+    pub fn close_timeout(&self) -> Duration {
+        self.close_timeout
+    }
+
+    /// The largest inbound message, in bytes.
+    pub fn max_message_size(&self) -> usize {
+        self.max_message_size
+    }
+
+    /// The largest inbound frame, in bytes.
+    pub fn max_frame_size(&self) -> usize {
+        self.max_frame_size
+    }
+
+    /// How many messages the event queue holds before the I/O thread stops reading.
+    pub fn event_queue_capacity(&self) -> usize {
+        self.event_queue_capacity
+    }
+
+    /// Whether Nagle's algorithm is off (`TCP_NODELAY`).
+    pub fn tcp_nodelay(&self) -> bool {
+        self.tcp_nodelay
+    }
+
+    /// The size of the socket read buffer.
+    pub fn read_buffer_size(&self) -> usize {
+        self.read_buffer_size
+    }
+
+    /// How many bytes of outgoing frames are gathered before a write.
+    pub fn write_buffer_size(&self) -> usize {
+        self.write_buffer_size
+    }
+
+    /// The headers as the handshake request wants them.
+    pub(crate) fn header_pairs(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.headers
+    }
+
+    /// The rustls configuration for `wss://`, built once: either this config's own (custom
+    /// roots) or the process-wide one with the platform's roots.
+    pub(crate) fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>> {
+        match &self.tls {
+            Some(config) => Ok(config.clone()),
+            None => tls::default_config(),
+        }
+    }
+
+    /// The tungstenite settings that follow from this config.
+    pub(crate) fn websocket_config(&self) -> tungstenite::protocol::WebSocketConfig {
+        tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(self.read_buffer_size)
+            .write_buffer_size(self.write_buffer_size)
+            .max_write_buffer_size(usize::MAX)
+            .max_message_size(Some(self.max_message_size))
+            .max_frame_size(Some(self.max_frame_size))
+    }
+}
+
+/// Builds a [`Config`]; each setter documents its default. [`build`](Self::build) checks the
+/// whole config.
+#[must_use = "a builder does nothing until you call build()"]
+#[derive(Debug, Clone)]
+pub struct ConfigBuilder {
+    config: Config,
+    raw_headers: Vec<(String, String)>,
+    root_certificates: Vec<Vec<u8>>,
+}
+
+impl ConfigBuilder {
+    /// Adds a header to the upgrade request, e.g. `Authorization` or `Origin`. May be called
+    /// more than once, also with the same name. The handshake's own headers (`Host`,
+    /// `Connection`, `Upgrade`, `Sec-WebSocket-*`) cannot be set. Defaults to none.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.raw_headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Offers a subprotocol in `Sec-WebSocket-Protocol`; call once per protocol, most preferred
+    /// first. The one the server picks is in [`Event::Open`](crate::Event::Open) and
+    /// [`Client::protocol`](crate::Client::protocol). Defaults to none.
+    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
+        self.config.protocols.push(protocol.into());
+        self
+    }
+
+    /// Limits DNS, TCP connect (over every resolved address), TLS and the HTTP upgrade
+    /// together. Defaults to 30 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for the server to answer our close frame and close TCP, as RFC 6455
+    /// asks, before the I/O thread drops the socket. Defaults to 5 s.
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.config.close_timeout = timeout;
+        self
+    }
+
+    /// The largest inbound message in bytes; a larger one fails the connection with close code
+    /// 1009. Defaults to 64 MiB.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.config.max_message_size = bytes;
+        self
+    }
+
+    /// The largest inbound frame in bytes; must not exceed the message limit. Defaults to
+    /// 16 MiB.
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.config.max_frame_size = bytes;
+        self
+    }
+
+    /// How many messages may wait in the event queue. When it is full the I/O thread stops
+    /// reading the socket, so the server is slowed down by TCP flow control; nothing is
+    /// dropped, and sends still go out. Memory is bounded by this many messages of at most
+    /// [`max_message_size`](Self::max_message_size) each. Defaults to 1024.
+    pub fn event_queue_capacity(mut self, messages: usize) -> Self {
+        self.config.event_queue_capacity = messages;
+        self
+    }
+
+    /// Turns Nagle's algorithm off, so that small messages leave at once. Defaults to `true`.
+    pub fn tcp_nodelay(mut self, nodelay: bool) -> Self {
+        self.config.tcp_nodelay = nodelay;
+        self
+    }
+
+    /// The size of the socket read buffer. Larger buffers read bulk traffic in fewer system
+    /// calls; smaller ones save memory with many connections. Defaults to 32 KiB.
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.config.read_buffer_size = bytes;
+        self
+    }
+
+    /// How many bytes of outgoing frames are gathered before they are written; everything is
+    /// written at the latest when no more sends are queued, so this never delays a message.
+    /// Defaults to 32 KiB.
+    pub fn write_buffer_size(mut self, bytes: usize) -> Self {
+        self.config.write_buffer_size = bytes;
+        self
+    }
+
+    /// Trusts this DER-encoded certificate as a root for `wss://`, in addition to the
+    /// platform's roots. Use it for a private CA or a self-signed server. Defaults to none.
+    pub fn root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates.push(der.into());
+        self
+    }
+
+    /// Checks the settings and builds the config.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when a header name or value is invalid or reserved, a
+    /// subprotocol is empty, not an HTTP token or given twice, a size or the queue capacity is
+    /// zero, the frame limit exceeds the message limit, a timeout is zero, or a root
+    /// certificate cannot be parsed.
+    pub fn build(self) -> Result<Config> {
+        let ConfigBuilder {
+            mut config,
+            raw_headers,
+            root_certificates,
+        } = self;
+        let invalid = |why: String| Err(Error::InvalidConfig(why));
+
+        for (name, value) in raw_headers {
+            let Ok(header_name) = HeaderName::from_bytes(name.as_bytes()) else {
+                return invalid(format!("invalid header name {name:?}"));
+            };
+            if RESERVED_HEADERS.contains(&header_name.as_str()) {
+                return invalid(format!("header {name:?} is set by the handshake itself"));
+            }
+            let Ok(header_value) = HeaderValue::from_str(&value) else {
+                return invalid(format!("invalid value for header {name:?}"));
+            };
+            config.headers.push((header_name, header_value));
+        }
+        for (i, protocol) in config.protocols.iter().enumerate() {
+            if !is_token(protocol) {
+                return invalid(format!("subprotocol {protocol:?} is not an HTTP token"));
+            }
+            if config.protocols[..i].contains(protocol) {
+                return invalid(format!("subprotocol {protocol:?} is offered twice"));
+            }
+        }
+        if config.connect_timeout.is_zero() || config.close_timeout.is_zero() {
+            return invalid("timeouts must be greater than zero".into());
+        }
+        if config.event_queue_capacity == 0 {
+            return invalid("the event queue capacity must be at least 1".into());
+        }
+        if config.read_buffer_size == 0 || config.write_buffer_size == 0 {
+            return invalid("buffer sizes must be greater than zero".into());
+        }
+        if config.max_message_size == 0 || config.max_frame_size == 0 {
+            return invalid("message and frame limits must be greater than zero".into());
+        }
+        if config.max_frame_size > config.max_message_size {
+            return invalid("max_frame_size exceeds max_message_size".into());
+        }
+        if !root_certificates.is_empty() {
+            config.tls = Some(tls::config_with_roots(root_certificates)?);
+        }
+        Ok(config)
+    }
+}
+
+/// An RFC 7230 token: the characters a subprotocol name may use.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejects(builder: ConfigBuilder) {
+        assert!(matches!(builder.build(), Err(Error::InvalidConfig(_))));
+    }
+
+    #[test]
+    fn defaults_build() {
+        let config = Config::builder().build().unwrap();
+        assert_eq!(config.event_queue_capacity(), 1024);
+        assert!(config.tcp_nodelay());
+        assert_eq!(config.max_message_size(), 64 << 20);
+    }
+
+    #[test]
+    fn headers_and_protocols_are_checked() {
+        let ok = Config::builder()
+            .header("Authorization", "Bearer x")
+            .header("X-Id", "1")
+            .protocol("chat")
+            .protocol("v2.chat")
+            .build()
+            .unwrap();
+        assert_eq!(ok.headers().count(), 2);
+        assert_eq!(ok.protocols(), ["chat", "v2.chat"]);
+
+        rejects(Config::builder().header("bad name", "x"));
+        rejects(Config::builder().header("X-Ok", "line\nbreak"));
+        rejects(Config::builder().header("Sec-WebSocket-Key", "x"));
+        rejects(Config::builder().header("host", "x"));
+        rejects(Config::builder().protocol(""));
+        rejects(Config::builder().protocol("a,b"));
+        rejects(Config::builder().protocol("chat").protocol("chat"));
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        rejects(Config::builder().event_queue_capacity(0));
+        rejects(Config::builder().max_message_size(0));
+        rejects(Config::builder().max_frame_size(2048).max_message_size(1024));
+        rejects(Config::builder().connect_timeout(Duration::ZERO));
+        rejects(Config::builder().close_timeout(Duration::ZERO));
+        rejects(Config::builder().read_buffer_size(0));
+        rejects(Config::builder().root_certificate(b"not a certificate".to_vec()));
+    }
+}

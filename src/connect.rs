@@ -1,0 +1,324 @@
+//! One connection attempt, as a non-blocking state machine: resolve, TCP connect (each address
+//! in turn), TLS, HTTP upgrade. The I/O thread calls [`Attempt::advance`] whenever something
+//! may have changed and sleeps until [`Attempt::wake_at`] otherwise, so an attempt can be
+//! aborted at any point and a new one started from scratch.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::HeaderValue;
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, StreamOwned};
+use tungstenite::WebSocket;
+use tungstenite::client::IntoClientRequest;
+use tungstenite::handshake::client::{ClientHandshake, Response};
+use tungstenite::handshake::{HandshakeError, MidHandshake};
+
+use crate::config::Config;
+use crate::error::{ConnectFailures, Error, Result};
+use crate::event::OpenEvent;
+use crate::shared::Shared;
+use crate::stream::Stream;
+use crate::target::Target;
+
+/// The poll token of the connection's socket.
+pub(crate) const SOCKET: Token = Token(0);
+/// The poll token of the waker that handles (and the resolver) ring.
+pub(crate) const WAKER: Token = Token(1);
+
+/// What [`Attempt::advance`] achieved.
+#[derive(Debug)]
+pub(crate) enum Progress {
+    /// Waiting for the socket, the resolver or a timer.
+    Pending,
+    /// The handshake succeeded.
+    Open(Box<WebSocket<Stream>>, OpenEvent),
+}
+
+#[derive(Debug)]
+enum Stage {
+    Resolving(flume::Receiver<io::Result<Vec<SocketAddr>>>),
+    Dialing(Dial),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    Upgrading(MidHandshake<ClientHandshake<Stream>>),
+    /// Between stages, and after the end.
+    Done,
+}
+
+/// TCP connects to each resolved address in turn, each with its share of the time left.
+#[derive(Debug)]
+struct Dial {
+    stream: TcpStream,
+    addr: SocketAddr,
+    addr_deadline: Instant,
+    rest: VecDeque<SocketAddr>,
+    failures: Vec<(SocketAddr, io::Error)>,
+}
+
+/// One try at opening the connection.
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    target: Target,
+    config: Config,
+    deadline: Instant,
+    stage: Stage,
+}
+
+impl Attempt {
+    /// Starts resolving `target`. An IP literal needs no resolver; a name is resolved on a
+    /// short-lived helper thread, so that the attempt stays abortable and its timeout holds.
+    pub(crate) fn start(target: Target, config: Config, shared: &Arc<Shared>) -> Result<Self> {
+        let deadline = Instant::now() + config.connect_timeout();
+        let (tx, rx) = flume::bounded(1);
+        if let Ok(ip) = target.host.parse::<IpAddr>() {
+            let _ = tx.send(Ok(vec![SocketAddr::new(ip, target.port)]));
+        } else {
+            let host = (target.host.clone(), target.port);
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("nwebsocket-dns".into())
+                .stack_size(128 << 10)
+                .spawn(move || {
+                    let addrs = host.to_socket_addrs().map(Iterator::collect);
+                    // The attempt may be gone (aborted, timed out): then nobody listens.
+                    if tx.send(addrs).is_ok() {
+                        shared.wake_driver();
+                    }
+                })?;
+        }
+        Ok(Attempt {
+            target,
+            config,
+            deadline,
+            stage: Stage::Resolving(rx),
+        })
+    }
+
+    /// When the I/O thread must call [`advance`](Self::advance) again even if nothing happens.
+    pub(crate) fn wake_at(&self) -> Instant {
+        match &self.stage {
+            Stage::Dialing(dial) => dial.addr_deadline.min(self.deadline),
+            _ => self.deadline,
+        }
+    }
+
+    /// Moves the attempt on as far as it goes without blocking.
+    ///
+    /// # Errors
+    /// The error that ends the attempt: [`Error::Connect`], [`Error::Timeout`], [`Error::Tls`],
+    /// [`Error::Rejected`], [`Error::Handshake`] or [`Error::Io`]. The socket is closed then.
+    pub(crate) fn advance(&mut self, registry: &Registry) -> Result<Progress> {
+        loop {
+            let stage = std::mem::replace(&mut self.stage, Stage::Done);
+            let (next, progressed) = match self.step(stage, registry) {
+                Ok(step) => step,
+                Err(err) => return Err(err),
+            };
+            if let Stage::Done = next {
+                return Ok(progressed.unwrap_or(Progress::Pending));
+            }
+            self.stage = next;
+            if let Some(progress) = progressed {
+                return Ok(progress);
+            }
+            if Instant::now() >= self.deadline {
+                self.abort(registry);
+                return Err(Error::Timeout(self.phase()));
+            }
+        }
+    }
+
+    /// Closes whatever socket the attempt holds.
+    pub(crate) fn abort(&mut self, registry: &Registry) {
+        match std::mem::replace(&mut self.stage, Stage::Done) {
+            Stage::Dialing(mut dial) => deregister(registry, &mut dial.stream),
+            Stage::Tls(mut tls) => deregister(registry, &mut tls.sock),
+            Stage::Upgrading(mut mid) => deregister(registry, mid.get_mut().get_mut().tcp()),
+            Stage::Resolving(_) | Stage::Done => {}
+        }
+    }
+
+    fn phase(&self) -> &'static str {
+        match self.stage {
+            Stage::Resolving(_) => "resolving the host",
+            Stage::Dialing(_) => "connecting",
+            Stage::Tls(_) => "in the TLS handshake",
+            Stage::Upgrading(_) | Stage::Done => "in the WebSocket handshake",
+        }
+    }
+
+    /// One step. Returns the next stage and, when the attempt should return now, its progress:
+    /// `Some(Pending)` to wait, `Some(Open)` when done. `None` means "go on at once".
+    fn step(&mut self, stage: Stage, registry: &Registry) -> Result<(Stage, Option<Progress>)> {
+        let pending = Some(Progress::Pending);
+        match stage {
+            Stage::Resolving(rx) => match rx.try_recv() {
+                Ok(Ok(addrs)) if addrs.is_empty() => Err(Error::Connect(
+                    format!("{} resolved to no address", self.target.host).into(),
+                )),
+                Ok(Ok(addrs)) => Ok((self.dial(addrs.into(), Vec::new(), registry)?, None)),
+                Ok(Err(err)) => Err(Error::Connect(Box::new(io::Error::new(
+                    err.kind(),
+                    format!("could not resolve {}: {err}", self.target.host),
+                )))),
+                Err(flume::TryRecvError::Empty) => Ok((Stage::Resolving(rx), pending)),
+                Err(flume::TryRecvError::Disconnected) => {
+                    Err(Error::Connect("the resolver thread died".into()))
+                }
+            },
+            Stage::Dialing(dial) => match is_connected(&dial.stream) {
+                Ok(true) => {
+                    dial.stream.set_nodelay(self.config.tcp_nodelay())?;
+                    log::debug!("TCP connected to {}", dial.addr);
+                    Ok((self.secure(dial.stream)?, None))
+                }
+                Ok(false) if Instant::now() < dial.addr_deadline => Ok((Stage::Dialing(dial), pending)),
+                Ok(false) => {
+                    let err = io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
+                    self.next_address(dial, err, registry).map(|s| (s, None))
+                }
+                Err(err) => self.next_address(dial, err, registry).map(|s| (s, None)),
+            },
+            Stage::Tls(mut tls) => {
+                while tls.conn.is_handshaking() {
+                    match tls.conn.complete_io(&mut tls.sock) {
+                        Ok((0, 0)) => return Ok((Stage::Tls(tls), pending)),
+                        Ok(_) => {}
+                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                            return Ok((Stage::Tls(tls), pending));
+                        }
+                        Err(err) => {
+                            deregister(registry, &mut tls.sock);
+                            return Err(Error::from_tls(err));
+                        }
+                    }
+                }
+                log::debug!("TLS established with {}", self.target.host);
+                Ok((self.upgrade(Stream::Tls(tls))?, None))
+            }
+            Stage::Upgrading(mid) => match mid.handshake() {
+                Ok((ws, response)) => {
+                    log::debug!("WebSocket open: {}", self.target.uri);
+                    Ok((Stage::Done, Some(Progress::Open(Box::new(ws), open_event(response)))))
+                }
+                Err(HandshakeError::Interrupted(mid)) => Ok((Stage::Upgrading(mid), pending)),
+                Err(HandshakeError::Failure(err)) => Err(Error::from_handshake(err)),
+            },
+            Stage::Done => Ok((Stage::Done, pending)),
+        }
+    }
+
+    /// Starts a TCP connect to the first address that accepts a non-blocking connect.
+    fn dial(
+        &self,
+        mut rest: VecDeque<SocketAddr>,
+        mut failures: Vec<(SocketAddr, io::Error)>,
+        registry: &Registry,
+    ) -> Result<Stage> {
+        while let Some(addr) = rest.pop_front() {
+            let started = TcpStream::connect(addr).and_then(|mut stream| {
+                registry.register(&mut stream, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
+                Ok(stream)
+            });
+            match started {
+                Ok(stream) => {
+                    let now = Instant::now();
+                    let share = self.deadline.saturating_duration_since(now) / (rest.len() as u32 + 1);
+                    log::debug!("connecting to {addr}");
+                    return Ok(Stage::Dialing(Dial {
+                        stream,
+                        addr,
+                        addr_deadline: now + share,
+                        rest,
+                        failures,
+                    }));
+                }
+                Err(err) => failures.push((addr, err)),
+            }
+        }
+        Err(Error::Connect(Box::new(ConnectFailures(failures))))
+    }
+
+    fn next_address(&self, mut dial: Dial, err: io::Error, registry: &Registry) -> Result<Stage> {
+        log::debug!("connect to {} failed: {err}", dial.addr);
+        deregister(registry, &mut dial.stream);
+        dial.failures.push((dial.addr, err));
+        if dial.rest.is_empty() && Instant::now() >= self.deadline {
+            return Err(Error::Timeout("connecting"));
+        }
+        self.dial(dial.rest, dial.failures, registry)
+    }
+
+    /// Wraps the connected socket in TLS for `wss://`, or goes straight to the upgrade.
+    fn secure(&self, tcp: TcpStream) -> Result<Stage> {
+        if !self.target.tls {
+            return self.upgrade(Stream::Plain(tcp));
+        }
+        let name = ServerName::try_from(self.target.host.clone())
+            .map_err(|err| Error::Tls(Box::new(err)))?;
+        let conn = ClientConnection::new(self.config.tls_config()?, name)
+            .map_err(|err| Error::Tls(Box::new(err)))?;
+        Ok(Stage::Tls(Box::new(StreamOwned::new(conn, tcp))))
+    }
+
+    /// Starts the HTTP upgrade with the configured headers and subprotocols.
+    fn upgrade(&self, stream: Stream) -> Result<Stage> {
+        let mut request = self
+            .target
+            .uri
+            .clone()
+            .into_client_request()
+            .map_err(|err| Error::InvalidUrl(err.to_string()))?;
+        let headers = request.headers_mut();
+        for (name, value) in self.config.header_pairs() {
+            headers.append(name.clone(), value.clone());
+        }
+        if !self.config.protocols().is_empty() {
+            let offered = self.config.protocols().join(", ");
+            let value = HeaderValue::from_str(&offered)
+                .map_err(|err| Error::InvalidConfig(err.to_string()))?;
+            headers.insert("Sec-WebSocket-Protocol", value);
+        }
+        let ws_config = Some(self.config.websocket_config());
+        match ClientHandshake::start(stream, request, ws_config) {
+            Ok(mid) => Ok(Stage::Upgrading(mid)),
+            Err(err) => Err(Error::from_handshake(err)),
+        }
+    }
+}
+
+/// Whether a non-blocking connect has finished; `Err` if it failed.
+fn is_connected(stream: &TcpStream) -> io::Result<bool> {
+    if let Some(err) = stream.take_error()? {
+        return Err(err);
+    }
+    match stream.peer_addr() {
+        Ok(_) => Ok(true),
+        Err(err) if err.kind() == io::ErrorKind::NotConnected => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+fn deregister(registry: &Registry, stream: &mut TcpStream) {
+    if let Err(err) = registry.deregister(stream) {
+        log::debug!("deregister failed: {err}");
+    }
+}
+
+fn open_event(response: Response) -> OpenEvent {
+    let (parts, _body) = response.into_parts();
+    let protocol = parts
+        .headers
+        .get("sec-websocket-protocol")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    OpenEvent {
+        protocol,
+        headers: parts.headers,
+    }
+}

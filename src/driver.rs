@@ -1,0 +1,349 @@
+//! The I/O thread: runs one connection attempt, then the open connection, then reports how it
+//! ended. It sleeps in `Poll::poll` on the socket and the waker together, with a timeout only
+//! when a timer is due, so an idle connection costs no CPU and no wake-ups.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll};
+use tungstenite::WebSocket;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::config::Config;
+use crate::connect::{Attempt, Progress};
+use crate::error::Error;
+use crate::event::{Message, Text};
+use crate::sender::Command;
+use crate::shared::Shared;
+use crate::sink::{Ending, EventSink};
+use crate::stream::Stream;
+use crate::target::Target;
+
+/// The most commands taken in one go before the socket is read again, so that a flood of
+/// sends cannot starve the reading side.
+const COMMAND_BATCH: usize = 1024;
+
+/// The loop state of the I/O thread.
+#[derive(Debug)]
+pub(crate) struct Driver {
+    poll: Poll,
+    events: Events,
+    shared: Arc<Shared>,
+    commands: flume::Receiver<Command>,
+    sink: EventSink,
+    config: Config,
+    target: Target,
+}
+
+/// What an open connection is doing.
+#[derive(Debug)]
+struct Session {
+    ws: Box<WebSocket<Stream>>,
+    /// Bytes written into tungstenite but not yet flushed to the socket.
+    unflushed: usize,
+    /// The socket refused more bytes: wait for it to drain before taking more sends.
+    write_blocked: bool,
+    /// The close frame received from the server, once it came.
+    received_close: Option<Option<CloseFrame>>,
+    /// When the close handshake must be over; set once it starts from either side.
+    close_deadline: Option<Instant>,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        poll: Poll,
+        shared: Arc<Shared>,
+        commands: flume::Receiver<Command>,
+        sink: EventSink,
+        config: Config,
+        target: Target,
+    ) -> Self {
+        Driver {
+            poll,
+            events: Events::with_capacity(8),
+            shared,
+            commands,
+            sink,
+            config,
+            target,
+        }
+    }
+
+    /// Runs the connection to its end and queues its terminal events.
+    pub(crate) fn run(mut self) {
+        let ending = match self.connect() {
+            Ok((ws, queued)) => self.serve(ws, queued),
+            Err(error) => Ending::failed(error),
+        };
+        self.shared.closing.store(true, Ordering::SeqCst);
+        self.sink.finish(ending);
+        // Dropping `self` closes the socket (already done by `serve`) and ends the queue.
+    }
+
+    /// Runs the connection attempt; sends made meanwhile are kept, in order, for afterwards.
+    fn connect(&mut self) -> Result<(Box<WebSocket<Stream>>, VecDeque<Command>), Error> {
+        let mut attempt = Attempt::start(self.target.clone(), self.config.clone(), &self.shared)?;
+        let mut queued = VecDeque::new();
+        loop {
+            while let Some(command) = self.next_command() {
+                match command {
+                    Command::Send { .. } => queued.push_back(command),
+                    Command::Close(_) | Command::Shutdown => {
+                        attempt.abort(self.poll.registry());
+                        return Err(Error::Aborted);
+                    }
+                }
+            }
+            match attempt.advance(self.poll.registry())? {
+                Progress::Open(ws, open) => {
+                    self.sink.open(open);
+                    return Ok((ws, queued));
+                }
+                Progress::Pending => self.sleep(Some(attempt.wake_at()), true)?,
+            }
+        }
+    }
+
+    /// Serves the open connection until it ends.
+    fn serve(&mut self, ws: Box<WebSocket<Stream>>, mut queued: VecDeque<Command>) -> Ending {
+        let mut session = Session {
+            ws,
+            unflushed: 0,
+            write_blocked: false,
+            received_close: None,
+            close_deadline: None,
+        };
+        let ending = loop {
+            if let Some(ending) = self.turn(&mut session, &mut queued) {
+                break ending;
+            }
+            if let Err(err) = self.sleep(session.close_deadline, !session.write_blocked) {
+                break Ending::failed(err);
+            }
+        };
+        let _ = self.poll.registry().deregister(session.ws.get_mut().tcp());
+        ending
+    }
+
+    /// One pass over everything that may have changed: commands, writes, reads, timers.
+    fn turn(&mut self, session: &mut Session, queued: &mut VecDeque<Command>) -> Option<Ending> {
+        if let Err(err) = self.write_commands(session, queued) {
+            return Some(self.fail(session, err));
+        }
+        if let Err(err) = self.flush(session) {
+            return Some(self.fail(session, err));
+        }
+        if let Some(ending) = self.read(session) {
+            return Some(ending);
+        }
+        // Reading may have queued a pong or a close reply.
+        if let Err(err) = self.flush(session) {
+            return Some(self.fail(session, err));
+        }
+        match session.close_deadline {
+            Some(deadline) if Instant::now() >= deadline => Some(self.close_timed_out(session)),
+            _ => None,
+        }
+    }
+
+    fn next_command(&mut self) -> Option<Command> {
+        match self.commands.try_recv() {
+            Ok(command) => Some(command),
+            Err(flume::TryRecvError::Empty) => None,
+            // Every handle is gone; `Outbox::drop` sent `Shutdown` before that.
+            Err(flume::TryRecvError::Disconnected) => None,
+        }
+    }
+
+    /// Hands queued sends to tungstenite until the socket pushes back.
+    fn write_commands(
+        &mut self,
+        session: &mut Session,
+        queued: &mut VecDeque<Command>,
+    ) -> Result<(), Error> {
+        let mut taken = 0;
+        while !session.write_blocked {
+            // Sends queued while connecting all go first; then at most a batch from the channel.
+            let command = match queued.pop_front() {
+                Some(command) => command,
+                None if taken < COMMAND_BATCH => match self.next_command() {
+                    Some(command) => command,
+                    None => break,
+                },
+                None => break,
+            };
+            taken += 1;
+            match command {
+                Command::Send { message, len } => {
+                    if !session.ws.can_write() {
+                        // Closing: nothing more goes out. The handle refuses new sends from now.
+                        self.shared.buffered_amount.fetch_sub(len, Ordering::Relaxed);
+                        continue;
+                    }
+                    log::trace!("sending {len} bytes");
+                    session.unflushed += len;
+                    would_block(session.ws.write(message), &mut session.write_blocked)?;
+                }
+                Command::Close(frame) => self.start_close(session, frame)?,
+                Command::Shutdown => {
+                    let frame = CloseFrame {
+                        code: CloseCode::Away,
+                        reason: "going away".into(),
+                    };
+                    self.start_close(session, frame)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn start_close(&mut self, session: &mut Session, frame: CloseFrame) -> Result<(), Error> {
+        if session.close_deadline.is_none() {
+            session.close_deadline = Some(Instant::now() + self.config.close_timeout());
+        }
+        self.shared.closing.store(true, Ordering::SeqCst);
+        if session.ws.can_write() {
+            log::debug!("closing with code {}", frame.code);
+            would_block(session.ws.close(Some(frame)), &mut session.write_blocked)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, session: &mut Session) -> Result<(), Error> {
+        session.write_blocked = false;
+        would_block(session.ws.flush(), &mut session.write_blocked)?;
+        if !session.write_blocked && session.unflushed > 0 {
+            self.shared
+                .buffered_amount
+                .fetch_sub(session.unflushed, Ordering::Relaxed);
+            session.unflushed = 0;
+        }
+        Ok(())
+    }
+
+    /// Reads every complete message until the socket has no more or the queue is full.
+    fn read(&mut self, session: &mut Session) -> Option<Ending> {
+        while self.sink.can_read() {
+            let message = match session.ws.read() {
+                Ok(message) => message,
+                Err(tungstenite::Error::Io(err)) if err.kind() == io::ErrorKind::WouldBlock => {
+                    return None;
+                }
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return Some(clean_ending(session));
+                }
+                Err(err) => return Some(self.fail(session, Error::from_protocol(err))),
+            };
+            match message {
+                tungstenite::Message::Text(text) => {
+                    log::trace!("received text of {} bytes", text.len());
+                    self.sink.message(Message::Text(Text::from_tungstenite(text)));
+                }
+                tungstenite::Message::Binary(bytes) => {
+                    log::trace!("received {} bytes", bytes.len());
+                    self.sink.message(Message::Binary(bytes));
+                }
+                tungstenite::Message::Close(frame) => {
+                    log::debug!("close frame received: {frame:?}");
+                    session.received_close = Some(frame);
+                    self.shared.closing.store(true, Ordering::SeqCst);
+                    if session.close_deadline.is_none() {
+                        session.close_deadline =
+                            Some(Instant::now() + self.config.close_timeout());
+                    }
+                }
+                // tungstenite queues the pong itself; `turn` flushes it right after.
+                tungstenite::Message::Ping(_)
+                | tungstenite::Message::Pong(_)
+                | tungstenite::Message::Frame(_) => {}
+            }
+        }
+        None
+    }
+
+    /// Fails the connection: tells the server why (best effort, never waiting), then ends.
+    fn fail(&mut self, session: &mut Session, error: Error) -> Ending {
+        if session.received_close.is_some() {
+            // The server's close frame came: a reset or EOF now ends a finished handshake.
+            return clean_ending(session);
+        }
+        let code = match &error {
+            Error::Protocol(source) => match source.downcast_ref::<tungstenite::Error>() {
+                Some(tungstenite::Error::Utf8(_)) => Some(CloseCode::Invalid),
+                Some(tungstenite::Error::Capacity(_)) => Some(CloseCode::Size),
+                _ => Some(CloseCode::Protocol),
+            },
+            _ => None,
+        };
+        if let Some(code) = code {
+            if session.ws.can_write() {
+                let frame = CloseFrame {
+                    code,
+                    reason: "".into(),
+                };
+                let _ = session.ws.close(Some(frame));
+                let _ = session.ws.flush();
+            }
+        }
+        log::debug!("connection failed: {error}");
+        Ending::failed(error)
+    }
+
+    fn close_timed_out(&mut self, session: &mut Session) -> Ending {
+        if session.received_close.is_some() {
+            // Both close frames went over; only the server's TCP close is missing.
+            clean_ending(session)
+        } else {
+            Ending::failed(Error::Timeout("waiting for the server's close frame"))
+        }
+    }
+
+    /// Sleeps until the socket or a handle has something, or `deadline` passes.
+    /// `take_commands` says whether queued commands are work now (not while the socket
+    /// pushes back).
+    fn sleep(&mut self, deadline: Option<Instant>, take_commands: bool) -> Result<(), Error> {
+        self.shared.going_to_sleep();
+        if (take_commands && !self.commands.is_empty()) || self.sink.resumed() {
+            self.shared.awake();
+            return Ok(());
+        }
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if timeout == Some(Duration::ZERO) {
+            self.shared.awake();
+            return Ok(());
+        }
+        let polled = self.poll.poll(&mut self.events, timeout);
+        self.shared.awake();
+        match polled {
+            Err(err) if err.kind() != io::ErrorKind::Interrupted => Err(Error::Io(err)),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn clean_ending(session: &Session) -> Ending {
+    match &session.received_close {
+        Some(Some(frame)) => Ending::clean(frame.code.into(), frame.reason.to_string()),
+        Some(None) => Ending::clean(1005, String::new()),
+        None => Ending::failed(Error::Io(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the server closed the connection without a close frame",
+        ))),
+    }
+}
+
+/// Turns tungstenite's `WouldBlock` into "wait for the socket": the data stays buffered.
+fn would_block(result: tungstenite::Result<()>, blocked: &mut bool) -> Result<(), Error> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(tungstenite::Error::Io(err)) if err.kind() == io::ErrorKind::WouldBlock => {
+            *blocked = true;
+            Ok(())
+        }
+        Err(err) => Err(Error::from_protocol(err)),
+    }
+}

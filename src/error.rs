@@ -1,0 +1,248 @@
+//! The crate's error type and the receive errors of the event queue.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+
+/// A boxed error from a dependency, kept as a `source()` so that no dependency's type is part of
+/// our API. Reach it with `downcast_ref` if you must.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong, grouped by what the caller can do about it.
+///
+/// Errors that end a connection arrive as [`Event::Error`](crate::Event::Error), always followed
+/// by [`Event::Close`](crate::Event::Close). Errors from calls on the handle (a bad URL, a bad
+/// close code, a send after close) are returned by the call and change nothing.
+///
+/// The message of each variant is short; the cause, where there is one, is its
+/// [`source()`](std::error::Error::source).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URL cannot be parsed, its scheme is not `ws` or `wss`, or it has no host.
+    #[error("invalid URL: {0}")]
+    InvalidUrl(String),
+
+    /// A [`Config`](crate::Config) setting, or a combination of them, is invalid.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+
+    /// The close code is neither 1000 nor in 3000–4999 (what the JS API allows).
+    #[error("invalid close code {0}: use 1000 or 3000-4999")]
+    InvalidCloseCode(u16),
+
+    /// The close reason is longer than 123 bytes of UTF-8.
+    #[error("close reason is {0} bytes, the limit is 123")]
+    CloseReasonTooLong(usize),
+
+    /// A ping payload is longer than 125 bytes.
+    #[error("ping payload is {0} bytes, the limit is 125")]
+    PingTooLong(usize),
+
+    /// The host name could not be resolved, or no address accepted a TCP connection. The source
+    /// lists each address tried with its I/O error.
+    #[error("could not connect")]
+    Connect(#[source] BoxError),
+
+    /// The connection attempt did not finish within the configured connect timeout, or the
+    /// server did not finish the close handshake within the close timeout.
+    #[error("timed out while {0}")]
+    Timeout(&'static str),
+
+    /// The TLS handshake failed (bad certificate, alert from the server, ...).
+    #[error("TLS handshake failed")]
+    Tls(#[source] BoxError),
+
+    /// The server answered the upgrade request with something other than `101 Switching
+    /// Protocols`. Redirects (3xx) are reported here too: they are not followed.
+    #[error("handshake rejected with HTTP status {status}")]
+    Rejected {
+        /// The HTTP status code, e.g. 404.
+        status: u16,
+        /// The start of the response body, as far as it arrived with the headers.
+        body: Box<[u8]>,
+    },
+
+    /// The server's upgrade response was not a valid WebSocket handshake (garbage, a wrong
+    /// `Sec-WebSocket-Accept`, a subprotocol we did not offer, ...).
+    #[error("invalid handshake response")]
+    Handshake(#[source] BoxError),
+
+    /// The server broke the WebSocket protocol (invalid UTF-8 in a text message, a masked or
+    /// malformed frame, a message over the size limit, ...). The connection was failed.
+    #[error("WebSocket protocol error")]
+    Protocol(#[source] BoxError),
+
+    /// An I/O error on an established connection: a reset, or the server closed TCP without a
+    /// close frame (`UnexpectedEof`).
+    #[error("connection lost")]
+    Io(#[from] io::Error),
+
+    /// The connection attempt was aborted by [`Client::close`](crate::Client::close) before it
+    /// was open.
+    #[error("connection attempt aborted by close()")]
+    Aborted,
+
+    /// The connection is closing or closed: nothing more can be sent.
+    #[error("connection is closed")]
+    Closed,
+}
+
+impl Error {
+    /// Wraps a tungstenite error met after the handshake.
+    pub(crate) fn from_protocol(err: tungstenite::Error) -> Self {
+        match err {
+            tungstenite::Error::Io(err) => Error::Io(err),
+            tungstenite::Error::Protocol(
+                tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+            ) => Error::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection without a close frame",
+            )),
+            other => Error::Protocol(Box::new(other)),
+        }
+    }
+
+    /// Wraps a tungstenite error met during the HTTP upgrade.
+    pub(crate) fn from_handshake(err: tungstenite::Error) -> Self {
+        match err {
+            tungstenite::Error::Http(response) => Error::Rejected {
+                status: response.status().as_u16(),
+                body: response.body().clone().unwrap_or_default().into_boxed_slice(),
+            },
+            tungstenite::Error::Io(err) => Error::Io(err),
+            other => Error::Handshake(Box::new(other)),
+        }
+    }
+
+    /// Wraps an I/O error of the TLS handshake; rustls reports its own errors inside them.
+    pub(crate) fn from_tls(err: io::Error) -> Self {
+        Error::Tls(Box::new(err))
+    }
+}
+
+/// Every address a connection attempt tried, each with the error it gave.
+#[derive(Debug)]
+pub(crate) struct ConnectFailures(pub(crate) Vec<(SocketAddr, io::Error)>);
+
+impl fmt::Display for ConnectFailures {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (addr, err)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{addr}: {err}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConnectFailures {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0
+            .last()
+            .map(|(_, err)| err as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Why [`Client::recv`](crate::Client::recv) returned no event: the stream has ended after its
+/// [`Event::Close`](crate::Event::Close).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecvError;
+
+impl fmt::Display for RecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the event stream has ended")
+    }
+}
+
+impl std::error::Error for RecvError {}
+
+/// Why [`Client::try_recv`](crate::Client::try_recv) returned no event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryRecvError {
+    /// Nothing is queued right now; more may come.
+    Empty,
+    /// The stream has ended after its [`Event::Close`](crate::Event::Close).
+    Disconnected,
+}
+
+impl fmt::Display for TryRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TryRecvError::Empty => "no event queued",
+            TryRecvError::Disconnected => "the event stream has ended",
+        })
+    }
+}
+
+impl std::error::Error for TryRecvError {}
+
+/// Why [`Client::recv_timeout`](crate::Client::recv_timeout) returned no event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvTimeoutError {
+    /// No event arrived within the timeout; more may come.
+    Timeout,
+    /// The stream has ended after its [`Event::Close`](crate::Event::Close).
+    Disconnected,
+}
+
+impl fmt::Display for RecvTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RecvTimeoutError::Timeout => "timed out waiting for an event",
+            RecvTimeoutError::Disconnected => "the event stream has ended",
+        })
+    }
+}
+
+impl std::error::Error for RecvTimeoutError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync_static<T: Send + Sync + 'static>() {}
+
+    #[test]
+    fn error_is_small_send_sync() {
+        assert_send_sync_static::<Error>();
+        assert!(std::mem::size_of::<Error>() <= 32, "{}", std::mem::size_of::<Error>());
+    }
+
+    #[test]
+    fn messages_do_not_repeat_the_source() {
+        let err = Error::Io(io::Error::other("boom"));
+        assert_eq!(err.to_string(), "connection lost");
+        let source = std::error::Error::source(&err).unwrap();
+        assert_eq!(source.to_string(), "boom");
+    }
+
+    #[test]
+    fn connect_failures_list_every_address() {
+        let failures = ConnectFailures(vec![
+            ("127.0.0.1:1".parse().unwrap(), io::ErrorKind::ConnectionRefused.into()),
+            ("[::1]:1".parse().unwrap(), io::ErrorKind::ConnectionRefused.into()),
+        ]);
+        let text = failures.to_string();
+        assert!(text.contains("127.0.0.1:1") && text.contains("[::1]:1"), "{text}");
+    }
+
+    #[test]
+    fn rejection_keeps_status_and_body() {
+        let response = http::Response::builder()
+            .status(404)
+            .body(Some(b"not here".to_vec()))
+            .unwrap();
+        match Error::from_handshake(tungstenite::Error::Http(Box::new(response))) {
+            Error::Rejected { status, body } => {
+                assert_eq!(status, 404);
+                assert_eq!(&*body, b"not here");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! What the I/O thread reports ([`Event`]) and what travels over the socket ([`Message`]).
+
+use std::fmt;
+use std::ops::Deref;
+
+use bytes::Bytes;
+use tungstenite::Utf8Bytes;
+
+use crate::client::Client;
+use crate::error::Error;
+
+/// One thing that happened on the connection, in the order of the JS WebSocket API.
+///
+/// The stream of events always has this shape:
+///
+/// ```text
+/// Open?  Message*  Error?  Close
+/// ```
+///
+/// At most one `Open`, then every message in arrival order, then, only when the connection did
+/// not end cleanly, one `Error` with the cause, then exactly one `Close`, always. After `Close`
+/// the stream ends. `Error` comes exactly when `Close` has `was_clean == false`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// The handshake succeeded; messages may now arrive.
+    Open(OpenEvent),
+    /// A complete text or binary message from the server.
+    Message(Message),
+    /// Why the connection failed; a [`Event::Close`] always follows.
+    Error(Error),
+    /// The connection is over; nothing follows.
+    Close(CloseEvent),
+}
+
+/// What the server agreed to in the handshake.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct OpenEvent {
+    /// The subprotocol the server picked from those offered, if any.
+    pub protocol: Option<String>,
+    /// The headers of the server's `101 Switching Protocols` response.
+    pub headers: http::HeaderMap,
+}
+
+/// How the connection ended, as in the JS `CloseEvent`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CloseEvent {
+    /// The code from the server's close frame; 1005 when its frame had none, 1006 when the
+    /// connection ended without a close handshake.
+    pub code: u16,
+    /// The reason from the server's close frame, empty if none.
+    pub reason: String,
+    /// Whether close frames were exchanged. When `false`, an [`Event::Error`] came just before.
+    pub was_clean: bool,
+}
+
+impl CloseEvent {
+    /// The close event of a connection that failed or ended without a close handshake.
+    pub(crate) fn abnormal() -> Self {
+        CloseEvent {
+            code: 1006,
+            reason: String::new(),
+            was_clean: false,
+        }
+    }
+}
+
+/// The state of the connection, as `WebSocket.readyState` in JS. The numbers match JS.
+///
+/// It follows the events you have received, not the socket: it turns `Open` when you receive
+/// [`Event::Open`] and `Closed` when you receive [`Event::Close`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum ReadyState {
+    /// The connection is being set up (`0`).
+    Connecting = 0,
+    /// The handshake succeeded and messages flow (`1`).
+    Open = 1,
+    /// The close handshake has started (`2`).
+    Closing = 2,
+    /// The connection is over (`3`).
+    Closed = 3,
+}
+
+/// A WebSocket data message: UTF-8 text or bytes.
+///
+/// Received payloads are not copied on their way from the socket buffer to you: both kinds
+/// share their bytes with the buffer they were read into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message; always valid UTF-8.
+    Text(Text),
+    /// A binary message.
+    Binary(Bytes),
+}
+
+impl Message {
+    /// The text of a text message, `None` for binary.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Message::Text(text) => Some(text.as_str()),
+            Message::Binary(_) => None,
+        }
+    }
+
+    /// The payload bytes of either kind.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Message::Text(text) => text.as_str().as_bytes(),
+            Message::Binary(bytes) => bytes,
+        }
+    }
+
+    /// The payload of either kind, without a copy.
+    pub fn into_bytes(self) -> Bytes {
+        match self {
+            Message::Text(text) => text.into_bytes(),
+            Message::Binary(bytes) => bytes,
+        }
+    }
+
+    /// The payload length in bytes.
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether this is a text message.
+    pub fn is_text(&self) -> bool {
+        matches!(self, Message::Text(_))
+    }
+
+    pub(crate) fn into_tungstenite(self) -> tungstenite::Message {
+        match self {
+            Message::Text(text) => tungstenite::Message::Text(text.0),
+            Message::Binary(bytes) => tungstenite::Message::Binary(bytes),
+        }
+    }
+}
+
+impl From<String> for Message {
+    fn from(text: String) -> Self {
+        Message::Text(text.into())
+    }
+}
+
+impl From<&str> for Message {
+    fn from(text: &str) -> Self {
+        Message::Text(text.into())
+    }
+}
+
+impl From<Vec<u8>> for Message {
+    fn from(bytes: Vec<u8>) -> Self {
+        Message::Binary(bytes.into())
+    }
+}
+
+impl From<&[u8]> for Message {
+    fn from(bytes: &[u8]) -> Self {
+        Message::Binary(Bytes::copy_from_slice(bytes))
+    }
+}
+
+impl From<Bytes> for Message {
+    fn from(bytes: Bytes) -> Self {
+        Message::Binary(bytes)
+    }
+}
+
+/// The payload of a text message: shared, immutable, valid UTF-8. Use it as a `&str`.
+///
+/// ```
+/// let text = nwebsocket::Text::from("hello");
+/// assert_eq!(text.len(), 5);
+/// assert!(text.starts_with("he"));
+/// assert_eq!(text, "hello");
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Text(Utf8Bytes);
+
+impl Text {
+    /// The text as a string slice.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// The UTF-8 bytes, without a copy.
+    pub fn into_bytes(self) -> Bytes {
+        self.0.into()
+    }
+
+    pub(crate) fn from_tungstenite(text: Utf8Bytes) -> Self {
+        Text(text)
+    }
+}
+
+impl Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<String> for Text {
+    fn from(text: String) -> Self {
+        Text(text.into())
+    }
+}
+
+impl From<&str> for Text {
+    fn from(text: &str) -> Self {
+        Text(text.into())
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// The blocking iterator of [`Client::events`]: yields every event and ends after
+/// [`Event::Close`].
+#[derive(Debug)]
+pub struct Events<'a> {
+    pub(crate) client: &'a Client,
+}
+
+impl Iterator for Events<'_> {
+    type Item = Event;
+
+    fn next(&mut self) -> Option<Event> {
+        self.client.recv().ok()
+    }
+}
+
+/// The non-blocking iterator of [`Client::try_events`]: yields the events queued right now.
+#[derive(Debug)]
+pub struct TryEvents<'a> {
+    pub(crate) client: &'a Client,
+}
+
+impl Iterator for TryEvents<'_> {
+    type Item = Event;
+
+    fn next(&mut self) -> Option<Event> {
+        self.client.try_recv().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_accessors() {
+        let text = Message::from("héllo");
+        assert_eq!(text.as_text(), Some("héllo"));
+        assert_eq!(text.len(), 6);
+        assert!(text.is_text());
+        let binary = Message::from(vec![1u8, 2, 3]);
+        assert_eq!(binary.as_text(), None);
+        assert_eq!(binary.as_bytes(), [1, 2, 3]);
+        assert_eq!(&binary.into_bytes()[..], [1, 2, 3]);
+        assert!(Message::from(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn text_payload_is_not_copied_into_bytes() {
+        let text = Text::from_tungstenite(Utf8Bytes::from_static("static"));
+        let pointer = text.as_str().as_ptr();
+        assert_eq!(text.into_bytes().as_ptr(), pointer);
+    }
+
+    #[test]
+    fn events_are_send() {
+        fn assert_send<T: Send + 'static>() {}
+        assert_send::<Event>();
+        assert_send::<Message>();
+    }
+}

@@ -1,0 +1,120 @@
+//! A synchronous WebSocket client with the browser's event model.
+//!
+//! No async runtime: [`Client::connect`] returns a handle at once, a background I/O thread
+//! does the connecting and all socket work, and you take [`Event`]s from a queue, blocking
+//! ([`Client::events`], [`Client::recv`]) or not ([`Client::try_recv`], [`Client::try_events`]).
+//! JS-style `on*` callbacks are a thin layer on top.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! use nwebsocket::{Client, Event};
+//!
+//! let ws = Client::connect("ws://127.0.0.1:9001/echo")?;
+//! ws.send_text("hello")?;
+//! for event in &ws {
+//!     match event {
+//!         Event::Message(msg) => {
+//!             println!("{:?}", msg.as_text());
+//!             ws.close()?;
+//!         }
+//!         Event::Close(close) => println!("closed: {} {}", close.code, close.reason),
+//!         _ => {}
+//!     }
+//! }
+//! # Ok::<(), nwebsocket::Error>(())
+//! ```
+//!
+//! # Event model
+//!
+//! Every connection yields events in this order, as the JS WebSocket API does:
+//!
+//! ```text
+//! Open?  Message*  Error?  Close
+//! ```
+//!
+//! - at most one [`Event::Open`], when the handshake succeeded;
+//! - every [`Event::Message`], complete and in arrival order;
+//! - one [`Event::Error`] exactly when the connection did not end with a close handshake
+//!   (refused, DNS, TLS, rejected handshake, reset, protocol violation, timeout, aborted);
+//! - exactly one [`Event::Close`], always, with the code, reason and `was_clean`;
+//! - then the stream ends: [`Client::recv`] returns `Err` and [`Client::events`] stops.
+//!
+//! [`Client::ready_state`] follows the events you have taken, so it never contradicts them.
+//!
+//! Where we differ from JS, on purpose: sends made while connecting are queued and written
+//! after the handshake (JS throws); messages that arrive while closing are still delivered
+//! (JS drops them); [`Client::close`] sends code 1000 (JS sends no code).
+//!
+//! # Threads and shutdown
+//!
+//! - One thread per connection, named `nwebsocket-io`; a host name (not an IP literal) is
+//!   resolved on a short-lived `nwebsocket-dns` thread, so that connect timeouts and `close()`
+//!   interrupt resolution too.
+//! - The I/O thread waits on socket readiness and a waker together: a send is written at once,
+//!   and an idle connection costs no CPU and no wake-ups. Only timers (connect and close
+//!   timeouts) wake it otherwise.
+//! - **Backpressure:** the event queue holds [`Config::event_queue_capacity`] messages. When it
+//!   is full the I/O thread stops reading the socket until you have taken half of them, so the
+//!   server is slowed by TCP flow control. Nothing is dropped, memory stays bounded, and your
+//!   sends still go out meanwhile.
+//! - Dropping the [`Client`] and every [`SendHandle`] starts a close with code 1001 "going
+//!   away"; the drop never blocks. The I/O thread finishes the close handshake (waiting up to
+//!   [`Config::close_timeout`] for the server), closes the socket and exits.
+//!   [`Client::wait_closed`] blocks, with a timeout, until that has happened.
+//! - Your code never runs on the I/O thread, so nothing you do delays a pong or a close reply.
+//!
+//! # TLS
+//!
+//! `wss://` uses rustls with the platform's root certificates (rustls-native-certs) and the
+//! ring crypto provider, chosen explicitly: a connect never depends on a process-wide default
+//! provider. The host name (or IP literal) of the URL is verified. Extra roots:
+//! [`ConfigBuilder::root_certificate`].
+//!
+//! # Errors
+//!
+//! One error type, [`Error`]. Calls on the handle return it for bad arguments; a failing
+//! connection reports it as [`Event::Error`]. Causes are kept as
+//! [`source()`](std::error::Error::source), e.g. each address's I/O error, the TLS alert, the
+//! HTTP status and body of a rejected handshake.
+//!
+//! # Logging
+//!
+//! Through the `log` crate: `debug` for state changes, `trace` for each message. Payloads are
+//! never logged.
+//!
+//! # Feature flags
+//!
+//! None yet.
+//!
+//! # MSRV
+//!
+//! Rust 1.85, the highest minimum of the dependencies (tungstenite).
+
+#![doc(test(attr(deny(warnings))))]
+
+mod client;
+mod config;
+mod connect;
+mod driver;
+mod error;
+mod event;
+mod sender;
+mod shared;
+mod sink;
+mod stream;
+mod target;
+mod tls;
+
+pub use client::Client;
+pub use config::{Config, ConfigBuilder};
+pub use error::{Error, RecvError, RecvTimeoutError, Result, TryRecvError};
+pub use event::{CloseEvent, Event, Events, Message, OpenEvent, ReadyState, Text, TryEvents};
+pub use sender::SendHandle;
+
+/// The bytes type of binary payloads, re-exported from the `bytes` crate (1.x).
+pub use bytes::Bytes;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

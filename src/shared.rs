@@ -1,0 +1,71 @@
+//! The little state that the handle and the I/O thread share: flags and counters, no locks.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// State shared by the [`Client`](crate::Client), its send handles and the I/O thread.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// Wakes the I/O thread out of `Poll::poll`.
+    waker: mio::Waker,
+    /// True while the I/O thread is (about to be) asleep in `poll`; a send rings the waker
+    /// only then, so a burst of sends costs one wake-up, not one per message.
+    driver_asleep: AtomicBool,
+    /// True while the I/O thread has stopped reading because the event queue is full.
+    reading_paused: AtomicBool,
+    /// Bytes accepted by `send*` and not yet written to the socket.
+    pub(crate) buffered_amount: AtomicUsize,
+    /// Set once `close()` was called on any handle.
+    pub(crate) close_requested: AtomicBool,
+    /// Set by the I/O thread once the connection is closing or over: no more sends.
+    pub(crate) closing: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn new(waker: mio::Waker) -> Self {
+        Shared {
+            waker,
+            driver_asleep: AtomicBool::new(false),
+            reading_paused: AtomicBool::new(false),
+            buffered_amount: AtomicUsize::new(0),
+            close_requested: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+        }
+    }
+
+    /// Wakes the I/O thread if it sleeps. Call after queueing work for it.
+    pub(crate) fn wake_driver(&self) {
+        if self.driver_asleep.swap(false, Ordering::SeqCst) {
+            if let Err(err) = self.waker.wake() {
+                log::warn!("could not wake the I/O thread: {err}");
+            }
+        }
+    }
+
+    /// Called by the I/O thread just before `poll`. After this it must look once more for work
+    /// (commands, a lifted pause) and skip the sleep if there is some: a handle that queued
+    /// work before this store did not ring the waker.
+    pub(crate) fn going_to_sleep(&self) {
+        self.driver_asleep.store(true, Ordering::SeqCst);
+    }
+
+    /// Called by the I/O thread when it is awake again (or decided not to sleep).
+    pub(crate) fn awake(&self) {
+        self.driver_asleep.store(false, Ordering::SeqCst);
+    }
+
+    /// The I/O thread stops reading: the event queue is full.
+    pub(crate) fn pause_reading(&self) {
+        self.reading_paused.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether reading is still paused. The consumer lifts the pause.
+    pub(crate) fn is_reading_paused(&self) -> bool {
+        self.reading_paused.load(Ordering::SeqCst)
+    }
+
+    /// Lifts the pause; true if this call lifted it. Whoever lifts it wakes the I/O thread.
+    pub(crate) fn resume_reading(&self) -> bool {
+        self.reading_paused.load(Ordering::Relaxed)
+            && self.reading_paused.swap(false, Ordering::SeqCst)
+    }
+}

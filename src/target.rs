@@ -1,0 +1,134 @@
+//! Parses and checks a `ws://` or `wss://` URL before any thread starts.
+
+use http::Uri;
+use http::uri::{PathAndQuery, Scheme};
+
+use crate::error::{Error, Result};
+
+/// Where to connect and how: the parsed URL split into what DNS, TCP, TLS and the HTTP upgrade
+/// each need.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    /// The URL as the handshake sends it: scheme and host lowercase, path `/` when empty, the
+    /// query string kept.
+    pub(crate) uri: Uri,
+    /// The host for DNS and TLS, without the brackets of an IPv6 literal.
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    /// Chosen by the scheme (`wss`), never by the port.
+    pub(crate) tls: bool,
+}
+
+impl Target {
+    /// Parses `url`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`] when the URL does not parse, has a scheme other than `ws` or `wss`,
+    /// no host, or a fragment.
+    pub(crate) fn parse(url: &str) -> Result<Self> {
+        let invalid = |why: &str| Error::InvalidUrl(format!("{why}: {url:?}"));
+        if url.contains('#') {
+            return Err(invalid("a WebSocket URL cannot have a fragment"));
+        }
+        let uri: Uri = url.trim().parse().map_err(|_| invalid("not a URL"))?;
+        let scheme = uri
+            .scheme_str()
+            .ok_or_else(|| invalid("no scheme"))?
+            .to_ascii_lowercase();
+        let tls = match scheme.as_str() {
+            "ws" => false,
+            "wss" => true,
+            _ => return Err(invalid("the scheme must be ws or wss")),
+        };
+        let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
+        let bracketed = authority.host();
+        let host = bracketed
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(bracketed)
+            .to_ascii_lowercase();
+        if host.is_empty() {
+            return Err(invalid("no host"));
+        }
+        let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let path_and_query = match uri.path_and_query() {
+            Some(pq) if !pq.as_str().is_empty() && pq.as_str().starts_with('/') => pq.clone(),
+            Some(pq) => format!("/{}", pq.as_str().trim_start_matches('/'))
+                .parse::<PathAndQuery>()
+                .map_err(|_| invalid("bad path"))?,
+            None => PathAndQuery::from_static("/"),
+        };
+        let scheme: Scheme = scheme.parse().map_err(|_| invalid("bad scheme"))?;
+        let uri = Uri::builder()
+            .scheme(scheme)
+            .authority(authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|_| invalid("not a URL"))?;
+        Ok(Target {
+            uri,
+            host,
+            port,
+            tls,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_query_string() {
+        let t = Target::parse("ws://127.0.0.1:9001/feed?token=abc&x=1").unwrap();
+        assert_eq!(t.uri.path_and_query().unwrap().as_str(), "/feed?token=abc&x=1");
+        assert_eq!(t.port, 9001);
+        assert!(!t.tls);
+    }
+
+    #[test]
+    fn default_ports_and_tls_by_scheme() {
+        assert_eq!(Target::parse("ws://localhost").unwrap().port, 80);
+        let t = Target::parse("wss://localhost").unwrap();
+        assert_eq!((t.port, t.tls), (443, true));
+        // TLS follows the scheme, never the port.
+        assert!(!Target::parse("ws://localhost:443").unwrap().tls);
+        assert!(Target::parse("wss://localhost:80").unwrap().tls);
+        assert!(Target::parse("WSS://LocalHost/").unwrap().tls);
+    }
+
+    #[test]
+    fn empty_path_becomes_slash() {
+        let t = Target::parse("ws://localhost:1").unwrap();
+        assert_eq!(t.uri.path_and_query().unwrap().as_str(), "/");
+        let t = Target::parse("ws://localhost:1?q=1").unwrap();
+        assert_eq!(t.uri.path_and_query().unwrap().as_str(), "/?q=1");
+    }
+
+    #[test]
+    fn ipv6_literal_loses_its_brackets_for_dns_and_tls() {
+        let t = Target::parse("ws://[::1]:8080/x").unwrap();
+        assert_eq!(t.host, "::1");
+        assert_eq!(t.port, 8080);
+        assert_eq!(t.uri.authority().unwrap().as_str(), "[::1]:8080");
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_websocket_url() {
+        for bad in [
+            "",
+            "localhost:80",
+            "http://localhost/",
+            "ftp://x",
+            "ws://",
+            "ws:///path",
+            "ws://host/#frag",
+            "not a url",
+        ] {
+            assert!(
+                matches!(Target::parse(bad), Err(Error::InvalidUrl(_))),
+                "{bad:?} was accepted"
+            );
+        }
+    }
+}
