@@ -1,0 +1,224 @@
+//! Loopback servers for the integration tests: tungstenite servers on threads, a raw-TCP
+//! server for misbehaviour, and a TLS server with a freshly generated certificate.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nwebsocket::{Client, CloseEvent, Event, Message};
+use tungstenite::WebSocket;
+
+/// How long any single wait in a test may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Starts a listener on 127.0.0.1:0 that runs `handler` on its own thread for every accepted
+/// connection. Returns the port.
+pub fn tcp_server<F>(handler: F) -> u16
+where
+    F: Fn(TcpStream) + Send + Sync + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handler = Arc::new(handler);
+    std::thread::Builder::new()
+        .name("test-listener".into())
+        .spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let handler = handler.clone();
+                std::thread::Builder::new()
+                    .name("test-conn".into())
+                    .spawn(move || handler(stream))
+                    .unwrap();
+            }
+        })
+        .unwrap();
+    port
+}
+
+/// A tungstenite server: runs `handler` with each accepted WebSocket. Returns its `ws://` URL.
+pub fn ws_server<F>(handler: F) -> String
+where
+    F: Fn(WebSocket<TcpStream>) + Send + Sync + 'static,
+{
+    let port = tcp_server(move |stream| {
+        if let Ok(ws) = tungstenite::accept(stream) {
+            handler(ws);
+        }
+    });
+    format!("ws://127.0.0.1:{port}/")
+}
+
+/// Echoes every text and binary message until the client closes.
+pub fn echo(mut ws: WebSocket<impl Read + Write>) {
+    loop {
+        match ws.read() {
+            Ok(msg @ (tungstenite::Message::Text(_) | tungstenite::Message::Binary(_))) => {
+                if ws.send(msg).is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+pub fn echo_server() -> String {
+    ws_server(echo)
+}
+
+/// A raw TCP server that completes a valid WebSocket handshake and then hands the socket to
+/// `after` for whatever bytes it likes. Returns its `ws://` URL.
+pub fn raw_ws_server<F>(after: F) -> String
+where
+    F: Fn(TcpStream) + Send + Sync + 'static,
+{
+    let port = tcp_server(move |mut stream| {
+        if accept_handshake(&mut stream).is_some() {
+            after(stream);
+        }
+    });
+    format!("ws://127.0.0.1:{port}/")
+}
+
+/// Reads an upgrade request and answers `101` with the right accept key. Returns the request.
+pub fn accept_handshake(stream: &mut TcpStream) -> Option<String> {
+    let request = read_request(stream)?;
+    let key = request
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("sec-websocket-key")
+                .then(|| value.trim().to_owned())
+        })?;
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    stream.write_all(response.as_bytes()).ok()?;
+    Some(request)
+}
+
+/// Reads an HTTP request head (up to the blank line).
+pub fn read_request(stream: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).ok()
+}
+
+/// An unmasked server frame.
+pub fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![(u8::from(fin) << 7) | opcode];
+    match payload.len() {
+        n if n < 126 => out.push(n as u8),
+        n if n <= 0xffff => {
+            out.push(126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Waits for the next event, failing the test after [`WAIT`].
+pub fn next(client: &Client) -> Event {
+    match client.recv_timeout(WAIT) {
+        Ok(event) => event,
+        Err(err) => panic!("no event within {WAIT:?}: {err}"),
+    }
+}
+
+/// Takes events until `Close`, checks that the stream then ends, and returns them all.
+pub fn until_close(client: &Client) -> Vec<Event> {
+    let deadline = Instant::now() + WAIT * 2;
+    let mut events = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match client.recv_timeout(left) {
+            Ok(event) => {
+                let done = matches!(event, Event::Close(_));
+                events.push(event);
+                if done {
+                    break;
+                }
+            }
+            Err(err) => panic!("stream ended without Close ({err}); got {events:?}"),
+        }
+    }
+    assert!(
+        client.recv_timeout(WAIT).is_err(),
+        "an event came after Close"
+    );
+    events
+}
+
+/// The close event at the end of `events`, after checking the contract's shape:
+/// `Open? Message* Error? Close`, with `Error` exactly when the close is not clean.
+pub fn check_contract(events: &[Event]) -> CloseEvent {
+    let (last, rest) = events.split_last().expect("no events");
+    let Event::Close(close) = last else {
+        panic!("last event is not Close: {events:?}")
+    };
+    let mut rest = rest;
+    if let [Event::Open(_), tail @ ..] = rest {
+        rest = tail;
+    }
+    let error_count = rest.iter().filter(|e| matches!(e, Event::Error(_))).count();
+    if close.was_clean {
+        assert_eq!(error_count, 0, "clean close with an error: {events:?}");
+    } else {
+        assert_eq!(error_count, 1, "unclean close without exactly one error: {events:?}");
+        assert!(matches!(rest.last(), Some(Event::Error(_))), "error not just before close");
+    }
+    for event in &rest[..rest.len() - error_count] {
+        assert!(matches!(event, Event::Message(_)), "unexpected {event:?} in {events:?}");
+    }
+    close.clone()
+}
+
+/// The error event in `events`, if any.
+pub fn error_of(events: &[Event]) -> Option<&nwebsocket::Error> {
+    events.iter().find_map(|e| match e {
+        Event::Error(err) => Some(err),
+        _ => None,
+    })
+}
+
+/// The messages in `events`.
+pub fn messages(events: &[Event]) -> Vec<Message> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => Some(m.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Waits for `Open`, failing the test otherwise.
+pub fn expect_open(client: &Client) {
+    match next(client) {
+        Event::Open(_) => {}
+        other => panic!("expected Open, got {other:?}"),
+    }
+}
+
+/// Connects to a port where nothing listens: binds, notes the port, closes the listener.
+pub fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
