@@ -123,12 +123,13 @@ impl Attempt {
                 return Ok(progressed.unwrap_or(Progress::Pending));
             }
             self.stage = next;
+            if Instant::now() >= self.deadline {
+                let phase = self.phase();
+                self.abort(registry);
+                return Err(Error::Timeout(phase));
+            }
             if let Some(progress) = progressed {
                 return Ok(progress);
-            }
-            if Instant::now() >= self.deadline {
-                self.abort(registry);
-                return Err(Error::Timeout(self.phase()));
             }
         }
     }
