@@ -108,7 +108,14 @@ impl Client {
         let (command_tx, command_rx) = flume::unbounded();
         let (finished_tx, finished_rx) = flume::bounded::<()>(0);
         let sink = EventSink::new(event_tx, capacity, shared.clone());
-        let driver = Driver::new(poll, shared.clone(), command_rx, sink, config, target.clone());
+        let driver = Driver::new(
+            poll,
+            shared.clone(),
+            command_rx,
+            sink,
+            config,
+            target.clone(),
+        );
         let thread = std::thread::Builder::new()
             .name("nwebsocket-io".into())
             .stack_size(IO_THREAD_STACK)

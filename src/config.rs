@@ -307,9 +307,8 @@ impl ConfigBuilder {
 /// An RFC 7230 token: the characters a subprotocol name may use.
 fn is_token(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 #[cfg(test)]
@@ -353,7 +352,11 @@ mod tests {
     fn limits_are_checked() {
         rejects(Config::builder().event_queue_capacity(0));
         rejects(Config::builder().max_message_size(0));
-        rejects(Config::builder().max_frame_size(2048).max_message_size(1024));
+        rejects(
+            Config::builder()
+                .max_frame_size(2048)
+                .max_message_size(1024),
+        );
         rejects(Config::builder().connect_timeout(Duration::ZERO));
         rejects(Config::builder().close_timeout(Duration::ZERO));
         rejects(Config::builder().read_buffer_size(0));

@@ -115,10 +115,7 @@ impl Attempt {
     pub(crate) fn advance(&mut self, registry: &Registry) -> Result<Progress> {
         loop {
             let stage = std::mem::replace(&mut self.stage, Stage::Done);
-            let (next, progressed) = match self.step(stage, registry) {
-                Ok(step) => step,
-                Err(err) => return Err(err),
-            };
+            let (next, progressed) = self.step(stage, registry)?;
             if let Stage::Done = next {
                 return Ok(progressed.unwrap_or(Progress::Pending));
             }
@@ -178,7 +175,9 @@ impl Attempt {
                     log::debug!("TCP connected to {}", dial.addr);
                     Ok((self.secure(dial.stream)?, None))
                 }
-                Ok(false) if Instant::now() < dial.addr_deadline => Ok((Stage::Dialing(dial), pending)),
+                Ok(false) if Instant::now() < dial.addr_deadline => {
+                    Ok((Stage::Dialing(dial), pending))
+                }
                 Ok(false) => {
                     let err = io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
                     self.next_address(dial, err, registry).map(|s| (s, None))
@@ -205,7 +204,10 @@ impl Attempt {
             Stage::Upgrading(mid) => match mid.handshake() {
                 Ok((ws, response)) => {
                     log::debug!("WebSocket open: {}", self.target.uri);
-                    Ok((Stage::Done, Some(Progress::Open(Box::new(ws), open_event(response)))))
+                    Ok((
+                        Stage::Done,
+                        Some(Progress::Open(Box::new(ws), open_event(response))),
+                    ))
                 }
                 Err(HandshakeError::Interrupted(mid)) => Ok((Stage::Upgrading(mid), pending)),
                 Err(HandshakeError::Failure(err)) => Err(Error::from_handshake(err)),
@@ -229,7 +231,8 @@ impl Attempt {
             match started {
                 Ok(stream) => {
                     let now = Instant::now();
-                    let share = self.deadline.saturating_duration_since(now) / (rest.len() as u32 + 1);
+                    let share =
+                        self.deadline.saturating_duration_since(now) / (rest.len() as u32 + 1);
                     log::debug!("connecting to {addr}");
                     return Ok(Stage::Dialing(Dial {
                         stream,

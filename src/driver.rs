@@ -181,7 +181,9 @@ impl Driver {
                 Command::Send { message, len } => {
                     if !session.ws.can_write() {
                         // Closing: nothing more goes out. The handle refuses new sends from now.
-                        self.shared.buffered_amount.fetch_sub(len, Ordering::Relaxed);
+                        self.shared
+                            .buffered_amount
+                            .fetch_sub(len, Ordering::Relaxed);
                         continue;
                     }
                     log::trace!("sending {len} bytes");
@@ -241,19 +243,23 @@ impl Driver {
             match message {
                 tungstenite::Message::Text(text) => {
                     log::trace!("received text of {} bytes", text.len());
-                    self.sink.message(Message::Text(Text::from_tungstenite(text)));
+                    self.sink
+                        .message(Message::Text(Text::from_tungstenite(text)));
                 }
                 tungstenite::Message::Binary(bytes) => {
                     log::trace!("received {} bytes", bytes.len());
                     self.sink.message(Message::Binary(bytes));
+                }
+                tungstenite::Message::Close(Some(frame)) if is_invalid_code_reply(&frame) => {
+                    let error = Error::Protocol("the server sent an invalid close code".into());
+                    return Some(self.fail(session, error));
                 }
                 tungstenite::Message::Close(frame) => {
                     log::debug!("close frame received: {frame:?}");
                     session.received_close = Some(frame);
                     self.shared.closing.store(true, Ordering::SeqCst);
                     if session.close_deadline.is_none() {
-                        session.close_deadline =
-                            Some(Instant::now() + self.config.close_timeout());
+                        session.close_deadline = Some(Instant::now() + self.config.close_timeout());
                     }
                 }
                 // tungstenite queues the pong itself; `turn` flushes it right after.
@@ -286,8 +292,9 @@ impl Driver {
                     reason: "".into(),
                 };
                 let _ = session.ws.close(Some(frame));
-                let _ = session.ws.flush();
             }
+            // Also pushes out a close reply that tungstenite has queued.
+            let _ = session.ws.flush();
         }
         log::debug!("connection failed: {error}");
         Ending::failed(error)
@@ -323,6 +330,13 @@ impl Driver {
             _ => Ok(()),
         }
     }
+}
+
+/// tungstenite answers a close frame with a code that may not be sent (1005, 1006, 1015, under
+/// 1000, ...) with 1002 "Protocol violation", and hands us that reply instead of the code. Per
+/// WHATWG that fails the connection: report it so, rather than as a clean close.
+fn is_invalid_code_reply(frame: &CloseFrame) -> bool {
+    frame.code == CloseCode::Protocol && frame.reason.as_str() == "Protocol violation"
 }
 
 fn clean_ending(session: &Session) -> Ending {

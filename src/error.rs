@@ -111,7 +111,11 @@ impl Error {
         match err {
             tungstenite::Error::Http(response) => Error::Rejected {
                 status: response.status().as_u16(),
-                body: response.body().clone().unwrap_or_default().into_boxed_slice(),
+                body: response
+                    .body()
+                    .clone()
+                    .unwrap_or_default()
+                    .into_boxed_slice(),
             },
             tungstenite::Error::Io(err) => Error::Io(err),
             other => Error::Handshake(Box::new(other)),
@@ -210,7 +214,11 @@ mod tests {
     #[test]
     fn error_is_small_send_sync() {
         assert_send_sync_static::<Error>();
-        assert!(std::mem::size_of::<Error>() <= 32, "{}", std::mem::size_of::<Error>());
+        assert!(
+            std::mem::size_of::<Error>() <= 32,
+            "{}",
+            std::mem::size_of::<Error>()
+        );
     }
 
     #[test]
@@ -224,11 +232,20 @@ mod tests {
     #[test]
     fn connect_failures_list_every_address() {
         let failures = ConnectFailures(vec![
-            ("127.0.0.1:1".parse().unwrap(), io::ErrorKind::ConnectionRefused.into()),
-            ("[::1]:1".parse().unwrap(), io::ErrorKind::ConnectionRefused.into()),
+            (
+                "127.0.0.1:1".parse().unwrap(),
+                io::ErrorKind::ConnectionRefused.into(),
+            ),
+            (
+                "[::1]:1".parse().unwrap(),
+                io::ErrorKind::ConnectionRefused.into(),
+            ),
         ]);
         let text = failures.to_string();
-        assert!(text.contains("127.0.0.1:1") && text.contains("[::1]:1"), "{text}");
+        assert!(
+            text.contains("127.0.0.1:1") && text.contains("[::1]:1"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -81,7 +81,10 @@ mod tests {
     #[test]
     fn keeps_the_query_string() {
         let t = Target::parse("ws://127.0.0.1:9001/feed?token=abc&x=1").unwrap();
-        assert_eq!(t.uri.path_and_query().unwrap().as_str(), "/feed?token=abc&x=1");
+        assert_eq!(
+            t.uri.path_and_query().unwrap().as_str(),
+            "/feed?token=abc&x=1"
+        );
         assert_eq!(t.port, 9001);
         assert!(!t.tls);
     }

@@ -1,5 +1,6 @@
 //! The close handshake from both sides, close validation, sends after close, ready-state
 //! transitions, and what dropping the handle does.
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on any error")]
 
 mod common;
 
@@ -45,7 +46,10 @@ fn client_close_with_code_and_reason() {
     assert_eq!(u16::from(frame.code), 4001);
     assert_eq!(frame.reason.as_str(), "bye now");
     let close = check_contract(&until_close(&ws));
-    assert_eq!((close.code, close.reason.as_str(), close.was_clean), (4001, "bye now", true));
+    assert_eq!(
+        (close.code, close.reason.as_str(), close.was_clean),
+        (4001, "bye now", true)
+    );
     assert_eq!(ws.ready_state(), ReadyState::Closed);
     assert!(ws.wait_closed(WAIT));
 }
@@ -90,9 +94,15 @@ fn invalid_close_arguments_are_refused_and_nothing_is_sent() {
         assert!(matches!(ws.close_with(code, ""), Err(Error::InvalidCloseCode(c)) if c == code));
     }
     let long = "x".repeat(124);
-    assert!(matches!(ws.close_with(1000, &long), Err(Error::CloseReasonTooLong(124))));
+    assert!(matches!(
+        ws.close_with(1000, &long),
+        Err(Error::CloseReasonTooLong(124))
+    ));
     // 123 bytes of multi-byte UTF-8 is fine; 124 is not.
-    assert!(matches!(ws.close_with(1000, &"é".repeat(62)), Err(Error::CloseReasonTooLong(124))));
+    assert!(matches!(
+        ws.close_with(1000, &"é".repeat(62)),
+        Err(Error::CloseReasonTooLong(124))
+    ));
     assert_eq!(ws.ready_state(), ReadyState::Open);
     // The connection is untouched: a message still goes through, and no close frame went out.
     ws.send_text("still open").unwrap();

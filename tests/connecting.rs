@@ -1,5 +1,6 @@
 //! Connection attempts: refused, rejected, redirected, timed out, aborted; the request target,
 //! headers and subprotocols; IPv6 literals.
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on any error")]
 
 mod common;
 
@@ -33,7 +34,10 @@ fn connection_refused_is_error_then_close_1006() {
     };
     // The cause names the address and keeps the I/O error.
     let text = source.to_string();
-    assert!(text.contains("127.0.0.1") && text.contains("refused"), "{text}");
+    assert!(
+        text.contains("127.0.0.1") && text.contains("refused"),
+        "{text}"
+    );
     assert_eq!(ws.ready_state(), ReadyState::Closed);
     assert!(ws.wait_closed(WAIT));
 }
@@ -62,7 +66,10 @@ fn redirects_are_not_followed() {
     );
     let ws = Client::connect(&url).unwrap();
     let events = until_close(&ws);
-    assert!(matches!(error_of(&events), Some(Error::Rejected { status: 301, .. })));
+    assert!(matches!(
+        error_of(&events),
+        Some(Error::Rejected { status: 301, .. })
+    ));
     requests.recv_timeout(WAIT).unwrap();
     assert!(requests.try_recv().is_err(), "a second request was made");
 }
@@ -84,10 +91,25 @@ fn request_target_keeps_the_query_and_sends_headers_and_protocols() {
     let url = format!("ws://127.0.0.1:{port}/feed?token=abc&x=1");
     let ws = Client::connect_with_config(&url, config).unwrap();
     let request = rx.recv_timeout(WAIT).unwrap();
-    assert!(request.starts_with("GET /feed?token=abc&x=1 HTTP/1.1\r\n"), "{request}");
-    assert!(request.contains(&format!("Host: 127.0.0.1:{port}\r\n")), "{request}");
-    assert!(request.to_lowercase().contains("authorization: bearer t0ken\r\n"), "{request}");
-    assert!(request.to_lowercase().contains("sec-websocket-protocol: v1.chat, v2.chat\r\n"));
+    assert!(
+        request.starts_with("GET /feed?token=abc&x=1 HTTP/1.1\r\n"),
+        "{request}"
+    );
+    assert!(
+        request.contains(&format!("Host: 127.0.0.1:{port}\r\n")),
+        "{request}"
+    );
+    assert!(
+        request
+            .to_lowercase()
+            .contains("authorization: bearer t0ken\r\n"),
+        "{request}"
+    );
+    assert!(
+        request
+            .to_lowercase()
+            .contains("sec-websocket-protocol: v1.chat, v2.chat\r\n")
+    );
     match next(&ws) {
         Event::Open(open) => {
             assert_eq!(open.protocol.as_deref(), Some("v2.chat"));
@@ -103,7 +125,11 @@ fn accept_handshake_with_protocol(stream: &mut TcpStream, protocol: &str) -> Str
     let request = read_request(stream).unwrap();
     let key = request
         .lines()
-        .find_map(|l| l.to_lowercase().strip_prefix("sec-websocket-key:").map(|k| k.trim().to_owned()))
+        .find_map(|l| {
+            l.to_lowercase()
+                .strip_prefix("sec-websocket-key:")
+                .map(|k| k.trim().to_owned())
+        })
         .unwrap();
     // The key's case matters for the accept hash: take it from the original line.
     let key_start = request.to_lowercase().find(&key).unwrap();
@@ -124,7 +150,7 @@ fn ipv6_literal_connects() {
         Err(err) => panic!("this machine has no IPv6 loopback ({err}); the test needs one"),
     };
     let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
+    spawn(move || {
         let (stream, _) = listener.accept().unwrap();
         echo(tungstenite::accept(stream).unwrap());
     });
@@ -147,7 +173,10 @@ fn handshake_that_never_answers_times_out() {
     let ws = Client::connect_with_config(&format!("ws://127.0.0.1:{port}/"), config).unwrap();
     let events = until_close(&ws);
     assert!(!check_contract(&events).was_clean);
-    assert!(matches!(error_of(&events), Some(Error::Timeout(_))), "{events:?}");
+    assert!(
+        matches!(error_of(&events), Some(Error::Timeout(_))),
+        "{events:?}"
+    );
 }
 
 #[test]
@@ -177,7 +206,10 @@ fn close_right_after_connect_aborts_too() {
     ws.close().unwrap();
     let close = check_contract(&until_close(&ws));
     // Either the attempt was aborted, or it had opened and closed cleanly already.
-    assert!(close.code == 1006 || (close.code == 1000 && close.was_clean), "{close:?}");
+    assert!(
+        close.code == 1006 || (close.code == 1000 && close.was_clean),
+        "{close:?}"
+    );
 }
 
 #[test]
@@ -202,5 +234,7 @@ fn dropping_while_connecting_closes_the_socket() {
     // Drop while the handshake waits for an answer that never comes.
     accepted_rx.recv_timeout(WAIT).unwrap();
     drop(ws);
-    eof_rx.recv_timeout(WAIT).expect("the client never closed its socket");
+    eof_rx
+        .recv_timeout(WAIT)
+        .expect("the client never closed its socket");
 }

@@ -1,5 +1,6 @@
 //! Messages both ways against loopback servers: echo, order, size, queueing while connecting,
 //! backpressure from a full event queue, and `buffered_amount`.
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on any error")]
 
 mod common;
 
@@ -111,18 +112,28 @@ fn a_full_queue_stops_reading_and_loses_nothing() {
     let config = Config::builder().event_queue_capacity(16).build().unwrap();
     let ws = Client::connect_with_config(&url, config).unwrap();
     // Nothing is taken from the queue until the server reports that it cannot write more.
-    assert!(blocked_rx.recv_timeout(WAIT).unwrap(), "the server was never blocked");
+    assert!(
+        blocked_rx.recv_timeout(WAIT).unwrap(),
+        "the server was never blocked"
+    );
     expect_open(&ws);
     for i in 0..COUNT {
         match next(&ws) {
             Event::Message(m) => {
                 assert_eq!(m.len(), 1024);
-                assert_eq!(m.as_bytes()[..4], i.to_be_bytes(), "message {i} out of order");
+                assert_eq!(
+                    m.as_bytes()[..4],
+                    i.to_be_bytes(),
+                    "message {i} out of order"
+                );
             }
             other => panic!("message {i}: {other:?}"),
         }
     }
-    assert!(matches!(ws.try_recv(), Err(nwebsocket::TryRecvError::Empty)));
+    assert!(matches!(
+        ws.try_recv(),
+        Err(nwebsocket::TryRecvError::Empty)
+    ));
 }
 
 #[test]
@@ -189,7 +200,7 @@ fn send_handles_work_from_other_threads() {
     let threads: Vec<_> = (0..4)
         .map(|t| {
             let sender = ws.sender();
-            std::thread::spawn(move || {
+            spawn(move || {
                 for i in 0..250 {
                     sender.send_text(format!("{t}:{i}")).unwrap();
                 }
@@ -201,7 +212,9 @@ fn send_handles_work_from_other_threads() {
     }
     let mut last = [None::<u32>; 4];
     for _ in 0..1000 {
-        let Event::Message(m) = next(&ws) else { panic!() };
+        let Event::Message(m) = next(&ws) else {
+            panic!()
+        };
         let (t, i) = m.as_text().unwrap().split_once(':').unwrap();
         let (t, i): (usize, u32) = (t.parse().unwrap(), i.parse().unwrap());
         assert_eq!(last[t].map_or(0, |l| l + 1), i, "thread {t} out of order");

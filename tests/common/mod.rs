@@ -1,6 +1,7 @@
 //! Loopback servers for the integration tests: tungstenite servers on threads, a raw-TCP
 //! server for misbehaviour, and a TLS server with a freshly generated certificate.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, reason = "each test binary uses a part")]
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on any error")]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -9,6 +10,16 @@ use std::time::{Duration, Instant};
 
 use nwebsocket::{Client, CloseEvent, Event, Message};
 use tungstenite::WebSocket;
+
+/// Spawns a named test thread.
+pub fn spawn<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    std::thread::Builder::new()
+        .name("test".into())
+        .spawn(f)
+        .unwrap()
+}
 
 /// How long any single wait in a test may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -87,13 +98,11 @@ where
 /// Reads an upgrade request and answers `101` with the right accept key. Returns the request.
 pub fn accept_handshake(stream: &mut TcpStream) -> Option<String> {
     let request = read_request(stream)?;
-    let key = request
-        .lines()
-        .find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("sec-websocket-key")
-                .then(|| value.trim().to_owned())
-        })?;
+    let key = request.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("sec-websocket-key")
+            .then(|| value.trim().to_owned())
+    })?;
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -181,11 +190,20 @@ pub fn check_contract(events: &[Event]) -> CloseEvent {
     if close.was_clean {
         assert_eq!(error_count, 0, "clean close with an error: {events:?}");
     } else {
-        assert_eq!(error_count, 1, "unclean close without exactly one error: {events:?}");
-        assert!(matches!(rest.last(), Some(Event::Error(_))), "error not just before close");
+        assert_eq!(
+            error_count, 1,
+            "unclean close without exactly one error: {events:?}"
+        );
+        assert!(
+            matches!(rest.last(), Some(Event::Error(_))),
+            "error not just before close"
+        );
     }
     for event in &rest[..rest.len() - error_count] {
-        assert!(matches!(event, Event::Message(_)), "unexpected {event:?} in {events:?}");
+        assert!(
+            matches!(event, Event::Message(_)),
+            "unexpected {event:?} in {events:?}"
+        );
     }
     close.clone()
 }

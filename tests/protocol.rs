@@ -1,0 +1,153 @@
+//! What the client does with the server's control frames and protocol violations: the
+//! auto-pong echoes the ping's payload, and each violation fails the connection with the
+//! matching close code, an `Error`, then `Close { code: 1006 }`.
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on any error")]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use common::*;
+use nwebsocket::{Client, Config, Error, Event};
+
+/// Reads one masked client frame: (fin+opcode byte, unmasked payload).
+fn read_client_frame(stream: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+    let mut head = [0u8; 2];
+    stream.read_exact(&mut head).ok()?;
+    assert!(head[1] & 0x80 != 0, "client frame not masked");
+    let len = match head[1] & 0x7f {
+        126 => {
+            let mut b = [0u8; 2];
+            stream.read_exact(&mut b).ok()?;
+            u16::from_be_bytes(b) as usize
+        }
+        127 => {
+            let mut b = [0u8; 8];
+            stream.read_exact(&mut b).ok()?;
+            u64::from_be_bytes(b) as usize
+        }
+        n => n as usize,
+    };
+    let mut mask = [0u8; 4];
+    stream.read_exact(&mut mask).ok()?;
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload).ok()?;
+    for (i, b) in payload.iter_mut().enumerate() {
+        *b ^= mask[i % 4];
+    }
+    Some((head[0], payload))
+}
+
+/// A raw server that sends `bytes` after the handshake and reports every frame the client
+/// sends back, until the client closes TCP.
+fn misbehaving(bytes: Vec<u8>) -> (String, flume::Receiver<(u8, Vec<u8>)>) {
+    let (tx, rx) = flume::unbounded();
+    let url = raw_ws_server(move |mut stream: TcpStream| {
+        stream.write_all(&bytes).unwrap();
+        // Until the client's close frame, then close TCP as a server should.
+        while let Some(frame) = read_client_frame(&mut stream) {
+            let is_close = frame.0 & 0x0f == 0x8;
+            let _ = tx.send(frame);
+            if is_close {
+                break;
+            }
+        }
+    });
+    (url, rx)
+}
+
+/// The close code of the first close frame the client sent.
+fn client_close_code(rx: &flume::Receiver<(u8, Vec<u8>)>) -> u16 {
+    loop {
+        let (head, payload) = rx.recv_timeout(WAIT).expect("client sent no close frame");
+        if head & 0x0f == 0x8 {
+            return u16::from_be_bytes([payload[0], payload[1]]);
+        }
+    }
+}
+
+fn fails_with(bytes: Vec<u8>, config: Config, expected_code: u16) -> Vec<Event> {
+    let (url, rx) = misbehaving(bytes);
+    let ws = Client::connect_with_config(&url, config).unwrap();
+    let events = until_close(&ws);
+    let close = check_contract(&events);
+    assert_eq!((close.code, close.was_clean), (1006, false), "{events:?}");
+    assert_eq!(client_close_code(&rx), expected_code);
+    assert!(ws.wait_closed(WAIT));
+    events
+}
+
+#[test]
+fn auto_pong_echoes_the_exact_payload_promptly() {
+    let payload = b"\x00ping\xffpayload".to_vec();
+    let (url, rx) = misbehaving(frame(true, 0x9, &payload));
+    let ws = Client::connect(&url).unwrap();
+    let (head, got) = rx.recv_timeout(WAIT).unwrap();
+    assert_eq!(head, 0x8a, "not a final pong");
+    assert_eq!(got, payload);
+    expect_open(&ws);
+}
+
+#[test]
+fn invalid_utf8_text_fails_with_1007() {
+    let events = fails_with(frame(true, 0x1, b"ok \xff\xfe"), Config::default(), 1007);
+    assert!(matches!(error_of(&events), Some(Error::Protocol(_))));
+}
+
+#[test]
+fn masked_server_frame_fails_with_1002() {
+    let mut bytes = frame(true, 0x2, b"");
+    bytes[1] |= 0x80;
+    bytes.extend_from_slice(&[1, 2, 3, 4]);
+    fails_with(bytes, Config::default(), 1002);
+}
+
+#[test]
+fn oversized_message_fails_with_1009() {
+    let config = Config::builder()
+        .max_message_size(1024)
+        .max_frame_size(1024)
+        .build()
+        .unwrap();
+    let events = fails_with(frame(true, 0x2, &[0u8; 2000]), config, 1009);
+    assert!(matches!(error_of(&events), Some(Error::Protocol(_))));
+}
+
+#[test]
+fn oversized_fragmented_message_fails_with_1009() {
+    let config = Config::builder()
+        .max_message_size(1500)
+        .max_frame_size(1024)
+        .build()
+        .unwrap();
+    let mut bytes = frame(false, 0x2, &[0u8; 1000]);
+    bytes.extend(frame(true, 0x0, &[0u8; 1000]));
+    fails_with(bytes, config, 1009);
+}
+
+#[test]
+fn messages_before_a_violation_are_delivered() {
+    let mut bytes = frame(true, 0x1, b"first");
+    bytes.extend(frame(true, 0x2, b"second"));
+    bytes.extend(frame(true, 0x3, b"reserved opcode"));
+    let events = fails_with(bytes, Config::default(), 1002);
+    let messages = messages(&events);
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0].as_text(), Some("first"));
+    assert_eq!(messages[1].as_bytes(), b"second");
+}
+
+#[test]
+fn invalid_close_code_from_the_server_does_not_panic() {
+    // 1005 must never be on the wire.
+    let (url, rx) = misbehaving(frame(true, 0x8, &1005u16.to_be_bytes()));
+    let ws = Client::connect(&url).unwrap();
+    let events = until_close(&ws);
+    let close = check_contract(&events);
+    assert_eq!((close.code, close.was_clean), (1006, false));
+    assert!(matches!(error_of(&events), Some(Error::Protocol(_))));
+    // The client answers with a protocol error, never with 1005, 1006 or 1015.
+    let code = client_close_code(&rx);
+    assert_eq!(code, 1002);
+}
