@@ -96,6 +96,7 @@ impl Client {
     ///     .connect_timeout(Duration::from_secs(3))
     ///     .build()?;
     /// let ws = Client::connect_with_config("wss://127.0.0.1:9443/chat", config)?;
+    /// ws.send_text("hi")?;
     /// # Ok::<(), nwebsocket::Error>(())
     /// ```
     pub fn connect_with_config(url: &str, config: Config) -> Result<Client> {
