@@ -1,5 +1,7 @@
 //! [`Client`]: the handle to one connection.
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
@@ -9,8 +11,8 @@ use bytes::Bytes;
 
 use crate::config::Config;
 use crate::driver::Driver;
-use crate::error::{RecvError, RecvTimeoutError, Result, TryRecvError};
-use crate::event::{Event, Events, Message, ReadyState, TryEvents};
+use crate::error::{Error, RecvError, RecvTimeoutError, Result, TryRecvError};
+use crate::event::{CloseEvent, Event, Events, Message, ReadyState, TryEvents};
 use crate::sender::{Outbox, SendHandle};
 use crate::shared::Shared;
 use crate::sink::{self, EventSink};
@@ -108,7 +110,7 @@ impl Client {
         let (event_tx, event_rx) = flume::bounded(capacity + sink::RESERVED_SLOTS);
         let (command_tx, command_rx) = flume::unbounded();
         let (finished_tx, finished_rx) = flume::bounded::<()>(0);
-        let sink = EventSink::new(event_tx, capacity, shared.clone());
+        let sink = EventSink::new(event_tx.clone(), capacity, shared.clone());
         let driver = Driver::new(
             poll,
             shared.clone(),
@@ -122,7 +124,14 @@ impl Client {
             .stack_size(IO_THREAD_STACK)
             .spawn(move || {
                 let _finished = finished_tx;
-                driver.run();
+                // Unwinding drops (and so closes) the socket; the contract still ends with
+                // one Close. The reserved queue slots have room for both events.
+                if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| driver.run())) {
+                    let why = panic_message(&*panic);
+                    log::error!("the I/O thread panicked: {why}");
+                    let _ = event_tx.try_send(Event::Error(Error::Internal(why)));
+                    let _ = event_tx.try_send(Event::Close(CloseEvent::abnormal()));
+                }
             })?;
         log::debug!("connecting to {}", target.uri);
         Ok(Client {
@@ -330,6 +339,14 @@ impl Client {
     }
 }
 
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(text), _) => (*text).to_owned(),
+        (_, Some(text)) => text.clone(),
+        _ => "unknown panic".to_owned(),
+    }
+}
+
 impl<'a> IntoIterator for &'a Client {
     type Item = Event;
     type IntoIter = Events<'a>;
@@ -342,7 +359,6 @@ impl<'a> IntoIterator for &'a Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Error;
 
     #[test]
     fn client_is_send_sync() {

@@ -89,6 +89,10 @@ pub enum Error {
     /// The connection is closing or closed: nothing more can be sent.
     #[error("connection is closed")]
     Closed,
+
+    /// A bug: the I/O thread panicked. The connection was dropped; please report it.
+    #[error("the I/O thread panicked: {0}")]
+    Internal(String),
 }
 
 impl Error {
