@@ -87,7 +87,7 @@ impl Attempt {
                     let addrs = host.to_socket_addrs().map(Iterator::collect);
                     // The attempt may be gone (aborted, timed out): then nobody listens.
                     if tx.send(addrs).is_ok() {
-                        shared.wake_driver();
+                        shared.wake_driver_always();
                     }
                 })?;
         }

@@ -41,6 +41,15 @@ impl Shared {
         }
     }
 
+    /// Wakes the I/O thread whether it sleeps or not, for a helper thread (the resolver) whose
+    /// news the I/O thread does not look for before sleeping. A wake-up while it is awake
+    /// only makes its next `poll` return at once.
+    pub(crate) fn wake_driver_always(&self) {
+        if let Err(err) = self.waker.wake() {
+            log::warn!("could not wake the I/O thread: {err}");
+        }
+    }
+
     /// Called by the I/O thread just before `poll`. After this it must look once more for work
     /// (commands, a lifted pause) and skip the sleep if there is some: a handle that queued
     /// work before this store did not ring the waker.
