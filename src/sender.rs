@@ -108,7 +108,7 @@ impl Drop for Outbox {
 /// threads. Get one from [`Client::sender`](crate::Client::sender).
 ///
 /// It keeps the connection open: the connection shuts down when the `Client` and every
-/// `SendHandle` are dropped, or on [`close`](Self::close).
+/// `SendHandle` are dropped, or on [`close_with`](Self::close_with).
 #[derive(Debug, Clone)]
 pub struct SendHandle {
     pub(crate) outbox: Arc<Outbox>,
