@@ -64,6 +64,27 @@
 //!   [`Client::wait_closed`] blocks, with a timeout, until that has happened.
 //! - Your code never runs on the I/O thread, so nothing you do delays a pong or a close reply.
 //!
+//! # Callbacks
+//!
+//! [`callback::WebSocket`] puts JS-style `on_open`, `on_message`, `on_error` and `on_close`
+//! callbacks (closures, or a [`callback::Handler`] type) on top of a [`Client`], using only
+//! its public API. The callbacks run on your thread, for the events queued now
+//! ([`dispatch`](callback::WebSocket::dispatch), never blocks) or until the close
+//! ([`run`](callback::WebSocket::run)), or on a thread of their own
+//! ([`spawn`](callback::WebSocket::spawn)); never on the I/O thread. They can send and close
+//! from inside, without deadlock. A panicking callback closes the connection, `on_close` still
+//! runs, and then the panic resumes on the dispatching thread.
+//!
+//! ```no_run
+//! let mut ws = nwebsocket::callback::WebSocket::connect("ws://127.0.0.1:9001/echo")?;
+//! ws.on_message(|ctx, message| {
+//!     let _ = ctx.send(message); // echo it back
+//! });
+//! ws.on_close(|_, close| println!("closed: {}", close.code));
+//! ws.run();
+//! # Ok::<(), nwebsocket::Error>(())
+//! ```
+//!
 //! # TLS
 //!
 //! `wss://` uses rustls with the platform's root certificates (rustls-native-certs) and the
@@ -105,6 +126,8 @@ mod sink;
 mod stream;
 mod target;
 mod tls;
+
+pub mod callback;
 
 pub use client::Client;
 pub use config::{Config, ConfigBuilder};
