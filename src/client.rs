@@ -5,7 +5,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::driver::Driver;
 use crate::error::{Error, RecvError, RecvTimeoutError, Result, TryRecvError};
 use crate::event::{CloseEvent, Event, Events, Message, ReadyState, TryEvents};
+use crate::inbox::{Batch, Inbox, Item, NoEvent};
 use crate::sender::{Outbox, SendHandle};
 use crate::shared::Shared;
 use crate::sink::{self, EventSink};
@@ -57,7 +58,7 @@ const IO_THREAD_STACK: usize = 256 << 10;
 #[derive(Debug)]
 pub struct Client {
     outbox: Arc<Outbox>,
-    events: flume::Receiver<Event>,
+    events: Inbox,
     /// The state that the events handed out so far imply (a `ReadyState` as `u8`).
     delivered: AtomicU8,
     protocol: OnceLock<String>,
@@ -107,7 +108,9 @@ impl Client {
         let waker = mio::Waker::new(poll.registry(), crate::connect::WAKER)?;
         let shared = Arc::new(Shared::new(waker));
         let capacity = config.event_queue_capacity();
-        let (event_tx, event_rx) = flume::bounded(capacity + sink::RESERVED_SLOTS);
+        // Unbounded as a channel; bounded by the I/O thread, which stops reading at `capacity`
+        // queued messages and so never blocks on the queue.
+        let (event_tx, event_rx) = flume::unbounded();
         let (command_tx, command_rx) = flume::unbounded();
         let (finished_tx, finished_rx) = flume::bounded::<()>(0);
         let sink = EventSink::new(event_tx.clone(), capacity, shared.clone());
@@ -125,18 +128,24 @@ impl Client {
             .spawn(move || {
                 let _finished = finished_tx;
                 // Unwinding drops (and so closes) the socket; the contract still ends with
-                // one Close. The reserved queue slots have room for both events.
+                // one Close.
                 if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| driver.run())) {
                     let why = panic_message(&*panic);
                     log::error!("the I/O thread panicked: {why}");
-                    let _ = event_tx.try_send(Event::Error(Error::Internal(why)));
-                    let _ = event_tx.try_send(Event::Close(CloseEvent::abnormal()));
+                    let events = vec![
+                        Event::Error(Error::Internal(why)),
+                        Event::Close(CloseEvent::abnormal()),
+                    ];
+                    let _ = event_tx.send(Item {
+                        seq: u64::MAX,
+                        events: Batch::Many(events),
+                    });
                 }
             })?;
         log::debug!("connecting to {}", target.uri);
         Ok(Client {
             outbox: Arc::new(Outbox::new(command_tx, shared)),
-            events: event_rx,
+            events: Inbox::new(event_rx),
             delivered: AtomicU8::new(ReadyState::Connecting as u8),
             protocol: OnceLock::new(),
             url: target.uri.to_string(),
@@ -221,10 +230,10 @@ impl Client {
     /// # Errors
     /// [`RecvError`] when the stream has ended.
     pub fn recv(&self) -> std::result::Result<Event, RecvError> {
-        self.events
-            .recv()
-            .map(|event| self.deliver(event))
-            .map_err(|_| RecvError)
+        match self.events.recv_deadline(None) {
+            Ok(event) => Ok(self.deliver(event)),
+            Err(_) => Err(RecvError),
+        }
     }
 
     /// Waits up to `timeout` for the next event.
@@ -233,10 +242,12 @@ impl Client {
     /// [`RecvTimeoutError::Timeout`] if none came in time; [`RecvTimeoutError::Disconnected`]
     /// when the stream has ended.
     pub fn recv_timeout(&self, timeout: Duration) -> std::result::Result<Event, RecvTimeoutError> {
-        match self.events.recv_timeout(timeout) {
+        // A timeout too large to add is a wait without one.
+        let deadline = Instant::now().checked_add(timeout);
+        match self.events.recv_deadline(deadline) {
             Ok(event) => Ok(self.deliver(event)),
-            Err(flume::RecvTimeoutError::Timeout) => Err(RecvTimeoutError::Timeout),
-            Err(flume::RecvTimeoutError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+            Err(NoEvent::Ended) => Err(RecvTimeoutError::Disconnected),
+            Err(NoEvent::Empty | NoEvent::Timeout) => Err(RecvTimeoutError::Timeout),
         }
     }
 
@@ -248,8 +259,8 @@ impl Client {
     pub fn try_recv(&self) -> std::result::Result<Event, TryRecvError> {
         match self.events.try_recv() {
             Ok(event) => Ok(self.deliver(event)),
-            Err(flume::TryRecvError::Empty) => Err(TryRecvError::Empty),
-            Err(flume::TryRecvError::Disconnected) => Err(TryRecvError::Disconnected),
+            Err(NoEvent::Ended) => Err(TryRecvError::Disconnected),
+            Err(NoEvent::Empty | NoEvent::Timeout) => Err(TryRecvError::Empty),
         }
     }
 
@@ -326,14 +337,14 @@ impl Client {
                 self.delivered
                     .fetch_max(ReadyState::Closed as u8, Ordering::AcqRel);
             }
-            Event::Message(_) | Event::Error(_) => {}
-        }
-        let shared = &self.outbox.shared;
-        if shared.is_reading_paused()
-            && self.events.len() <= self.low_water
-            && shared.resume_reading()
-        {
-            shared.wake_driver();
+            Event::Message(_) => {
+                let left = self.outbox.shared.queued_messages.take_one();
+                let shared = &self.outbox.shared;
+                if shared.is_reading_paused() && left <= self.low_water && shared.resume_reading() {
+                    shared.wake_driver();
+                }
+            }
+            Event::Error(_) => {}
         }
         event
     }

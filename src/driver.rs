@@ -23,10 +23,6 @@ use crate::sink::{Ending, EventSink};
 use crate::stream::Stream;
 use crate::target::Target;
 
-/// The most commands taken in one go before the socket is read again, so that a flood of
-/// sends cannot starve the reading side.
-const COMMAND_BATCH: usize = 1024;
-
 /// The loop state of the I/O thread.
 #[derive(Debug)]
 pub(crate) struct Driver {
@@ -34,6 +30,9 @@ pub(crate) struct Driver {
     events: Events,
     shared: Arc<Shared>,
     commands: flume::Receiver<Command>,
+    /// Commands taken from the channel and not yet carried out: sends made while connecting,
+    /// or while the socket pushes back.
+    backlog: VecDeque<Command>,
     sink: EventSink,
     config: Config,
     target: Target,
@@ -67,6 +66,7 @@ impl Driver {
             events: Events::with_capacity(8),
             shared,
             commands,
+            backlog: VecDeque::new(),
             sink,
             config,
             target,
@@ -76,7 +76,7 @@ impl Driver {
     /// Runs the connection to its end and queues its terminal events.
     pub(crate) fn run(mut self) {
         let ending = match self.connect() {
-            Ok((ws, queued)) => self.serve(ws, queued),
+            Ok(ws) => self.serve(ws),
             Err(error) => Ending::failed(error),
         };
         self.shared.closing.store(true, Ordering::SeqCst);
@@ -84,14 +84,13 @@ impl Driver {
         // Dropping `self` closes the socket (already done by `serve`) and ends the queue.
     }
 
-    /// Runs the connection attempt; sends made meanwhile are kept, in order, for afterwards.
-    fn connect(&mut self) -> Result<(Box<WebSocket<Stream>>, VecDeque<Command>), Error> {
+    /// Runs the connection attempt; sends made meanwhile wait, in order, in the backlog.
+    fn connect(&mut self) -> Result<Box<WebSocket<Stream>>, Error> {
         let mut attempt = Attempt::start(self.target.clone(), self.config.clone(), &self.shared)?;
-        let mut queued = VecDeque::new();
         loop {
             while let Some(command) = self.next_command() {
                 match command {
-                    Command::Send { .. } => queued.push_back(command),
+                    Command::Send { .. } => self.backlog.push_back(command),
                     Command::Close(_) | Command::Shutdown => {
                         attempt.abort(self.poll.registry());
                         return Err(Error::Aborted);
@@ -101,7 +100,7 @@ impl Driver {
             match attempt.advance(self.poll.registry())? {
                 Progress::Open(ws, open) => {
                     self.sink.open(open);
-                    return Ok((ws, queued));
+                    return Ok(ws);
                 }
                 Progress::Pending => self.sleep(Some(attempt.wake_at()), true)?,
             }
@@ -109,7 +108,7 @@ impl Driver {
     }
 
     /// Serves the open connection until it ends.
-    fn serve(&mut self, ws: Box<WebSocket<Stream>>, mut queued: VecDeque<Command>) -> Ending {
+    fn serve(&mut self, ws: Box<WebSocket<Stream>>) -> Ending {
         let mut session = Session {
             ws,
             unflushed: 0,
@@ -118,7 +117,7 @@ impl Driver {
             close_deadline: None,
         };
         let ending = loop {
-            if let Some(ending) = self.turn(&mut session, &mut queued) {
+            if let Some(ending) = self.turn(&mut session) {
                 break ending;
             }
             if let Err(err) = self.sleep(session.close_deadline, !session.write_blocked) {
@@ -130,8 +129,8 @@ impl Driver {
     }
 
     /// One pass over everything that may have changed: commands, writes, reads, timers.
-    fn turn(&mut self, session: &mut Session, queued: &mut VecDeque<Command>) -> Option<Ending> {
-        if let Err(err) = self.write_commands(session, queued) {
+    fn turn(&mut self, session: &mut Session) -> Option<Ending> {
+        if let Err(err) = self.write_commands(session) {
             return Some(self.fail(session, err));
         }
         if let Err(err) = self.flush(session) {
@@ -160,23 +159,13 @@ impl Driver {
     }
 
     /// Hands queued sends to tungstenite until the socket pushes back.
-    fn write_commands(
-        &mut self,
-        session: &mut Session,
-        queued: &mut VecDeque<Command>,
-    ) -> Result<(), Error> {
-        let mut taken = 0;
+    fn write_commands(&mut self, session: &mut Session) -> Result<(), Error> {
+        // One lock for everything queued, instead of one per command.
+        self.backlog.extend(self.commands.drain());
         while !session.write_blocked {
-            // Sends queued while connecting all go first; then at most a batch from the channel.
-            let command = match queued.pop_front() {
-                Some(command) => command,
-                None if taken < COMMAND_BATCH => match self.next_command() {
-                    Some(command) => command,
-                    None => break,
-                },
-                None => break,
+            let Some(command) = self.backlog.pop_front() else {
+                break;
             };
-            taken += 1;
             match command {
                 Command::Send { message, len } => {
                     if !session.ws.can_write() {
@@ -313,8 +302,11 @@ impl Driver {
     /// `take_commands` says whether queued commands are work now (not while the socket
     /// pushes back).
     fn sleep(&mut self, deadline: Option<Instant>, take_commands: bool) -> Result<(), Error> {
+        // Whatever was read goes to the consumer now, before any wait.
+        self.sink.flush();
         self.shared.going_to_sleep();
-        if (take_commands && !self.commands.is_empty()) || self.sink.resumed() {
+        let commands_waiting = !self.backlog.is_empty() || !self.commands.is_empty();
+        if (take_commands && commands_waiting) || self.sink.resumed() {
             self.shared.awake();
             return Ok(());
         }

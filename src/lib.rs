@@ -120,6 +120,7 @@ mod connect;
 mod driver;
 mod error;
 mod event;
+mod inbox;
 mod sender;
 mod shared;
 mod sink;

@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use crate::inbox::QueuedMessages;
+
 /// State shared by the [`Client`](crate::Client), its send handles and the I/O thread.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -12,6 +14,8 @@ pub(crate) struct Shared {
     driver_asleep: AtomicBool,
     /// True while the I/O thread has stopped reading because the event queue is full.
     reading_paused: AtomicBool,
+    /// Messages in the event queue not yet handed out.
+    pub(crate) queued_messages: QueuedMessages,
     /// Bytes accepted by `send*` and not yet written to the socket.
     pub(crate) buffered_amount: AtomicUsize,
     /// Set once `close()` was called on any handle.
@@ -26,6 +30,7 @@ impl Shared {
             waker,
             driver_asleep: AtomicBool::new(false),
             reading_paused: AtomicBool::new(false),
+            queued_messages: QueuedMessages::default(),
             buffered_amount: AtomicUsize::new(0),
             close_requested: AtomicBool::new(false),
             closing: AtomicBool::new(false),

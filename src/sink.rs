@@ -1,11 +1,16 @@
-//! The I/O thread's end of the event queue, with the backpressure rule: stop reading when the
-//! queue is full, never block, never drop.
+//! The I/O thread's end of the event queue: events go out in batches, and the backpressure
+//! rule holds: stop reading when the queue is full, never block, never drop.
 
 use std::sync::Arc;
 
 use crate::error::Error;
 use crate::event::{CloseEvent, Event, Message, OpenEvent};
+use crate::inbox::{Batch, Item};
 use crate::shared::Shared;
+
+/// The most events in one batch: large enough to amortise the queue, small enough that the
+/// consumer starts on a long burst while the I/O thread still parses it.
+const MAX_BATCH: usize = 128;
 
 /// How the connection ended: the optional error and the one close event.
 #[derive(Debug)]
@@ -34,27 +39,30 @@ impl Ending {
     }
 }
 
-/// Room for the events that never wait for space: `Open`, `Error` and `Close`. Messages use
-/// only the configured capacity, so these always fit and the I/O thread never blocks.
-pub(crate) const RESERVED_SLOTS: usize = 3;
-
 /// The sending end of the event queue, owned by the I/O thread.
 #[derive(Debug)]
 pub(crate) struct EventSink {
-    tx: flume::Sender<Event>,
+    tx: flume::Sender<Item>,
+    /// Events not yet sent: the current batch.
+    pending: Vec<Event>,
+    pending_messages: usize,
+    next_seq: u64,
     capacity: usize,
     low_water: usize,
-    /// A lower bound on the free message slots; refreshed from the queue only when it runs
-    /// out, so that most pushes take the queue's lock once, not twice.
+    /// A lower bound on the free message slots; refreshed from the shared count only when it
+    /// runs out, so that reading does not touch the consumer's cache line per message.
     room: usize,
     paused: bool,
     shared: Arc<Shared>,
 }
 
 impl EventSink {
-    pub(crate) fn new(tx: flume::Sender<Event>, capacity: usize, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(tx: flume::Sender<Item>, capacity: usize, shared: Arc<Shared>) -> Self {
         EventSink {
             tx,
+            pending: Vec::new(),
+            pending_messages: 0,
+            next_seq: 0,
             capacity,
             low_water: low_water(capacity),
             room: capacity,
@@ -64,20 +72,43 @@ impl EventSink {
     }
 
     pub(crate) fn open(&mut self, open: OpenEvent) {
-        let _ = self.tx.try_send(Event::Open(open));
+        self.pending.push(Event::Open(open));
+        self.flush();
     }
 
-    /// Queues a message. Returns `false` when the queue is now full: stop reading until
-    /// [`can_read`](Self::can_read) says otherwise.
+    /// Adds a message to the batch. Returns `false` when the queue is now full: stop reading
+    /// until [`can_read`](Self::can_read) says otherwise.
     pub(crate) fn message(&mut self, message: Message) -> bool {
-        // A full queue cannot happen here (we pause first); a gone receiver means nobody
-        // listens any more, and the message has nowhere to go.
-        let _ = self.tx.try_send(Event::Message(message));
+        self.pending.push(Event::Message(message));
+        self.pending_messages += 1;
         self.room -= 1;
+        if self.pending.len() >= MAX_BATCH {
+            self.flush();
+        }
         if self.room == 0 {
+            self.flush();
             self.refresh_room();
         }
         !self.paused
+    }
+
+    /// Sends the pending batch. Called before the I/O thread sleeps, so nothing waits in it.
+    pub(crate) fn flush(&mut self) {
+        let events = match self.pending.len() {
+            0 => return,
+            1 => Batch::One(self.pending.pop().expect("one pending event")),
+            n => Batch::Many(std::mem::replace(
+                &mut self.pending,
+                Vec::with_capacity(n.min(MAX_BATCH)),
+            )),
+        };
+        // Counted before the consumer can see them, so its count never goes below zero.
+        self.shared.queued_messages.add(self.pending_messages);
+        self.pending_messages = 0;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        // A gone receiver means nobody listens any more: the events have nowhere to go.
+        let _ = self.tx.send(Item { seq, events });
     }
 
     /// Whether the I/O thread may read: false while paused and the consumer has not made room.
@@ -100,7 +131,8 @@ impl EventSink {
             self.room = self.capacity;
             return;
         }
-        self.room = self.capacity.saturating_sub(self.tx.len());
+        let queued = self.shared.queued_messages.get() + self.pending_messages;
+        self.room = self.capacity.saturating_sub(queued);
         if self.room > 0 {
             return;
         }
@@ -108,31 +140,34 @@ impl EventSink {
         self.shared.pause_reading();
         // The consumer may have drained the queue between our look and the store above; it
         // then saw no pause to lift. Look again, now that the pause is visible.
-        if self.tx.len() <= self.low_water && self.shared.resume_reading() {
+        let queued = self.shared.queued_messages.get();
+        if queued <= self.low_water && self.shared.resume_reading() {
             self.paused = false;
-            self.room = self.capacity.saturating_sub(self.tx.len());
+            self.room = self.capacity - queued;
         }
         if self.paused {
             log::trace!("event queue full: reading paused");
         }
     }
 
-    /// Queues the terminal events: the error, if any, then the one close event. Ends the queue.
-    pub(crate) fn finish(self, ending: Ending) {
+    /// Sends what is pending, then the terminal events: the error, if any, then the one close
+    /// event. Ends the queue.
+    pub(crate) fn finish(mut self, ending: Ending) {
         log::debug!(
             "connection closed: code {} clean {}",
             ending.close.code,
             ending.close.was_clean
         );
         if let Some(error) = ending.error {
-            let _ = self.tx.try_send(Event::Error(error));
+            self.pending.push(Event::Error(error));
         }
-        let _ = self.tx.try_send(Event::Close(ending.close));
+        self.pending.push(Event::Close(ending.close));
+        self.flush();
     }
 }
 
-/// The queue length at which a consumer lifts a pause: half the capacity, so that a paused
-/// I/O thread is woken once per half queue, not once per event.
+/// The number of queued messages at which a consumer lifts a pause: half the capacity, so that
+/// a paused I/O thread is woken once per half queue, not once per event.
 pub(crate) fn low_water(capacity: usize) -> usize {
     capacity / 2
 }
