@@ -39,7 +39,11 @@ impl Shared {
 
     /// Wakes the I/O thread if it sleeps. Call after queueing work for it.
     pub(crate) fn wake_driver(&self) {
-        if self.driver_asleep.swap(false, Ordering::SeqCst) {
+        // The load keeps a burst of sends from writing the flag's cache line once each; only
+        // the one that finds the thread asleep pays for the swap and the system call.
+        if self.driver_asleep.load(Ordering::SeqCst)
+            && self.driver_asleep.swap(false, Ordering::SeqCst)
+        {
             if let Err(err) = self.waker.wake() {
                 log::warn!("could not wake the I/O thread: {err}");
             }
