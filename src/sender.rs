@@ -147,6 +147,14 @@ impl SendHandle {
         self.outbox.ping(payload.into())
     }
 
+    /// Same as [`Client::close`](crate::Client::close).
+    ///
+    /// # Errors
+    /// None in practice; see [`close_with`](Self::close_with).
+    pub fn close(&self) -> Result<()> {
+        self.outbox.close(1000, "")
+    }
+
     /// Same as [`Client::close_with`](crate::Client::close_with).
     ///
     /// # Errors
