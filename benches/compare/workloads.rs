@@ -1,0 +1,598 @@
+//! The workloads, each written twice: for a plain blocking tungstenite client (the baseline:
+//! no thread hop, no queue) and for nwebsocket. Both talk to the same loopback server.
+
+use std::io::Read;
+use std::net::{Shutdown, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use nwebsocket::{Client, Config, Event, TryRecvError};
+use tungstenite::Message;
+
+use crate::server::Server;
+use crate::sys::{self, TaskStat};
+
+pub(crate) type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// How long any single wait may take before the round fails.
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
+
+/// Round trips made before measuring, on a fresh connection.
+const WARMUP: usize = 200;
+
+/// The 32-byte text of the round-trip workload.
+const RTT_TEXT: &str = "0123456789abcdef0123456789abcdef";
+
+/// The name of the environment variable that makes the binary a many-connections child.
+pub(crate) const CHILD_ENV: &str = "NWS_BENCH_CHILD";
+
+/// The client under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// A plain blocking tungstenite client.
+    Raw,
+    /// nwebsocket.
+    Nws,
+}
+
+impl Side {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Side::Raw => "tungstenite",
+            Side::Nws => "nwebsocket",
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Side::Raw => "raw",
+            Side::Nws => "nws",
+        }
+    }
+}
+
+/// How many of everything one round does.
+#[derive(Debug, Clone)]
+pub(crate) struct Counts {
+    pub(crate) rtt: usize,
+    pub(crate) inbound: usize,
+    pub(crate) outbound: usize,
+    pub(crate) large: usize,
+    pub(crate) connect: usize,
+    pub(crate) many: usize,
+    pub(crate) idle: Duration,
+}
+
+/// What every workload needs.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub(crate) server: Server,
+    pub(crate) counts: Counts,
+    pub(crate) config: Config,
+}
+
+/// nwebsocket's config: the default, or with `NWS_BENCH_BUFFER` (read and write buffer bytes)
+/// and `NWS_BENCH_QUEUE` (event queue capacity) to try other settings.
+pub(crate) fn config_from_env() -> BenchResult<Config> {
+    let mut builder = Config::builder();
+    if let Ok(bytes) = std::env::var("NWS_BENCH_BUFFER") {
+        let bytes = bytes.parse()?;
+        builder = builder.read_buffer_size(bytes).write_buffer_size(bytes);
+    }
+    if let Ok(capacity) = std::env::var("NWS_BENCH_QUEUE") {
+        builder = builder.event_queue_capacity(capacity.parse()?);
+    }
+    Ok(builder.build()?)
+}
+
+type RawWs = tungstenite::WebSocket<TcpStream>;
+
+fn raw_open(url: &str) -> BenchResult<RawWs> {
+    let addr = url
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.split('/').next())
+        .ok_or("not a ws:// URL")?;
+    let stream = TcpStream::connect(addr)?;
+    // As nwebsocket does by default.
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(WAIT))?;
+    let (ws, _response) = tungstenite::client(url, stream).map_err(|err| err.to_string())?;
+    Ok(ws)
+}
+
+/// The next text or binary message.
+fn raw_data(ws: &mut RawWs) -> BenchResult<Message> {
+    loop {
+        let message = ws.read()?;
+        if message.is_text() || message.is_binary() {
+            return Ok(message);
+        }
+    }
+}
+
+/// Closes and reads until the server has answered and closed TCP.
+fn raw_close(mut ws: RawWs) -> BenchResult<()> {
+    ws.close(None)?;
+    loop {
+        match ws.read() {
+            Ok(_) => {}
+            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                return Ok(());
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+fn nws_open(ctx: &Ctx, url: &str) -> BenchResult<Client> {
+    let ws = Client::connect_with_config(url, ctx.config.clone())?;
+    match ws.recv_timeout(WAIT)? {
+        Event::Open(_) => Ok(ws),
+        other => Err(format!("expected Open, got {other:?}").into()),
+    }
+}
+
+fn nws_data(ws: &Client) -> BenchResult<nwebsocket::Message> {
+    match ws.recv_timeout(WAIT)? {
+        Event::Message(message) => Ok(message),
+        other => Err(format!("expected a message, got {other:?}").into()),
+    }
+}
+
+/// Closes, waits for the close event and for the I/O thread to finish.
+fn nws_close(ws: Client) -> BenchResult<()> {
+    ws.close()?;
+    loop {
+        match ws.recv_timeout(WAIT)? {
+            Event::Message(_) => {}
+            Event::Close(_) => break,
+            other => return Err(format!("expected Close, got {other:?}").into()),
+        }
+    }
+    if ws.wait_closed(WAIT) {
+        Ok(())
+    } else {
+        Err("the I/O thread did not finish".into())
+    }
+}
+
+/// CPU time and context switches of the client's threads: the main thread (which runs every
+/// workload) and any nwebsocket I/O thread. The server's threads are not counted.
+fn client_stat() -> TaskStat {
+    let main = sys::main_tid();
+    sys::tasks_stat(|tid, name| tid == main || name == "nwebsocket-io")
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> f64 {
+    samples.sort_unstable();
+    let last = samples.len().saturating_sub(1);
+    let index = ((p / 100.0) * last as f64).round() as usize;
+    samples
+        .get(index.min(last))
+        .map_or(f64::NAN, |d| d.as_secs_f64() * 1e6)
+}
+
+/// Sequential round trips of 32-byte text: p50 and p99 in µs, waiting blocking and then by
+/// polling (as a game loop would, yielding between polls).
+pub(crate) fn rtt(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
+    let url = ctx.server.url("/echo");
+    let n = ctx.counts.rtt;
+    let mut blocking = Vec::with_capacity(n);
+    let mut polling = Vec::with_capacity(n);
+    match side {
+        Side::Raw => {
+            let mut ws = raw_open(&url)?;
+            for i in 0..WARMUP + n {
+                let start = Instant::now();
+                ws.send(Message::text(RTT_TEXT))?;
+                raw_data(&mut ws)?;
+                if i >= WARMUP {
+                    blocking.push(start.elapsed());
+                }
+            }
+            ws.get_mut().set_nonblocking(true)?;
+            for i in 0..WARMUP + n {
+                let start = Instant::now();
+                raw_send_nonblocking(&mut ws, Message::text(RTT_TEXT))?;
+                raw_poll_data(&mut ws)?;
+                if i >= WARMUP {
+                    polling.push(start.elapsed());
+                }
+            }
+            ws.get_mut().set_nonblocking(false)?;
+            raw_close(ws)?;
+        }
+        Side::Nws => {
+            let ws = nws_open(ctx, &url)?;
+            for i in 0..WARMUP + n {
+                let start = Instant::now();
+                ws.send_text(RTT_TEXT)?;
+                nws_data(&ws)?;
+                if i >= WARMUP {
+                    blocking.push(start.elapsed());
+                }
+            }
+            for i in 0..WARMUP + n {
+                let start = Instant::now();
+                ws.send_text(RTT_TEXT)?;
+                loop {
+                    match ws.try_recv() {
+                        Ok(Event::Message(_)) => break,
+                        Ok(other) => {
+                            return Err(format!("expected a message, got {other:?}").into());
+                        }
+                        Err(TryRecvError::Empty) => std::thread::yield_now(),
+                        Err(err) => return Err(err.into()),
+                    }
+                }
+                if i >= WARMUP {
+                    polling.push(start.elapsed());
+                }
+            }
+            nws_close(ws)?;
+        }
+    }
+    Ok(vec![
+        percentile(&mut blocking, 50.0),
+        percentile(&mut blocking, 99.0),
+        percentile(&mut polling, 50.0),
+        percentile(&mut polling, 99.0),
+    ])
+}
+
+fn would_block(err: &tungstenite::Error) -> bool {
+    matches!(err, tungstenite::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+/// Sends on a non-blocking socket: the message is buffered on `WouldBlock`; flush until out.
+fn raw_send_nonblocking(ws: &mut RawWs, message: Message) -> BenchResult<()> {
+    let mut result = ws.send(message);
+    loop {
+        match result {
+            Ok(()) => return Ok(()),
+            Err(err) if would_block(&err) => {
+                std::thread::yield_now();
+                result = ws.flush();
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+/// Polls a non-blocking socket for the next data message, yielding between polls.
+fn raw_poll_data(ws: &mut RawWs) -> BenchResult<Message> {
+    loop {
+        match ws.read() {
+            Ok(message) if message.is_text() || message.is_binary() => return Ok(message),
+            Ok(_) => {}
+            Err(err) if would_block(&err) => std::thread::yield_now(),
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+/// Per-message figures of a throughput run: messages/s, client CPU ns per message, client
+/// context switches per 1,000 messages.
+fn rates(n: usize, elapsed: Duration, used: TaskStat) -> Vec<f64> {
+    let n = n as f64;
+    vec![
+        n / elapsed.as_secs_f64(),
+        used.cpu_ns as f64 / n,
+        used.switches as f64 * 1000.0 / n,
+    ]
+}
+
+/// The server pushes `n` binary messages of 64 bytes as fast as it can; the client counts them
+/// (nwebsocket through `events()`).
+pub(crate) fn inbound(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
+    let n = ctx.counts.inbound;
+    let url = ctx.server.url(&format!("/push/{n}/64"));
+    let go = Bytes::from_static(b"go");
+    let (elapsed, used) = match side {
+        Side::Raw => {
+            let mut ws = raw_open(&url)?;
+            let before = client_stat();
+            let start = Instant::now();
+            ws.send(Message::Binary(go))?;
+            let mut count = 0;
+            while count < n {
+                if ws.read()?.is_binary() {
+                    count += 1;
+                }
+            }
+            let measured = (start.elapsed(), client_stat().since(before));
+            raw_close(ws)?;
+            measured
+        }
+        Side::Nws => {
+            let ws = nws_open(ctx, &url)?;
+            let before = client_stat();
+            let start = Instant::now();
+            ws.send_binary(go)?;
+            let mut count = 0;
+            for event in ws.events() {
+                match event {
+                    Event::Message(_) => {
+                        count += 1;
+                        if count == n {
+                            break;
+                        }
+                    }
+                    other => return Err(format!("expected a message, got {other:?}").into()),
+                }
+            }
+            if count < n {
+                return Err(format!("only {count} of {n} messages arrived").into());
+            }
+            let measured = (start.elapsed(), client_stat().since(before));
+            nws_close(ws)?;
+            measured
+        }
+    };
+    Ok(rates(n, elapsed, used))
+}
+
+/// The client sends `n` binary messages of 64 bytes; timed until the server has counted all of
+/// them and said so.
+pub(crate) fn outbound(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
+    let n = ctx.counts.outbound;
+    let url = ctx.server.url(&format!("/sink/{n}"));
+    let payload = Bytes::from_static(&[0x5a; 64]);
+    let (elapsed, used) = match side {
+        Side::Raw => {
+            let mut ws = raw_open(&url)?;
+            let before = client_stat();
+            let start = Instant::now();
+            for _ in 0..n {
+                // Buffered; tungstenite writes whenever its write buffer is full.
+                ws.write(Message::Binary(payload.clone()))?;
+            }
+            ws.flush()?;
+            let done = raw_data(&mut ws)?;
+            let measured = (start.elapsed(), client_stat().since(before));
+            if !done.is_text() {
+                return Err("expected the server's done".into());
+            }
+            raw_close(ws)?;
+            measured
+        }
+        Side::Nws => {
+            let ws = nws_open(ctx, &url)?;
+            let before = client_stat();
+            let start = Instant::now();
+            for _ in 0..n {
+                ws.send_binary(payload.clone())?;
+            }
+            let done = nws_data(&ws)?;
+            let measured = (start.elapsed(), client_stat().since(before));
+            if !done.is_text() {
+                return Err("expected the server's done".into());
+            }
+            nws_close(ws)?;
+            measured
+        }
+    };
+    Ok(rates(n, elapsed, used))
+}
+
+/// Round trips of 1 MiB binary messages: MiB/s echoed (payload one way).
+pub(crate) fn large(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
+    const WARM: usize = 2;
+    let n = ctx.counts.large;
+    let url = ctx.server.url("/echo");
+    let payload = Bytes::from(vec![0x3c; 1 << 20]);
+    let mut start = Instant::now();
+    match side {
+        Side::Raw => {
+            let mut ws = raw_open(&url)?;
+            for i in 0..WARM + n {
+                if i == WARM {
+                    start = Instant::now();
+                }
+                ws.send(Message::Binary(payload.clone()))?;
+                if raw_data(&mut ws)?.len() != payload.len() {
+                    return Err("echo of the wrong size".into());
+                }
+            }
+            let elapsed = start.elapsed();
+            raw_close(ws)?;
+            Ok(vec![n as f64 / elapsed.as_secs_f64()])
+        }
+        Side::Nws => {
+            let ws = nws_open(ctx, &url)?;
+            for i in 0..WARM + n {
+                if i == WARM {
+                    start = Instant::now();
+                }
+                ws.send_binary(payload.clone())?;
+                if nws_data(&ws)?.len() != payload.len() {
+                    return Err("echo of the wrong size".into());
+                }
+            }
+            let elapsed = start.elapsed();
+            nws_close(ws)?;
+            Ok(vec![n as f64 / elapsed.as_secs_f64()])
+        }
+    }
+}
+
+/// Sequential connect, handshake, close handshake, end of the connection: µs each (p50,
+/// p99, mean). For nwebsocket that includes the I/O thread's start and its exit (`wait_closed`).
+pub(crate) fn connect_close(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
+    let url = ctx.server.url("/echo");
+    let n = ctx.counts.connect;
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = Instant::now();
+        match side {
+            Side::Raw => raw_close(raw_open(&url)?)?,
+            Side::Nws => nws_close(nws_open(ctx, &url)?)?,
+        }
+        samples.push(start.elapsed());
+    }
+    let mean = samples.iter().sum::<Duration>().as_secs_f64() * 1e6 / n as f64;
+    Ok(vec![
+        percentile(&mut samples, 50.0),
+        percentile(&mut samples, 99.0),
+        mean,
+    ])
+}
+
+/// One open connection without traffic: CPU µs and wake-ups of the thread that waits for the
+/// server (nwebsocket's I/O thread; for tungstenite a thread blocked in `read`).
+pub(crate) fn idle(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
+    const SETTLE: Duration = Duration::from_millis(200);
+    let url = ctx.server.url("/echo");
+    let idle = ctx.counts.idle;
+    let used = match side {
+        Side::Raw => {
+            let ws = raw_open(&url)?;
+            ws.get_ref().set_read_timeout(Some(idle + WAIT))?;
+            let socket = ws.get_ref().try_clone()?;
+            let reader = std::thread::Builder::new()
+                .name("raw-reader".into())
+                .spawn(move || {
+                    let mut ws = ws;
+                    while ws.read().is_ok() {}
+                })?;
+            std::thread::sleep(SETTLE);
+            let tid = only(sys::threads_named("raw-reader"))?;
+            let before = sys::task_stat(tid);
+            std::thread::sleep(idle);
+            let used = sys::task_stat(tid).since(before);
+            socket.shutdown(Shutdown::Both)?;
+            reader.join().map_err(|_| "the reader panicked")?;
+            used
+        }
+        Side::Nws => {
+            let earlier = sys::threads_named("nwebsocket-io");
+            let ws = nws_open(ctx, &url)?;
+            std::thread::sleep(SETTLE);
+            let mut io_threads = sys::threads_named("nwebsocket-io");
+            io_threads.retain(|tid| !earlier.contains(tid));
+            let tid = only(io_threads)?;
+            let before = sys::task_stat(tid);
+            std::thread::sleep(idle);
+            let used = sys::task_stat(tid).since(before);
+            nws_close(ws)?;
+            used
+        }
+    };
+    Ok(vec![used.cpu_ns as f64 / 1e3, used.switches as f64])
+}
+
+fn only(tids: Vec<u32>) -> BenchResult<u32> {
+    match tids.as_slice() {
+        [tid] => Ok(*tid),
+        _ => Err(format!("expected one thread, found {tids:?}").into()),
+    }
+}
+
+/// Many idle connections, opened by a child process so that its memory is the client's alone
+/// (the server stays in this process): RSS MiB, KiB per connection, threads, CPU ms and
+/// wake-ups of all threads but the main one while idle.
+pub(crate) fn many(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .env(CHILD_ENV, side.key())
+        .env("NWS_BENCH_CHILD_URL", ctx.server.url("/echo"))
+        .env("NWS_BENCH_CHILD_COUNT", ctx.counts.many.to_string())
+        .env(
+            "NWS_BENCH_CHILD_IDLE_MS",
+            ctx.counts.idle.as_millis().to_string(),
+        )
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill()?;
+            child.wait()?;
+            return Err("the many-connections child timed out".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .ok_or("no stdout from the child")?
+        .read_to_string(&mut out)?;
+    if !status.success() {
+        return Err(format!("the many-connections child failed: {status}").into());
+    }
+    let line = out
+        .lines()
+        .find_map(|line| line.strip_prefix("many-result "))
+        .ok_or("no result from the child")?;
+    let field = |key: &str| -> BenchResult<f64> {
+        line.split_whitespace()
+            .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+            .ok_or_else(|| format!("no {key} in the child's result"))?
+            .parse::<f64>()
+            .map_err(Into::into)
+    };
+    let (before, after) = (field("rss_before_kib")?, field("rss_after_kib")?);
+    Ok(vec![
+        after / 1024.0,
+        (after - before) / ctx.counts.many as f64,
+        field("threads_after")?,
+        field("idle_cpu_ns")? / 1e6,
+        field("idle_switches")?,
+    ])
+}
+
+/// The child's side of [`many`]: opens the connections, measures, prints one result line.
+pub(crate) fn many_child(side: &str) -> BenchResult<()> {
+    let url = std::env::var("NWS_BENCH_CHILD_URL")?;
+    let count: usize = std::env::var("NWS_BENCH_CHILD_COUNT")?.parse()?;
+    let idle = Duration::from_millis(std::env::var("NWS_BENCH_CHILD_IDLE_MS")?.parse()?);
+    let (rss_before, threads_before) = sys::rss_kib_and_threads();
+    let measure = || {
+        std::thread::sleep(Duration::from_millis(300));
+        let (rss_after, threads_after) = sys::rss_kib_and_threads();
+        let main = sys::main_tid();
+        let others = |tid: u32, _: &str| tid != main;
+        let before = sys::tasks_stat(others);
+        std::thread::sleep(idle);
+        let used = sys::tasks_stat(others).since(before);
+        #[expect(clippy::print_stdout, reason = "the parent reads this line")]
+        {
+            println!(
+                "many-result rss_before_kib={rss_before} rss_after_kib={rss_after} \
+                 threads_before={threads_before} threads_after={threads_after} \
+                 idle_cpu_ns={} idle_switches={}",
+                used.cpu_ns, used.switches
+            );
+        }
+    };
+    match side {
+        "raw" => {
+            let conns = (0..count)
+                .map(|_| raw_open(&url))
+                .collect::<BenchResult<Vec<_>>>()?;
+            measure();
+            drop(conns);
+        }
+        "nws" => {
+            let config = config_from_env()?;
+            let clients = (0..count)
+                .map(|_| Client::connect_with_config(&url, config.clone()))
+                .collect::<Result<Vec<_>, _>>()?;
+            for client in &clients {
+                match client.recv_timeout(WAIT)? {
+                    Event::Open(_) => {}
+                    other => return Err(format!("expected Open, got {other:?}").into()),
+                }
+            }
+            measure();
+            // Dropping starts each close; exiting right after ends the threads.
+            drop(clients);
+        }
+        other => return Err(format!("unknown side {other:?}").into()),
+    }
+    Ok(())
+}
