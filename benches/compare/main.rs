@@ -240,7 +240,8 @@ fn workloads(counts: &Counts, rounds: usize) -> Vec<Workload> {
             metrics: vec![
                 metric("rate", "msg/s", Target::AtLeastTimes(0.8)),
                 metric("client CPU/msg", "ns", Target::None),
-                metric("client switches", "/1k msg", Target::None),
+                metric("client sleeps", "/1k msg", Target::None),
+                metric("client preempted", "/1k msg", Target::None),
             ],
             run: workloads::inbound,
         },
@@ -251,7 +252,9 @@ fn workloads(counts: &Counts, rounds: usize) -> Vec<Workload> {
             metrics: vec![
                 metric("rate", "msg/s", Target::AtLeastTimes(0.8)),
                 metric("client CPU/msg", "ns", Target::None),
-                metric("client switches", "/1k msg", Target::None),
+                metric("client sleeps", "/1k msg", Target::None),
+                metric("client preempted", "/1k msg", Target::None),
+                metric("send calls", "ns/msg", Target::None),
             ],
             run: workloads::outbound,
         },

@@ -11,6 +11,8 @@ pub(crate) struct TaskStat {
     pub(crate) cpu_ns: u64,
     /// Voluntary plus involuntary context switches: every time the thread left the CPU.
     pub(crate) switches: u64,
+    /// Voluntary context switches only: the thread went to sleep (and was woken later).
+    pub(crate) sleeps: u64,
 }
 
 impl TaskStat {
@@ -18,12 +20,14 @@ impl TaskStat {
         TaskStat {
             cpu_ns: self.cpu_ns.saturating_sub(earlier.cpu_ns),
             switches: self.switches.saturating_sub(earlier.switches),
+            sleeps: self.sleeps.saturating_sub(earlier.sleeps),
         }
     }
 
     fn add(&mut self, other: TaskStat) {
         self.cpu_ns += other.cpu_ns;
         self.switches += other.switches;
+        self.sleeps += other.sleeps;
     }
 }
 
@@ -58,9 +62,13 @@ pub(crate) fn task_stat(tid: u32) -> TaskStat {
         Err(_) => ticks_ns(&fs::read_to_string(dir.join("stat")).unwrap_or_default()),
     };
     let status = fs::read_to_string(dir.join("status")).unwrap_or_default();
-    let switches = status_field(&status, "voluntary_ctxt_switches:")
-        + status_field(&status, "nonvoluntary_ctxt_switches:");
-    TaskStat { cpu_ns, switches }
+    let sleeps = status_field(&status, "voluntary_ctxt_switches:");
+    let switches = sleeps + status_field(&status, "nonvoluntary_ctxt_switches:");
+    TaskStat {
+        cpu_ns,
+        switches,
+        sleeps,
+    }
 }
 
 /// The summed stats of this process's threads for which `pick(tid, name)` holds.

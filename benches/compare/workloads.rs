@@ -272,14 +272,16 @@ fn raw_poll_data(ws: &mut RawWs) -> BenchResult<Message> {
     }
 }
 
-/// Per-message figures of a throughput run: messages/s, client CPU ns per message, client
-/// context switches per 1,000 messages.
+/// Per-message figures of a throughput run: messages/s, client CPU ns per message, and per
+/// 1,000 messages the times a client thread went to sleep (voluntary context switches) and
+/// was preempted (involuntary ones).
 fn rates(n: usize, elapsed: Duration, used: TaskStat) -> Vec<f64> {
     let n = n as f64;
     vec![
         n / elapsed.as_secs_f64(),
         used.cpu_ns as f64 / n,
-        used.switches as f64 * 1000.0 / n,
+        used.sleeps as f64 * 1000.0 / n,
+        (used.switches - used.sleeps) as f64 * 1000.0 / n,
     ]
 }
 
@@ -334,11 +336,13 @@ pub(crate) fn inbound(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
 }
 
 /// The client sends `n` binary messages of 64 bytes; timed until the server has counted all of
-/// them and said so.
+/// them and said so. Also reports how long the send calls took (for tungstenite that includes
+/// writing to the socket; nwebsocket's only queue).
 pub(crate) fn outbound(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
     let n = ctx.counts.outbound;
     let url = ctx.server.url(&format!("/sink/{n}"));
     let payload = Bytes::from_static(&[0x5a; 64]);
+    let sent;
     let (elapsed, used) = match side {
         Side::Raw => {
             let mut ws = raw_open(&url)?;
@@ -349,6 +353,7 @@ pub(crate) fn outbound(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
                 ws.write(Message::Binary(payload.clone()))?;
             }
             ws.flush()?;
+            sent = start.elapsed();
             let done = raw_data(&mut ws)?;
             let measured = (start.elapsed(), client_stat().since(before));
             if !done.is_text() {
@@ -364,6 +369,7 @@ pub(crate) fn outbound(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
             for _ in 0..n {
                 ws.send_binary(payload.clone())?;
             }
+            sent = start.elapsed();
             let done = nws_data(&ws)?;
             let measured = (start.elapsed(), client_stat().since(before));
             if !done.is_text() {
@@ -373,7 +379,9 @@ pub(crate) fn outbound(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
             measured
         }
     };
-    Ok(rates(n, elapsed, used))
+    let mut figures = rates(n, elapsed, used);
+    figures.push(sent.as_secs_f64() * 1e9 / n as f64);
+    Ok(figures)
 }
 
 /// Round trips of 1 MiB binary messages: MiB/s echoed (payload one way).
