@@ -4,7 +4,7 @@
 //! of each, their ratio and the target.
 //!
 //! ```text
-//! cargo bench --bench compare                           # the full run, about 3 minutes
+//! cargo bench --bench compare                           # the full run, about 70 s
 //! NWS_BENCH_SCALE=0.01 cargo bench --bench compare      # a quick smoke run
 //! NWS_BENCH_ONLY=inbound,outbound cargo bench --bench compare
 //! ```
@@ -203,7 +203,8 @@ fn main() -> BenchResult<()> {
     }
     println!();
     println!("nwebsocket vs tungstenite (blocking, same run, same loopback server)");
-    println!("machine: {machine}; load at the end {}", sys::load());
+    // The load at the start: the many-connections workload raises the average by itself.
+    println!("machine: {machine} (load average at the start)");
     println!(
         "rounds: {rounds} (idle, many: {}), scale {scale}, nwebsocket config: {}, took {:.0} s",
         rounds.min(3),
