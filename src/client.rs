@@ -63,7 +63,6 @@ pub struct Client {
     delivered: AtomicU8,
     protocol: OnceLock<String>,
     url: String,
-    low_water: usize,
     /// Disconnects when the I/O thread has finished.
     finished: flume::Receiver<()>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -138,18 +137,18 @@ impl Client {
                     ];
                     let _ = event_tx.send(Item {
                         seq: u64::MAX,
+                        messages: 0,
                         events: Batch::Many(events),
                     });
                 }
             })?;
         log::debug!("connecting to {}", target.uri);
         Ok(Client {
+            events: Inbox::new(event_rx, shared.clone(), sink::low_water(capacity)),
             outbox: Arc::new(Outbox::new(command_tx, shared)),
-            events: Inbox::new(event_rx),
             delivered: AtomicU8::new(ReadyState::Connecting as u8),
             protocol: OnceLock::new(),
             url: target.uri.to_string(),
-            low_water: sink::low_water(capacity),
             finished: finished_rx,
             thread: Mutex::new(Some(thread)),
         })
@@ -322,8 +321,7 @@ impl Client {
         true
     }
 
-    /// Updates what the handle knows from an event on its way to the caller, and lifts the
-    /// reading pause once the queue has drained to half.
+    /// Updates what the handle knows from an event on its way to the caller.
     fn deliver(&self, event: Event) -> Event {
         match &event {
             Event::Open(open) => {
@@ -337,14 +335,7 @@ impl Client {
                 self.delivered
                     .fetch_max(ReadyState::Closed as u8, Ordering::AcqRel);
             }
-            Event::Message(_) => {
-                let left = self.outbox.shared.queued_messages.take_one();
-                let shared = &self.outbox.shared;
-                if shared.is_reading_paused() && left <= self.low_water && shared.resume_reading() {
-                    shared.wake_driver();
-                }
-            }
-            Event::Error(_) => {}
+            Event::Message(_) | Event::Error(_) => {}
         }
         event
     }

@@ -4,7 +4,7 @@
 //! aborted at any point and a new one started from scratch.
 
 use std::collections::VecDeque;
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +15,7 @@ use mio::{Interest, Registry, Token};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
 use tungstenite::WebSocket;
+use tungstenite::protocol::Role;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::client::{ClientHandshake, Response};
 use tungstenite::handshake::{HandshakeError, MidHandshake};
@@ -45,7 +46,7 @@ enum Stage {
     Resolving(flume::Receiver<io::Result<Vec<SocketAddr>>>),
     Dialing(Dial),
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
-    Upgrading(MidHandshake<ClientHandshake<Stream>>),
+    Upgrading(MidHandshake<ClientHandshake<HeadLimit>>),
     /// Between stages, and after the end.
     Done,
 }
@@ -136,7 +137,9 @@ impl Attempt {
         match std::mem::replace(&mut self.stage, Stage::Done) {
             Stage::Dialing(mut dial) => deregister(registry, &mut dial.stream),
             Stage::Tls(mut tls) => deregister(registry, &mut tls.sock),
-            Stage::Upgrading(mut mid) => deregister(registry, mid.get_mut().get_mut().tcp()),
+            Stage::Upgrading(mut mid) => {
+                deregister(registry, mid.get_mut().get_mut().stream.tcp());
+            }
             Stage::Resolving(_) | Stage::Done => {}
         }
     }
@@ -204,6 +207,7 @@ impl Attempt {
             Stage::Upgrading(mid) => match mid.handshake() {
                 Ok((ws, response)) => {
                     log::debug!("WebSocket open: {}", self.target.uri);
+                    let ws = ws.into_inner().into_websocket(&self.config);
                     Ok((
                         Stage::Done,
                         Some(Progress::Open(Box::new(ws), open_event(response))),
@@ -289,10 +293,89 @@ impl Attempt {
             headers.insert("Sec-WebSocket-Protocol", value);
         }
         let ws_config = Some(self.config.websocket_config());
-        match ClientHandshake::start(stream, request, ws_config) {
+        match ClientHandshake::start(HeadLimit::new(stream), request, ws_config) {
             Ok(mid) => Ok(Stage::Upgrading(mid)),
             Err(err) => Err(Error::from_handshake(err)),
         }
+    }
+}
+
+/// The stream during the HTTP upgrade. It hands tungstenite the response head of a `101` and
+/// nothing after it, and keeps the rest. tungstenite would otherwise build the connection's
+/// read buffer from its 4 KiB handshake buffer, and every later read would be 4 KiB at most,
+/// whatever the configured size. Other responses pass whole, body included, for the error.
+#[derive(Debug)]
+struct HeadLimit {
+    stream: Stream,
+    received: Vec<u8>,
+    served: usize,
+    /// Where a `101` response's head ends, once known.
+    head_end: Option<usize>,
+}
+
+impl HeadLimit {
+    fn new(stream: Stream) -> Self {
+        HeadLimit {
+            stream,
+            received: Vec::new(),
+            served: 0,
+            head_end: None,
+        }
+    }
+
+    /// The WebSocket over the stream, starting with what came after the head, in a read
+    /// buffer of the configured size.
+    fn into_websocket(self, config: &Config) -> WebSocket<Stream> {
+        let rest = &self.received[self.served..];
+        let mut part = Vec::with_capacity(config.read_buffer_size().max(rest.len()));
+        part.extend_from_slice(rest);
+        let ws_config = Some(config.websocket_config());
+        WebSocket::from_partially_read(self.stream, part, Role::Client, ws_config)
+    }
+
+    /// Reads from the socket into `received`; finds the end of a `101` head.
+    fn receive(&mut self) -> io::Result<usize> {
+        let start = self.received.len();
+        self.received.resize(start + 4096, 0);
+        let read = self.stream.read(&mut self.received[start..]);
+        self.received.truncate(start + *read.as_ref().unwrap_or(&0));
+        let is_101 = self.received.get(8..13) == Some(b" 101 ".as_slice());
+        if is_101 && self.head_end.is_none() {
+            let from = start.saturating_sub(3);
+            self.head_end = self.received[from..]
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map(|at| from + at + 4);
+        }
+        read
+    }
+}
+
+impl Read for HeadLimit {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if let Some(end) = self.head_end {
+            if self.served == end {
+                // tungstenite has the whole head; what follows is not its to read.
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+        } else if self.served == self.received.len() && self.receive()? == 0 {
+            return Ok(0);
+        }
+        let end = self.head_end.unwrap_or(self.received.len());
+        let n = out.len().min(end - self.served);
+        out[..n].copy_from_slice(&self.received[self.served..self.served + n]);
+        self.served += n;
+        Ok(n)
+    }
+}
+
+impl Write for HeadLimit {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
     }
 }
 
@@ -323,6 +406,6 @@ fn open_event(response: Response) -> OpenEvent {
         .map(str::to_owned);
     OpenEvent {
         protocol,
-        headers: parts.headers,
+        headers: Box::new(parts.headers),
     }
 }

@@ -39,8 +39,9 @@ pub enum Event {
 pub struct OpenEvent {
     /// The subprotocol the server picked from those offered, if any.
     pub protocol: Option<String>,
-    /// The headers of the server's `101 Switching Protocols` response.
-    pub headers: http::HeaderMap,
+    /// The headers of the server's `101 Switching Protocols` response. (Boxed: they are
+    /// large, and every event in the queue is as large as the largest kind.)
+    pub headers: Box<http::HeaderMap>,
 }
 
 /// How the connection ended, as in the JS `CloseEvent`.
@@ -302,6 +303,12 @@ mod tests {
         let text = Text::from_tungstenite(Utf8Bytes::from_static("static"));
         let pointer = text.as_str().as_ptr();
         assert_eq!(text.into_bytes().as_ptr(), pointer);
+    }
+
+    #[test]
+    fn events_stay_small() {
+        // Every queued message moves this many bytes; keep the rare kinds from growing it.
+        assert!(std::mem::size_of::<Event>() <= 48, "{}", std::mem::size_of::<Event>());
     }
 
     #[test]

@@ -1,19 +1,21 @@
 //! The event queue: the I/O thread sends events in batches (everything one socket read
-//! produced), and the handle hands them out one at a time. One queue operation and at most
-//! one consumer wake-up per batch, not per message.
+//! produced), and the handle hands them out one at a time. One queue operation, one update of
+//! the shared message count and at most one consumer wake-up per batch, not per message.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::event::Event;
+use crate::shared::Shared;
 
-/// What travels through the flume queue: a batch with its sequence number. A lone event
-/// needs no `Vec`.
+/// What travels through the flume queue: a batch, its sequence number and how many of its
+/// events are messages. A lone event needs no `Vec`.
 #[derive(Debug)]
 pub(crate) struct Item {
     pub(crate) seq: u64,
+    pub(crate) messages: usize,
     pub(crate) events: Batch,
 }
 
@@ -23,9 +25,9 @@ pub(crate) enum Batch {
     Many(Vec<Event>),
 }
 
-/// How many messages are queued but not yet handed out: the I/O thread adds a batch's count
-/// when it sends the batch, the handle takes one off per message it hands out. Backpressure
-/// compares it with the configured capacity.
+/// How many messages wait in the queue: the I/O thread adds a batch's count when it sends
+/// the batch, the handle takes it off when it takes the batch. Backpressure compares it with
+/// the configured capacity.
 #[derive(Debug, Default)]
 pub(crate) struct QueuedMessages(AtomicUsize);
 
@@ -34,9 +36,9 @@ impl QueuedMessages {
         self.0.fetch_add(count, Ordering::SeqCst);
     }
 
-    /// Takes one off; returns how many are left.
-    pub(crate) fn take_one(&self) -> usize {
-        self.0.fetch_sub(1, Ordering::SeqCst) - 1
+    /// Takes `count` off; returns how many are left.
+    fn take(&self, count: usize) -> usize {
+        self.0.fetch_sub(count, Ordering::SeqCst) - count
     }
 
     pub(crate) fn get(&self) -> usize {
@@ -52,35 +54,43 @@ pub(crate) enum NoEvent {
     Ended,
 }
 
+/// Batches taken from the queue and not yet handed out, oldest first; almost always one.
+type Taken = VecDeque<(u64, std::vec::IntoIter<Event>)>;
+
 /// The handle's end of the queue.
 #[derive(Debug)]
 pub(crate) struct Inbox {
     rx: flume::Receiver<Item>,
-    /// The rest of the batch being handed out, each event with its batch's sequence number.
     /// Only ever locked briefly, never across a wait.
-    rest: Mutex<VecDeque<(u64, Event)>>,
+    taken: Mutex<Taken>,
+    shared: Arc<Shared>,
+    low_water: usize,
 }
 
 impl Inbox {
-    pub(crate) fn new(rx: flume::Receiver<Item>) -> Self {
+    pub(crate) fn new(rx: flume::Receiver<Item>, shared: Arc<Shared>, low_water: usize) -> Self {
         Inbox {
             rx,
-            rest: Mutex::new(VecDeque::new()),
+            taken: Mutex::new(VecDeque::new()),
+            shared,
+            low_water,
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Taken> {
+        // A panic while the lock is held cannot leave the deque half-updated.
+        self.taken.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The next event if one is queued now.
     pub(crate) fn try_recv(&self) -> Result<Event, NoEvent> {
-        let mut rest = self
-            .rest
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((_, event)) = rest.pop_front() {
+        let mut taken = self.lock();
+        if let Some(event) = next_taken(&mut taken) {
             return Ok(event);
         }
         // Taken under the lock, so that two consumers cannot reorder batches.
         match self.rx.try_recv() {
-            Ok(item) => Ok(unpack(item, &mut rest)),
+            Ok(item) => Ok(self.unpack(item, &mut taken)),
             Err(flume::TryRecvError::Empty) => Err(NoEvent::Empty),
             Err(flume::TryRecvError::Disconnected) => Err(NoEvent::Ended),
         }
@@ -100,37 +110,37 @@ impl Inbox {
                 flume::RecvTimeoutError::Disconnected => NoEvent::Ended,
             })?,
         };
-        let mut rest = self
-            .rest
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if rest.is_empty() {
-            return Ok(unpack(item, &mut rest));
+        let mut taken = self.lock();
+        Ok(self.unpack(item, &mut taken))
+    }
+
+    /// Accounts for a batch taken from the queue, keeps it and returns its oldest event.
+    fn unpack(&self, item: Item, taken: &mut Taken) -> Event {
+        if item.messages > 0 {
+            let left = self.shared.queued_messages.take(item.messages);
+            if left <= self.low_water && self.shared.resume_reading() {
+                self.shared.wake_driver();
+            }
         }
-        // Another consumer took a batch meanwhile (only when several threads receive at once):
-        // put ours in its place by sequence number and hand out the oldest event.
-        let at = rest.partition_point(|(seq, _)| *seq < item.seq);
         let events = match item.events {
+            Batch::One(event) if taken.is_empty() => return event,
             Batch::One(event) => vec![event],
             Batch::Many(events) => events,
         };
-        for (offset, event) in events.into_iter().enumerate() {
-            rest.insert(at + offset, (item.seq, event));
-        }
-        let (_, event) = rest.pop_front().expect("just inserted at least one event");
-        Ok(event)
+        // Another consumer may have taken a batch while we waited (only when several threads
+        // receive at once): keep the batches in sequence order.
+        let at = taken.partition_point(|(seq, _)| *seq < item.seq);
+        taken.insert(at, (item.seq, events.into_iter()));
+        next_taken(taken).expect("the I/O thread sends no empty batch")
     }
 }
 
-/// Returns the first event of `item` and keeps the rest.
-fn unpack(item: Item, rest: &mut VecDeque<(u64, Event)>) -> Event {
-    match item.events {
-        Batch::One(event) => event,
-        Batch::Many(events) => {
-            let mut events = events.into_iter();
-            let first = events.next().expect("the I/O thread sends no empty batch");
-            rest.extend(events.map(|event| (item.seq, event)));
-            first
-        }
+/// The next event of the oldest batch; a batch leaves the deque with its last event.
+fn next_taken(taken: &mut Taken) -> Option<Event> {
+    let (_, events) = taken.front_mut()?;
+    let event = events.next();
+    if events.len() == 0 {
+        taken.pop_front();
     }
+    event
 }

@@ -9,7 +9,8 @@ use crate::inbox::{Batch, Item};
 use crate::shared::Shared;
 
 /// The most events in one batch: large enough to amortise the queue, small enough that the
-/// consumer starts on a long burst while the I/O thread still parses it.
+/// consumer starts on a long burst while the I/O thread still parses it. A batch is also at
+/// most a quarter of the queue's capacity, so that a full queue does not mean one batch.
 const MAX_BATCH: usize = 128;
 
 /// How the connection ended: the optional error and the one close event.
@@ -48,6 +49,7 @@ pub(crate) struct EventSink {
     pending_messages: usize,
     next_seq: u64,
     capacity: usize,
+    max_batch: usize,
     low_water: usize,
     /// A lower bound on the free message slots; refreshed from the shared count only when it
     /// runs out, so that reading does not touch the consumer's cache line per message.
@@ -64,6 +66,7 @@ impl EventSink {
             pending_messages: 0,
             next_seq: 0,
             capacity,
+            max_batch: (capacity / 4).clamp(1, MAX_BATCH),
             low_water: low_water(capacity),
             room: capacity,
             paused: false,
@@ -82,7 +85,7 @@ impl EventSink {
         self.pending.push(Event::Message(message));
         self.pending_messages += 1;
         self.room -= 1;
-        if self.pending.len() >= MAX_BATCH {
+        if self.pending.len() >= self.max_batch {
             self.flush();
         }
         if self.room == 0 {
@@ -99,16 +102,20 @@ impl EventSink {
             1 => Batch::One(self.pending.pop().expect("one pending event")),
             n => Batch::Many(std::mem::replace(
                 &mut self.pending,
-                Vec::with_capacity(n.min(MAX_BATCH)),
+                Vec::with_capacity(n.min(self.max_batch)),
             )),
         };
+        let messages = std::mem::take(&mut self.pending_messages);
         // Counted before the consumer can see them, so its count never goes below zero.
-        self.shared.queued_messages.add(self.pending_messages);
-        self.pending_messages = 0;
+        self.shared.queued_messages.add(messages);
         let seq = self.next_seq;
         self.next_seq += 1;
         // A gone receiver means nobody listens any more: the events have nowhere to go.
-        let _ = self.tx.send(Item { seq, events });
+        let _ = self.tx.send(Item {
+            seq,
+            messages,
+            events,
+        });
     }
 
     /// Whether the I/O thread may read: false while paused and the consumer has not made room.

@@ -151,3 +151,31 @@ fn invalid_close_code_from_the_server_does_not_panic() {
     let code = client_close_code(&rx);
     assert_eq!(code, 1002);
 }
+
+#[test]
+fn frames_in_the_same_packet_as_the_101_response_are_delivered() {
+    let port = tcp_server(|mut stream: TcpStream| {
+        let request = read_request(&mut stream).unwrap();
+        let key = request
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .unwrap()
+            .to_owned();
+        let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let mut bytes = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {accept}\r\n\r\n"
+        )
+        .into_bytes();
+        bytes.extend(frame(true, 0x1, b"right behind the head"));
+        bytes.extend(frame(true, 0x2, &[5u8; 10_000]));
+        // One write: the client's first read gets the head and both frames.
+        stream.write_all(&bytes).unwrap();
+        let _ = std::io::copy(&mut stream, &mut std::io::sink());
+    });
+    let ws = Client::connect(&format!("ws://127.0.0.1:{port}/")).unwrap();
+    expect_open(&ws);
+    let first = next(&ws);
+    assert!(matches!(&first, Event::Message(m) if m.as_text() == Some("right behind the head")));
+    assert!(matches!(next(&ws), Event::Message(m) if m.as_bytes() == [5u8; 10_000]));
+}
