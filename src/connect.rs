@@ -15,10 +15,10 @@ use mio::{Interest, Registry, Token};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
 use tungstenite::WebSocket;
-use tungstenite::protocol::Role;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::client::{ClientHandshake, Response};
 use tungstenite::handshake::{HandshakeError, MidHandshake};
+use tungstenite::protocol::Role;
 
 use crate::config::Config;
 use crate::error::{ConnectFailures, Error, Result};

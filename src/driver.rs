@@ -80,8 +80,11 @@ impl Driver {
             Err(error) => Ending::failed(error),
         };
         self.shared.closing.store(true, Ordering::SeqCst);
-        self.sink.finish(ending);
-        // Dropping `self` closes the socket (already done by `serve`) and ends the queue.
+        // The socket is closed (by `serve` or `connect`); close the poller too, so that after
+        // the Close event only the thread's exit is left.
+        let Driver { poll, sink, .. } = self;
+        drop(poll);
+        sink.finish(ending);
     }
 
     /// Runs the connection attempt; sends made meanwhile wait, in order, in the backlog.
@@ -160,47 +163,26 @@ impl Driver {
 
     /// Hands queued sends to tungstenite until the socket pushes back.
     fn write_commands(&mut self, session: &mut Session) -> Result<(), Error> {
-        // One lock for everything queued, instead of one per command.
-        self.backlog.extend(self.commands.drain());
+        let close_timeout = self.config.close_timeout();
         while !session.write_blocked {
             let Some(command) = self.backlog.pop_front() else {
                 break;
             };
-            match command {
-                Command::Send { message, len } => {
-                    if !session.ws.can_write() {
-                        // Closing: nothing more goes out. The handle refuses new sends from now.
-                        self.shared
-                            .buffered_amount
-                            .fetch_sub(len, Ordering::Relaxed);
-                        continue;
-                    }
-                    log::trace!("sending {len} bytes");
-                    session.unflushed += len;
-                    would_block(session.ws.write(message), &mut session.write_blocked)?;
-                }
-                Command::Close(frame) => self.start_close(session, frame)?,
-                Command::Shutdown => {
-                    let frame = CloseFrame {
-                        code: CloseCode::Away,
-                        reason: "going away".into(),
-                    };
-                    self.start_close(session, frame)?;
-                }
+            session.carry_out(command, &self.shared, close_timeout)?;
+        }
+        if session.write_blocked {
+            return Ok(());
+        }
+        // One lock for everything queued, instead of one per command; what the socket
+        // refuses waits in the backlog.
+        let mut drained = self.commands.drain();
+        for command in drained.by_ref() {
+            session.carry_out(command, &self.shared, close_timeout)?;
+            if session.write_blocked {
+                break;
             }
         }
-        Ok(())
-    }
-
-    fn start_close(&mut self, session: &mut Session, frame: CloseFrame) -> Result<(), Error> {
-        if session.close_deadline.is_none() {
-            session.close_deadline = Some(Instant::now() + self.config.close_timeout());
-        }
-        self.shared.closing.store(true, Ordering::SeqCst);
-        if session.ws.can_write() {
-            log::debug!("closing with code {}", frame.code);
-            would_block(session.ws.close(Some(frame)), &mut session.write_blocked)?;
-        }
+        self.backlog.extend(drained);
         Ok(())
     }
 
@@ -339,6 +321,54 @@ fn clean_ending(session: &Session) -> Ending {
             io::ErrorKind::UnexpectedEof,
             "the server closed the connection without a close frame",
         ))),
+    }
+}
+
+impl Session {
+    /// Hands one command to tungstenite.
+    fn carry_out(
+        &mut self,
+        command: Command,
+        shared: &Shared,
+        close_timeout: Duration,
+    ) -> Result<(), Error> {
+        match command {
+            Command::Send { message, len } => {
+                if !self.ws.can_write() {
+                    // Closing: nothing more goes out. The handle refuses new sends from now.
+                    shared.buffered_amount.fetch_sub(len, Ordering::Relaxed);
+                    return Ok(());
+                }
+                log::trace!("sending {len} bytes");
+                self.unflushed += len;
+                would_block(self.ws.write(message), &mut self.write_blocked)
+            }
+            Command::Close(frame) => self.start_close(frame, shared, close_timeout),
+            Command::Shutdown => {
+                let frame = CloseFrame {
+                    code: CloseCode::Away,
+                    reason: "going away".into(),
+                };
+                self.start_close(frame, shared, close_timeout)
+            }
+        }
+    }
+
+    fn start_close(
+        &mut self,
+        frame: CloseFrame,
+        shared: &Shared,
+        close_timeout: Duration,
+    ) -> Result<(), Error> {
+        if self.close_deadline.is_none() {
+            self.close_deadline = Some(Instant::now() + close_timeout);
+        }
+        shared.closing.store(true, Ordering::SeqCst);
+        if self.ws.can_write() {
+            log::debug!("closing with code {}", frame.code);
+            would_block(self.ws.close(Some(frame)), &mut self.write_blocked)?;
+        }
+        Ok(())
     }
 }
 

@@ -308,7 +308,11 @@ mod tests {
     #[test]
     fn events_stay_small() {
         // Every queued message moves this many bytes; keep the rare kinds from growing it.
-        assert!(std::mem::size_of::<Event>() <= 48, "{}", std::mem::size_of::<Event>());
+        assert!(
+            std::mem::size_of::<Event>() <= 48,
+            "{}",
+            std::mem::size_of::<Event>()
+        );
     }
 
     #[test]

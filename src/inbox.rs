@@ -79,7 +79,9 @@ impl Inbox {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Taken> {
         // A panic while the lock is held cannot leave the deque half-updated.
-        self.taken.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.taken
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The next event if one is queued now.
