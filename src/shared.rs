@@ -1,6 +1,6 @@
 //! The little state that the handle and the I/O thread share: flags and counters, no locks.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 
 use crate::inbox::QueuedMessages;
 
@@ -39,8 +39,11 @@ impl Shared {
 
     /// Wakes the I/O thread if it sleeps. Call after queueing work for it.
     pub(crate) fn wake_driver(&self) {
+        // The fence orders the caller's queueing before the look at the flag; with the fence
+        // in `going_to_sleep` either this sees the thread asleep, or the thread sees the work.
         // The load keeps a burst of sends from writing the flag's cache line once each; only
         // the one that finds the thread asleep pays for the swap and the system call.
+        fence(Ordering::SeqCst);
         if self.driver_asleep.load(Ordering::SeqCst)
             && self.driver_asleep.swap(false, Ordering::SeqCst)
         {
@@ -64,6 +67,7 @@ impl Shared {
     /// work before this store did not ring the waker.
     pub(crate) fn going_to_sleep(&self) {
         self.driver_asleep.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
     }
 
     /// Called by the I/O thread when it is awake again (or decided not to sleep).
