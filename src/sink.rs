@@ -11,7 +11,7 @@ use crate::shared::Shared;
 /// The most events in one batch: large enough to amortise the queue, small enough that the
 /// consumer starts on a long burst while the I/O thread still parses it. A batch is also at
 /// most a quarter of the queue's capacity, so that a full queue does not mean one batch.
-const MAX_BATCH: usize = 128;
+const MAX_BATCH: usize = 256;
 
 /// How the connection ended: the optional error and the one close event.
 #[derive(Debug)]
