@@ -212,7 +212,8 @@ impl ConfigBuilder {
 
     /// How many messages may wait in the event queue. When it is full the I/O thread stops
     /// reading the socket, so the server is slowed down by TCP flow control; nothing is
-    /// dropped, and sends still go out. Memory is bounded by this many messages of at most
+    /// dropped, and sends still go out. Memory is bounded by this many messages (plus the batch
+    /// being handed out, at most a quarter as many) of at most
     /// [`max_message_size`](Self::max_message_size) each. Defaults to 1024.
     pub fn event_queue_capacity(mut self, messages: usize) -> Self {
         self.config.event_queue_capacity = messages;

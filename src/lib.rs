@@ -54,10 +54,14 @@
 //! - The I/O thread waits on socket readiness and a waker together: a send is written at once,
 //!   and an idle connection costs no CPU and no wake-ups. Only timers (connect and close
 //!   timeouts) wake it otherwise.
-//! - **Backpressure:** the event queue holds [`Config::event_queue_capacity`] messages. When it
-//!   is full the I/O thread stops reading the socket until you have taken half of them, so the
-//!   server is slowed by TCP flow control. Nothing is dropped, memory stays bounded, and your
-//!   sends still go out meanwhile.
+//! - **Batches:** the I/O thread queues everything one socket read produced as one batch (up to
+//!   256 events, at most a quarter of the capacity) just before it waits again, and the handle
+//!   hands the events out one at a time. A flood of messages costs one queue operation and at
+//!   most one wake-up of your thread per batch; a lone message is queued at once.
+//! - **Backpressure:** the event queue holds [`Config::event_queue_capacity`] messages (plus
+//!   the batch being handed out). When it is full the I/O thread stops reading the socket until
+//!   you have taken half of them, so the server is slowed by TCP flow control. Nothing is
+//!   dropped, memory stays bounded, and your sends still go out meanwhile.
 //! - Dropping the [`Client`] and every [`SendHandle`] starts a close with code 1001 "going
 //!   away"; the drop never blocks. The I/O thread finishes the close handshake (waiting up to
 //!   [`Config::close_timeout`] for the server), closes the socket and exits.
