@@ -38,6 +38,18 @@ pub(crate) struct Driver {
     target: Target,
 }
 
+/// Which queued commands the I/O thread would carry out now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Work {
+    /// None: the socket pushes back.
+    Nothing,
+    /// Only new ones, e.g. a close while connecting; sends in the backlog wait for the
+    /// handshake.
+    NewCommands,
+    /// All of them.
+    Everything,
+}
+
 /// What an open connection is doing.
 #[derive(Debug)]
 struct Session {
@@ -105,7 +117,7 @@ impl Driver {
                     self.sink.open(open);
                     return Ok(ws);
                 }
-                Progress::Pending => self.sleep(Some(attempt.wake_at()), true)?,
+                Progress::Pending => self.sleep(Some(attempt.wake_at()), Work::NewCommands)?,
             }
         }
     }
@@ -123,7 +135,12 @@ impl Driver {
             if let Some(ending) = self.turn(&mut session) {
                 break ending;
             }
-            if let Err(err) = self.sleep(session.close_deadline, !session.write_blocked) {
+            let work = if session.write_blocked {
+                Work::Nothing
+            } else {
+                Work::Everything
+            };
+            if let Err(err) = self.sleep(session.close_deadline, work) {
                 break Ending::failed(err);
             }
         };
@@ -280,15 +297,15 @@ impl Driver {
         }
     }
 
-    /// Sleeps until the socket or a handle has something, or `deadline` passes.
-    /// `take_commands` says whether queued commands are work now (not while the socket
-    /// pushes back).
-    fn sleep(&mut self, deadline: Option<Instant>, take_commands: bool) -> Result<(), Error> {
+    /// Sleeps until the socket or a handle has something, or `deadline` passes. `work` says
+    /// which queued commands would be carried out now, and so forbid the sleep.
+    fn sleep(&mut self, deadline: Option<Instant>, work: Work) -> Result<(), Error> {
         // Whatever was read goes to the consumer now, before any wait.
         self.sink.flush();
         self.shared.going_to_sleep();
-        let commands_waiting = !self.backlog.is_empty() || !self.commands.is_empty();
-        if (take_commands && commands_waiting) || self.sink.resumed() {
+        let new_commands = work != Work::Nothing && !self.commands.is_empty();
+        let backlog = work == Work::Everything && !self.backlog.is_empty();
+        if new_commands || backlog || self.sink.resumed() {
             self.shared.awake();
             return Ok(());
         }

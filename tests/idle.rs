@@ -1,0 +1,123 @@
+//! Waiting costs nothing: the I/O thread uses no CPU and does not wake up while a connection
+//! is idle, while a handshake is pending with sends queued behind it, or while reading is
+//! paused by a full event queue. (Its own binary: it finds the I/O thread by name.)
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on any error")]
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::*;
+use nwebsocket::{Client, Config};
+
+/// CPU clock ticks and voluntary context switches of each `nwebsocket-io` thread, by id.
+fn io_thread_usage() -> HashMap<String, (u64, u64)> {
+    let mut usage = HashMap::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let path = task.unwrap().path();
+        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
+            continue;
+        };
+        let (Ok(stat), Ok(status)) = (
+            std::fs::read_to_string(path.join("stat")),
+            std::fs::read_to_string(path.join("status")),
+        ) else {
+            continue; // the thread has just exited
+        };
+        if comm.trim() != "nwebsocket-io" {
+            continue;
+        }
+        // Fields after the command name, which is in parentheses: utime and stime are the
+        // 12th and 13th of them.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        let ticks = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("voluntary_ctxt_switches"))
+            .unwrap();
+        let switches = line
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap();
+        let tid = path.file_name().unwrap().to_string_lossy().into_owned();
+        usage.insert(tid, (ticks, switches));
+    }
+    usage
+}
+
+/// Asserts that the I/O threads alive throughout stay asleep for a while. The sleep is the
+/// measuring window, not a synchronisation.
+fn assert_asleep(what: &str) {
+    let before = io_thread_usage();
+    std::thread::sleep(Duration::from_millis(300));
+    let after = io_thread_usage();
+    let mut measured = 0;
+    for (tid, (ticks, switches)) in &after {
+        let Some((ticks_before, switches_before)) = before.get(tid) else {
+            continue;
+        };
+        measured += 1;
+        assert!(
+            ticks - ticks_before <= 1,
+            "{what}: {} CPU ticks",
+            ticks - ticks_before
+        );
+        assert!(
+            switches - switches_before <= 1,
+            "{what}: {} wake-ups",
+            switches - switches_before
+        );
+    }
+    assert!(measured > 0, "{what}: no I/O thread found");
+}
+
+#[test]
+fn waiting_costs_no_cpu_and_no_wake_ups() {
+    // An open connection with nothing to do.
+    let ws = Client::connect(&echo_server()).unwrap();
+    expect_open(&ws);
+    ws.send_text("warm up").unwrap();
+    next(&ws);
+    assert_asleep("idle connection");
+    drop(ws);
+
+    // A handshake that is never answered, with sends queued behind it.
+    let (accepted_tx, accepted_rx) = flume::bounded(1);
+    let port = tcp_server(move |mut stream: TcpStream| {
+        let _ = accepted_tx.send(());
+        let _ = std::io::copy(&mut stream, &mut std::io::sink());
+    });
+    let ws = Client::connect(&format!("ws://127.0.0.1:{port}/")).unwrap();
+    for i in 0..10 {
+        ws.send_text(i.to_string()).unwrap();
+    }
+    accepted_rx.recv_timeout(WAIT).unwrap();
+    assert_asleep("pending handshake with queued sends");
+    drop(ws);
+
+    // Reading paused: the queue is full and nobody takes from it.
+    let (sent_tx, sent_rx) = flume::bounded(1);
+    let url = raw_ws_server(move |mut stream: TcpStream| {
+        for i in 0..64u32 {
+            stream.write_all(&frame(true, 2, &i.to_be_bytes())).unwrap();
+        }
+        let _ = sent_tx.send(());
+        let _ = std::io::copy(&mut stream, &mut std::io::sink());
+    });
+    let config = Config::builder().event_queue_capacity(4).build().unwrap();
+    let ws = Client::connect_with_config(&url, config).unwrap();
+    sent_rx.recv_timeout(WAIT).unwrap();
+    expect_open(&ws);
+    assert_asleep("reading paused by a full queue");
+    drop(ws);
+}
