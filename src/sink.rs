@@ -79,9 +79,9 @@ impl EventSink {
         self.flush();
     }
 
-    /// Adds a message to the batch. Returns `false` when the queue is now full: stop reading
-    /// until [`can_read`](Self::can_read) says otherwise.
-    pub(crate) fn message(&mut self, message: Message) -> bool {
+    /// Adds a message to the batch. When the queue is full, reading pauses until
+    /// [`can_read`](Self::can_read) says otherwise.
+    pub(crate) fn message(&mut self, message: Message) {
         self.pending.push(Event::Message(message));
         self.pending_messages += 1;
         self.room -= 1;
@@ -92,7 +92,6 @@ impl EventSink {
             self.flush();
             self.refresh_room();
         }
-        !self.paused
     }
 
     /// Sends the pending batch. Called before the I/O thread sleeps, so nothing waits in it.
