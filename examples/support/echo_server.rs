@@ -14,6 +14,8 @@ pub(crate) fn start() -> std::io::Result<String> {
                 let _ = std::thread::Builder::new()
                     .name("echo-conn".into())
                     .spawn(move || {
+                        // Small echoes leave at once, instead of waiting for the client's ACK.
+                        let _ = stream.set_nodelay(true);
                         let Ok(mut ws) = tungstenite::accept(stream) else {
                             return;
                         };
