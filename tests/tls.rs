@@ -75,6 +75,16 @@ fn wss_echo_by_host_name() {
 }
 
 #[test]
+fn wss_needs_no_process_wide_crypto_provider() {
+    // tungstenite's own TLS connector panics without one; we pass ring explicitly. Nothing in
+    // this test binary installs a default provider, and the client does not either.
+    assert!(rustls::crypto::CryptoProvider::get_default().is_none());
+    let (port, cert) = tls_echo_server("127.0.0.1:0");
+    echo_once(&format!("wss://127.0.0.1:{port}/"), trusting(cert));
+    assert!(rustls::crypto::CryptoProvider::get_default().is_none());
+}
+
+#[test]
 fn wss_echo_by_ipv4_literal() {
     let (port, cert) = tls_echo_server("127.0.0.1:0");
     echo_once(&format!("wss://127.0.0.1:{port}/"), trusting(cert));
