@@ -44,7 +44,8 @@
 //!
 //! Where we differ from JS, on purpose: sends made while connecting are queued and written
 //! after the handshake (JS throws); messages that arrive while closing are still delivered
-//! (JS drops them); [`Client::close`] sends code 1000 (JS sends no code).
+//! (JS drops them); [`Client::close`] sends code 1000 (JS sends no code); every unclean end
+//! comes with its [`Event::Error`] (JS fires `error` only when it fails the connection itself).
 //!
 //! # Threads and shutdown
 //!
