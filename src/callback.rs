@@ -116,7 +116,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::client::Client;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, panic_message};
 use crate::event::{CloseEvent, Event, Message, OpenEvent, ReadyState};
 use crate::sender::SendHandle;
 
@@ -601,16 +601,6 @@ fn catch(callback: impl FnOnce()) -> std::thread::Result<()> {
     panic::catch_unwind(AssertUnwindSafe(callback))
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    if let Some(message) = payload.downcast_ref::<&str>() {
-        message
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message
-    } else {
-        "a non-string payload"
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -621,15 +611,5 @@ mod tests {
         assert_send::<WebSocket<Callbacks>>();
         assert_send::<Spawned<Callbacks>>();
         assert_send::<Context>();
-    }
-
-    #[test]
-    fn panic_messages() {
-        let text: Box<dyn Any + Send> = Box::new("boom");
-        let owned: Box<dyn Any + Send> = Box::new(String::from("bang"));
-        let other: Box<dyn Any + Send> = Box::new(7);
-        assert_eq!(panic_message(&*text), "boom");
-        assert_eq!(panic_message(&*owned), "bang");
-        assert_eq!(panic_message(&*other), "a non-string payload");
     }
 }

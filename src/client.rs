@@ -1,6 +1,5 @@
 //! [`Client`]: the handle to one connection.
 
-use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -11,7 +10,7 @@ use bytes::Bytes;
 
 use crate::config::Config;
 use crate::driver::Driver;
-use crate::error::{Error, RecvError, RecvTimeoutError, Result, TryRecvError};
+use crate::error::{Error, RecvError, RecvTimeoutError, Result, TryRecvError, panic_message};
 use crate::event::{CloseEvent, Event, Events, Message, ReadyState, TryEvents};
 use crate::inbox::{Batch, Inbox, Item, NoEvent};
 use crate::sender::{Outbox, SendHandle};
@@ -129,7 +128,7 @@ impl Client {
                 // Unwinding drops (and so closes) the socket; the contract still ends with
                 // one Close.
                 if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| driver.run())) {
-                    let why = panic_message(&*panic);
+                    let why = panic_message(&*panic).to_owned();
                     log::error!("the I/O thread panicked: {why}");
                     let events = vec![
                         Event::Error(Error::Internal(why)),
@@ -338,14 +337,6 @@ impl Client {
             Event::Message(_) | Event::Error(_) => {}
         }
         event
-    }
-}
-
-fn panic_message(panic: &(dyn Any + Send)) -> String {
-    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
-        (Some(text), _) => (*text).to_owned(),
-        (_, Some(text)) => text.clone(),
-        _ => "unknown panic".to_owned(),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The crate's error type and the receive errors of the event queue.
 
+use std::any::Any;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -132,6 +133,17 @@ impl Error {
     }
 }
 
+/// The message of a caught panic, for the log and [`Error::Internal`].
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message
+    } else {
+        "a non-string payload"
+    }
+}
+
 /// Every address a connection attempt tried, each with the error it gave.
 #[derive(Debug)]
 pub(crate) struct ConnectFailures(pub(crate) Vec<(SocketAddr, io::Error)>);
@@ -231,6 +243,16 @@ mod tests {
         assert_eq!(err.to_string(), "connection lost");
         let source = std::error::Error::source(&err).unwrap();
         assert_eq!(source.to_string(), "boom");
+    }
+
+    #[test]
+    fn panic_messages() {
+        let text: Box<dyn Any + Send> = Box::new("boom");
+        let owned: Box<dyn Any + Send> = Box::new(String::from("bang"));
+        let other: Box<dyn Any + Send> = Box::new(7);
+        assert_eq!(panic_message(&*text), "boom");
+        assert_eq!(panic_message(&*owned), "bang");
+        assert_eq!(panic_message(&*other), "a non-string payload");
     }
 
     #[test]
