@@ -26,6 +26,7 @@ use crate::event::OpenEvent;
 use crate::shared::Shared;
 use crate::stream::Stream;
 use crate::target::Target;
+use crate::wire::Wire;
 
 /// The poll token of the connection's socket.
 pub(crate) const SOCKET: Token = Token(0);
@@ -38,7 +39,7 @@ pub(crate) enum Progress {
     /// Waiting for the socket, the resolver or a timer.
     Pending,
     /// The handshake succeeded.
-    Open(Box<WebSocket<Stream>>, OpenEvent),
+    Open(Box<WebSocket<Wire>>, OpenEvent),
 }
 
 #[derive(Debug)]
@@ -325,12 +326,12 @@ impl HeadLimit {
 
     /// The WebSocket over the stream, starting with what came after the head, in a read
     /// buffer of the configured size.
-    fn into_websocket(self, config: &Config) -> WebSocket<Stream> {
+    fn into_websocket(self, config: &Config) -> WebSocket<Wire> {
         let rest = &self.received[self.served..];
         let mut part = Vec::with_capacity(config.read_buffer_size().max(rest.len()));
         part.extend_from_slice(rest);
         let ws_config = Some(config.websocket_config());
-        WebSocket::from_partially_read(self.stream, part, Role::Client, ws_config)
+        WebSocket::from_partially_read(Wire::new(self.stream), part, Role::Client, ws_config)
     }
 
     /// Reads from the socket into `received`; finds the end of a `101` head.

@@ -20,8 +20,8 @@ use crate::event::{Message, Text};
 use crate::sender::Command;
 use crate::shared::Shared;
 use crate::sink::{Ending, EventSink};
-use crate::stream::Stream;
 use crate::target::Target;
+use crate::wire::{Chunk, Wire};
 
 /// The loop state of the I/O thread.
 #[derive(Debug)]
@@ -53,7 +53,7 @@ enum Work {
 /// What an open connection is doing.
 #[derive(Debug)]
 struct Session {
-    ws: Box<WebSocket<Stream>>,
+    ws: Box<WebSocket<Wire>>,
     /// Bytes written into tungstenite but not yet flushed to the socket.
     unflushed: usize,
     /// The socket refused more bytes: wait for it to drain before taking more sends.
@@ -92,6 +92,7 @@ impl Driver {
             Err(error) => Ending::failed(error),
         };
         self.shared.closing.store(true, Ordering::SeqCst);
+        self.shared.outgoing().closed = true;
         // The socket is closed (by `serve` or `connect`); close the poller too, so that after
         // the Close event only the thread's exit is left.
         let Driver { poll, sink, .. } = self;
@@ -100,12 +101,12 @@ impl Driver {
     }
 
     /// Runs the connection attempt; sends made meanwhile wait, in order, in the backlog.
-    fn connect(&mut self) -> Result<Box<WebSocket<Stream>>, Error> {
+    fn connect(&mut self) -> Result<Box<WebSocket<Wire>>, Error> {
         let mut attempt = Attempt::start(self.target.clone(), self.config.clone(), &self.shared)?;
         loop {
             while let Some(command) = self.next_command() {
                 match command {
-                    Command::Send { .. } => self.backlog.push_back(command),
+                    Command::Ping(_) => self.backlog.push_back(command),
                     Command::Close(_) | Command::Shutdown => {
                         attempt.abort(self.poll.registry());
                         return Err(Error::Aborted);
@@ -123,7 +124,7 @@ impl Driver {
     }
 
     /// Serves the open connection until it ends.
-    fn serve(&mut self, ws: Box<WebSocket<Stream>>) -> Ending {
+    fn serve(&mut self, ws: Box<WebSocket<Wire>>) -> Ending {
         let mut session = Session {
             ws,
             unflushed: 0,
@@ -150,6 +151,7 @@ impl Driver {
 
     /// One pass over everything that may have changed: commands, writes, reads, timers.
     fn turn(&mut self, session: &mut Session) -> Option<Ending> {
+        session.take_outgoing(&self.shared);
         if let Err(err) = self.write_commands(session) {
             return Some(self.fail(session, err));
         }
@@ -246,6 +248,8 @@ impl Driver {
                     log::debug!("close frame received: {frame:?}");
                     session.received_close = Some(frame);
                     self.shared.closing.store(true, Ordering::SeqCst);
+                    // The reply goes next; no data frame may follow it.
+                    session.seal_outgoing(&self.shared);
                     if session.close_deadline.is_none() {
                         session.close_deadline = Some(Instant::now() + self.config.close_timeout());
                     }
@@ -304,7 +308,8 @@ impl Driver {
         self.sink.flush();
         self.shared.going_to_sleep();
         let new_commands = work != Work::Nothing && !self.commands.is_empty();
-        let backlog = work == Work::Everything && !self.backlog.is_empty();
+        let backlog =
+            work == Work::Everything && (!self.backlog.is_empty() || self.shared.has_outgoing());
         if new_commands || backlog || self.sink.resumed() {
             self.shared.awake();
             return Ok(());
@@ -350,24 +355,58 @@ impl Session {
         close_timeout: Duration,
     ) -> Result<(), Error> {
         match command {
-            Command::Send { message, len } => {
+            Command::Ping(payload) => {
                 if !self.ws.can_write() {
-                    // Closing: nothing more goes out. The handle refuses new sends from now.
-                    shared.buffered_amount.fetch_sub(len, Ordering::Relaxed);
                     return Ok(());
                 }
-                log::trace!("sending {len} bytes");
-                self.unflushed += len;
-                would_block(self.ws.write(message), &mut self.write_blocked)
+                would_block(
+                    self.ws.write(tungstenite::Message::Ping(payload)),
+                    &mut self.write_blocked,
+                )
             }
-            Command::Close(frame) => self.start_close(frame, shared, close_timeout),
+            Command::Close(frame) => {
+                self.seal_outgoing(shared);
+                self.start_close(frame, shared, close_timeout)
+            }
             Command::Shutdown => {
+                self.seal_outgoing(shared);
                 let frame = CloseFrame {
                     code: CloseCode::Away,
                     reason: "going away".into(),
                 };
                 self.start_close(frame, shared, close_timeout)
             }
+        }
+    }
+
+    /// Takes the senders' frames, to be written behind what is pending.
+    fn take_outgoing(&mut self, shared: &Shared) {
+        shared.clear_outgoing();
+        let (chunks, payload) = shared.outgoing().take();
+        self.append_outgoing(chunks, payload, shared);
+    }
+
+    /// Takes the last of the senders' frames and refuses more: the close frame goes next.
+    fn seal_outgoing(&mut self, shared: &Shared) {
+        let (chunks, payload) = {
+            let mut outgoing = shared.outgoing();
+            outgoing.closed = true;
+            outgoing.take()
+        };
+        self.append_outgoing(chunks, payload, shared);
+    }
+
+    fn append_outgoing(&mut self, chunks: VecDeque<Chunk>, payload: usize, shared: &Shared) {
+        if chunks.is_empty() {
+            return;
+        }
+        if self.ws.can_write() {
+            log::trace!("sending {payload} bytes");
+            self.ws.get_mut().append(chunks);
+            self.unflushed += payload;
+        } else {
+            // Closing: nothing more goes out.
+            shared.buffered_amount.fetch_sub(payload, Ordering::Relaxed);
         }
     }
 

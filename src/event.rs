@@ -136,13 +136,6 @@ impl Message {
     pub fn is_text(&self) -> bool {
         matches!(self, Message::Text(_))
     }
-
-    pub(crate) fn into_tungstenite(self) -> tungstenite::Message {
-        match self {
-            Message::Text(text) => tungstenite::Message::Text(text.0),
-            Message::Binary(bytes) => tungstenite::Message::Binary(bytes),
-        }
-    }
 }
 
 impl From<String> for Message {

@@ -55,6 +55,10 @@
 //! - The I/O thread waits on socket readiness and a waker together: a send is written at once,
 //!   and an idle connection costs no CPU and no wake-ups. Only timers (connect and close
 //!   timeouts) wake it otherwise.
+//! - **Sends:** a message under 16 KiB is framed and masked by the thread that sends it,
+//!   straight into a shared outgoing buffer (a short lock, never held across a wait); the I/O
+//!   thread only moves those bytes to the socket. A larger message is handed over as it is
+//!   (no copy on your thread) and framed by the I/O thread. Either way `send` never blocks.
 //! - **Batches:** the I/O thread queues everything one socket read produced as one batch (up to
 //!   256 events, at most a quarter of the capacity) just before it waits again, and the handle
 //!   hands the events out one at a time. A flood of messages costs one queue operation and at
@@ -132,6 +136,7 @@ mod sink;
 mod stream;
 mod target;
 mod tls;
+mod wire;
 
 pub mod callback;
 

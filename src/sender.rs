@@ -14,11 +14,9 @@ use crate::shared::Shared;
 /// A request from a handle to the I/O thread.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// Write a data message or a ping; `len` bytes count toward `buffered_amount`.
-    Send {
-        message: tungstenite::Message,
-        len: usize,
-    },
+    /// Send a ping. (Data messages do not travel as commands: senders encode them into the
+    /// shared outgoing buffer themselves.)
+    Ping(Bytes),
     /// Start the close handshake with this frame (or abort a connection attempt).
     Close(CloseFrame),
     /// The last handle is gone: close with 1001 "going away" and exit.
@@ -49,20 +47,28 @@ impl Outbox {
             || self.shared.closing.load(Ordering::Relaxed)
     }
 
+    /// Encodes the frame on the calling thread (a large one is left to the I/O thread) and
+    /// appends it for the I/O thread to write.
     pub(crate) fn send(&self, message: Message) -> Result<()> {
         if self.is_closing() {
             return Err(Error::Closed);
         }
         let len = message.len();
-        self.shared
-            .buffered_amount
-            .fetch_add(len, Ordering::Relaxed);
-        let message = message.into_tungstenite();
-        self.push(Command::Send { message, len }).inspect_err(|_| {
-            self.shared
-                .buffered_amount
-                .fetch_sub(len, Ordering::Relaxed);
-        })
+        let text = message.is_text();
+        let payload = message.into_bytes();
+        // Counted before the I/O thread can see the frame, so its count never goes below zero.
+        let buffered = &self.shared.buffered_amount;
+        buffered.fetch_add(len, Ordering::Relaxed);
+        {
+            let mut outgoing = self.shared.outgoing();
+            if outgoing.closed {
+                buffered.fetch_sub(len, Ordering::Relaxed);
+                return Err(Error::Closed);
+            }
+            outgoing.push(text, payload);
+        }
+        self.shared.note_outgoing();
+        Ok(())
     }
 
     pub(crate) fn ping(&self, payload: Bytes) -> Result<()> {
@@ -72,8 +78,7 @@ impl Outbox {
         if self.is_closing() {
             return Err(Error::Closed);
         }
-        let message = tungstenite::Message::Ping(payload);
-        self.push(Command::Send { message, len: 0 })
+        self.push(Command::Ping(payload))
     }
 
     pub(crate) fn close(&self, code: u16, reason: &str) -> Result<()> {

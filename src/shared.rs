@@ -2,7 +2,10 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 
+use std::sync::{Mutex, MutexGuard};
+
 use crate::inbox::QueuedMessages;
+use crate::wire::Outgoing;
 
 /// State shared by the [`Client`](crate::Client), its send handles and the I/O thread.
 #[derive(Debug)]
@@ -22,6 +25,10 @@ pub(crate) struct Shared {
     pub(crate) close_requested: AtomicBool,
     /// Set by the I/O thread once the connection is closing or over: no more sends.
     pub(crate) closing: AtomicBool,
+    /// Frames that senders encoded, for the I/O thread to write.
+    outgoing: Mutex<Outgoing>,
+    /// Set when `outgoing` has frames the I/O thread has not taken yet.
+    outgoing_ready: AtomicBool,
 }
 
 impl Shared {
@@ -34,6 +41,8 @@ impl Shared {
             buffered_amount: AtomicUsize::new(0),
             close_requested: AtomicBool::new(false),
             closing: AtomicBool::new(false),
+            outgoing: Mutex::new(Outgoing::default()),
+            outgoing_ready: AtomicBool::new(false),
         }
     }
 
@@ -60,6 +69,31 @@ impl Shared {
         if let Err(err) = self.waker.wake() {
             log::warn!("could not wake the I/O thread: {err}");
         }
+    }
+
+    /// The senders' frames. Held for one append or one take, never across a wait.
+    pub(crate) fn outgoing(&self) -> MutexGuard<'_, Outgoing> {
+        // A panic while it was held cannot leave it half-updated: appends and takes are whole.
+        self.outgoing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A sender appended frames: have the I/O thread take them. (With the fences, either the
+    /// I/O thread sees the flag before it sleeps, or this wakes it.)
+    pub(crate) fn note_outgoing(&self) {
+        self.outgoing_ready.store(true, Ordering::SeqCst);
+        self.wake_driver();
+    }
+
+    /// Whether senders appended frames since the I/O thread last took them.
+    pub(crate) fn has_outgoing(&self) -> bool {
+        self.outgoing_ready.load(Ordering::SeqCst)
+    }
+
+    /// Clears the flag; the I/O thread takes the frames right after.
+    pub(crate) fn clear_outgoing(&self) {
+        self.outgoing_ready.store(false, Ordering::SeqCst);
     }
 
     /// Called by the I/O thread just before `poll`. After this it must look once more for work
