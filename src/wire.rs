@@ -38,12 +38,14 @@ pub(crate) enum Chunk {
 }
 
 impl Chunk {
-    /// The bytes for the socket; encodes a large message (on the I/O thread).
-    pub(crate) fn into_bytes(self) -> Vec<u8> {
+    /// The bytes for the socket; encodes a large message (on the I/O thread) into `spare`'s
+    /// allocation, if it has one.
+    fn into_bytes(self, spare: &mut Option<Vec<u8>>) -> Vec<u8> {
         match self {
             Chunk::Encoded(bytes) => bytes,
             Chunk::Large { opcode, payload } => {
-                let mut bytes = Vec::with_capacity(payload.len() + 14);
+                let mut bytes = spare.take().unwrap_or_default();
+                bytes.reserve(payload.len() + 14);
                 encode(opcode, &payload, &mut bytes);
                 bytes
             }
@@ -124,6 +126,9 @@ pub(crate) struct Wire {
     pending: VecDeque<Vec<u8>>,
     /// How much of the first pending chunk is already written.
     written: usize,
+    /// The allocation of the last large chunk written, for the next large message: a fresh
+    /// one would come from `mmap` and fault in every page again.
+    spare: Option<Vec<u8>>,
 }
 
 impl Wire {
@@ -132,6 +137,7 @@ impl Wire {
             socket,
             pending: VecDeque::new(),
             written: 0,
+            spare: None,
         }
     }
 
@@ -141,8 +147,10 @@ impl Wire {
 
     /// Queues the senders' frames behind what is pending.
     pub(crate) fn append(&mut self, chunks: VecDeque<Chunk>) {
-        self.pending
-            .extend(chunks.into_iter().map(Chunk::into_bytes));
+        for chunk in chunks {
+            let bytes = chunk.into_bytes(&mut self.spare);
+            self.pending.push_back(bytes);
+        }
     }
 
     /// Writes pending bytes until the socket refuses more (`WouldBlock`) or none are left.
@@ -165,7 +173,12 @@ impl Wire {
                     break;
                 }
                 n -= first_left;
-                self.pending.pop_front();
+                if let Some(mut done) = self.pending.pop_front() {
+                    if done.capacity() >= LARGE {
+                        done.clear();
+                        self.spare = Some(done);
+                    }
+                }
                 self.written = 0;
             }
         }
@@ -218,7 +231,10 @@ mod tests {
             outgoing.push(false, payload.clone());
             let (chunks, counted) = outgoing.take();
             assert_eq!(counted, len);
-            let bytes: Vec<u8> = chunks.into_iter().flat_map(Chunk::into_bytes).collect();
+            let bytes: Vec<u8> = chunks
+                .into_iter()
+                .flat_map(|chunk| chunk.into_bytes(&mut None))
+                .collect();
             let mut cursor = std::io::Cursor::new(&bytes);
             let (header, length) = FrameHeader::parse(&mut cursor).unwrap().unwrap();
             assert_eq!(length as usize, len);
