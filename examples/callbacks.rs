@@ -1,7 +1,7 @@
 //! The Python nwebsocket's minimal example with JS-style closures: `onopen`, `onmessage`,
 //! `onerror` and `onclose`, run on a dispatcher thread of their own, fire-and-forget as in JS.
 //!
-//! `cargo run --example callbacks [-- ws://host:port/path]`
+//! `cargo run --example callbacks [-- <ws-or-wss-url>]`
 #![allow(clippy::print_stdout, reason = "an example prints what it does")]
 
 #[path = "support/echo_server.rs"]

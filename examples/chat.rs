@@ -10,7 +10,7 @@
 //! Against the embedded echo server, our post comes back as its own acknowledgement, and a
 //! thread playing the other users sends `push` lines that the server bounces back to us.
 //!
-//! `cargo run --example chat [-- ws://host:port/path]`
+//! `cargo run --example chat [-- <ws-or-wss-url>]`
 #![allow(clippy::print_stdout, reason = "an example prints what it does")]
 
 #[path = "support/echo_server.rs"]

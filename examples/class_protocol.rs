@@ -2,7 +2,7 @@
 //! `onopen`, `onmessage`, ..., implement [`Handler`] for a struct that keeps what it receives.
 //! The callbacks run on this thread, in a blocking `run` until the connection has closed.
 //!
-//! `cargo run --example class_protocol [-- ws://host:port/path]`
+//! `cargo run --example class_protocol [-- <ws-or-wss-url>]`
 #![allow(clippy::print_stdout, reason = "an example prints what it does")]
 
 #[path = "support/echo_server.rs"]

@@ -1,7 +1,7 @@
 //! Quick start: connect, send, print what comes back, close.
 //!
 //! `cargo run --example echo` talks to an embedded loopback echo server;
-//! `cargo run --example echo -- ws://host:port/path` talks to that server instead.
+//! `cargo run --example echo -- <ws-or-wss-url>` talks to that server instead.
 #![allow(clippy::print_stdout, reason = "an example prints what it does")]
 
 #[path = "support/echo_server.rs"]

@@ -6,7 +6,7 @@
 //! Against the embedded echo server, the position updates we send for a few bots come back
 //! as if the server relayed other players' moves.
 //!
-//! `cargo run --release --example game_loop [-- ws://host:port/path]`
+//! `cargo run --release --example game_loop [-- <ws-or-wss-url>]`
 #![allow(clippy::print_stdout, reason = "an example prints what it does")]
 
 #[path = "support/echo_server.rs"]

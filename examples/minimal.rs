@@ -1,7 +1,7 @@
 //! The Rust twin of the Python nwebsocket's first example, in the JS flow: connect, wait for
 //! the connection to open, send, receive, close.
 //!
-//! `cargo run --example minimal [-- ws://host:port/path]`
+//! `cargo run --example minimal [-- <ws-or-wss-url>]`
 #![allow(clippy::print_stdout, reason = "an example prints what it does")]
 
 #[path = "support/echo_server.rs"]

@@ -2,7 +2,7 @@
 //! every 10 ms and drains incoming events with `try_events` once per tick, never blocking.
 //! At the end it reports how long the drain took per tick.
 //!
-//! `cargo run --release --example poll_loop [-- ws://host:port/path]`
+//! `cargo run --release --example poll_loop [-- <ws-or-wss-url>]`
 #![allow(clippy::print_stdout, reason = "an example prints what it does")]
 
 #[path = "support/echo_server.rs"]

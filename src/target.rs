@@ -125,7 +125,7 @@ mod tests {
             "ftp://x",
             "ws://",
             "ws:///path",
-            "ws://host/#frag",
+            "ws://127.0.0.1/#frag",
             "not a url",
         ] {
             assert!(
