@@ -180,7 +180,8 @@ impl Driver {
         }
     }
 
-    /// Hands queued sends to tungstenite until the socket pushes back.
+    /// Carries out queued commands (pings, close) until the socket pushes back. Data messages
+    /// come through the outgoing buffer instead (`Session::take_outgoing`).
     fn write_commands(&mut self, session: &mut Session) -> Result<(), Error> {
         let close_timeout = self.config.close_timeout();
         while !session.write_blocked {

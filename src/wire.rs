@@ -63,18 +63,15 @@ impl Outgoing {
             self.chunks.push_back(Chunk::Large { opcode, payload });
             return;
         }
-        let chunk = match self.chunks.back_mut() {
-            Some(Chunk::Encoded(bytes)) if bytes.len() < LARGE => bytes,
-            _ => {
-                self.chunks
-                    .push_back(Chunk::Encoded(Vec::with_capacity(LARGE * 2)));
-                match self.chunks.back_mut() {
-                    Some(Chunk::Encoded(bytes)) => bytes,
-                    _ => unreachable!("an encoded chunk was just pushed"),
-                }
-            }
-        };
-        encode(opcode, &payload, chunk);
+        let has_room =
+            matches!(self.chunks.back(), Some(Chunk::Encoded(bytes)) if bytes.len() < LARGE);
+        if !has_room {
+            self.chunks
+                .push_back(Chunk::Encoded(Vec::with_capacity(LARGE * 2)));
+        }
+        if let Some(Chunk::Encoded(chunk)) = self.chunks.back_mut() {
+            encode(opcode, &payload, chunk);
+        }
     }
 
     /// Takes everything queued, with its payload byte count.
@@ -156,12 +153,15 @@ impl Wire {
     /// Writes pending bytes until the socket refuses more (`WouldBlock`) or none are left.
     fn push(&mut self) -> io::Result<()> {
         while let Some(first) = self.pending.front() {
-            let slices: Vec<IoSlice<'_>> = std::iter::once(&first[self.written..])
-                .chain(self.pending.iter().skip(1).map(Vec::as_slice))
-                .take(64)
-                .map(IoSlice::new)
-                .collect();
-            let mut n = match self.socket.write_vectored(&slices) {
+            // Up to 16 chunks per system call, without allocating for the list.
+            let mut slices = [IoSlice::new(&[]); 16];
+            slices[0] = IoSlice::new(&first[self.written..]);
+            let mut count = 1;
+            for chunk in self.pending.iter().skip(1).take(slices.len() - 1) {
+                slices[count] = IoSlice::new(chunk);
+                count += 1;
+            }
+            let mut n = match self.socket.write_vectored(&slices[..count]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => n,
                 Err(err) => return Err(err),
