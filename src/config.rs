@@ -1,5 +1,6 @@
 //! Connection settings: [`Config`] and its builder.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,7 +75,7 @@ impl Config {
         ConfigBuilder {
             config: Config::default(),
             raw_headers: Vec::new(),
-            root_certificates: Vec::new(),
+            tls: tls::TlsSettings::default(),
         }
     }
 
@@ -135,8 +136,8 @@ impl Config {
         &self.headers
     }
 
-    /// The rustls configuration for `wss://`, built once: either this config's own (custom
-    /// roots) or the process-wide one with the platform's roots.
+    /// The rustls configuration for `wss://`, built once: either this config's own (any TLS
+    /// option set) or the process-wide one with the default roots.
     pub(crate) fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>> {
         match &self.tls {
             Some(config) => Ok(config.clone()),
@@ -162,7 +163,7 @@ impl Config {
 pub struct ConfigBuilder {
     config: Config,
     raw_headers: Vec<(String, String)>,
-    root_certificates: Vec<Vec<u8>>,
+    tls: tls::TlsSettings,
 }
 
 impl ConfigBuilder {
@@ -242,9 +243,152 @@ impl ConfigBuilder {
     }
 
     /// Trusts this DER-encoded certificate as a root for `wss://`, in addition to the
-    /// platform's roots. Use it for a private CA or a self-signed server. Defaults to none.
+    /// platform's roots (or instead of them, with [`platform_roots(false)`](Self::platform_roots)).
+    /// Use it for a private CA or a self-signed server. May be called more than once. Defaults
+    /// to none.
     pub fn root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
-        self.root_certificates.push(der.into());
+        self.tls.root_der.push(der.into());
+        self
+    }
+
+    /// Trusts every certificate in this PEM text (`-----BEGIN CERTIFICATE-----` blocks) as a
+    /// root for `wss://`, in addition to the platform's roots (or instead of them, with
+    /// [`platform_roots(false)`](Self::platform_roots)). May be called more than once. Defaults
+    /// to none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let ca = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// # let pem = ca.cert.pem();
+    /// let config = nwebsocket::Config::builder()
+    ///     .root_certificates_pem(pem) // e.g. include_bytes!("my-ca.pem")
+    ///     .build()?;
+    /// # drop(config);
+    /// # Ok::<(), nwebsocket::Error>(())
+    /// ```
+    pub fn root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.root_pem.push(tls::Pem::Bytes(pem.into()));
+        self
+    }
+
+    /// Like [`root_certificates_pem`](Self::root_certificates_pem), with the PEM read from this
+    /// file when [`build`](Self::build) is called. Defaults to none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let ca = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// # let path = std::env::temp_dir().join(format!("nwebsocket-doc-{}.pem", std::process::id()));
+    /// # std::fs::write(&path, ca.cert.pem()).unwrap();
+    /// let config = nwebsocket::Config::builder()
+    ///     .root_certificates_pem_file(&path) // e.g. "/etc/my-broker/ca.pem"
+    ///     .platform_roots(false) // trust that CA only
+    ///     .build()?;
+    /// # drop(config);
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), nwebsocket::Error>(())
+    /// ```
+    pub fn root_certificates_pem_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.root_pem.push(tls::Pem::File(path.into()));
+        self
+    }
+
+    /// Whether `wss://` trusts the platform's root certificates (rustls-native-certs: the
+    /// system store, or the file and directory named by the `SSL_CERT_FILE` and `SSL_CERT_DIR`
+    /// environment variables, read once per process) and, with the `webpki-roots` feature, the
+    /// bundled Mozilla roots. Set `false` to trust only the roots added with
+    /// [`root_certificate`](Self::root_certificate) and the `root_certificates_pem*` setters.
+    /// Defaults to `true`.
+    pub fn platform_roots(mut self, trust: bool) -> Self {
+        self.tls.platform_roots = Some(trust);
+        self
+    }
+
+    /// Presents this certificate chain (PEM, the client's certificate first) and its private
+    /// key (PEM: PKCS#8, PKCS#1 or SEC1) to a server that asks for one: mutual TLS. Defaults to
+    /// none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let client = rcgen::generate_simple_self_signed(vec!["robot-7".into()]).unwrap();
+    /// # let (chain_pem, key_pem) = (client.cert.pem(), client.signing_key.serialize_pem());
+    /// let config = nwebsocket::Config::builder()
+    ///     .client_certificate_pem(chain_pem, key_pem)
+    ///     .build()?;
+    /// # drop(config);
+    /// # Ok::<(), nwebsocket::Error>(())
+    /// ```
+    pub fn client_certificate_pem(
+        mut self,
+        chain: impl Into<Vec<u8>>,
+        key: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls.client_cert = Some((tls::Pem::Bytes(chain.into()), tls::Pem::Bytes(key.into())));
+        self
+    }
+
+    /// Like [`client_certificate_pem`](Self::client_certificate_pem), with both read from files
+    /// when [`build`](Self::build) is called. Defaults to none.
+    pub fn client_certificate_pem_file(
+        mut self,
+        chain: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
+        self.tls.client_cert = Some((tls::Pem::File(chain.into()), tls::Pem::File(key.into())));
+        self
+    }
+
+    /// **Turns certificate verification off**: `wss://` then accepts any certificate, for any
+    /// host, expired or self-signed. Anyone on the network path can then read and change the
+    /// traffic. For development against a throwaway server only; trust its certificate with
+    /// [`root_certificates_pem`](Self::root_certificates_pem) instead wherever you can. A
+    /// warning is logged when the config is built and at every handshake. Defaults to `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = nwebsocket::Config::builder()
+    ///     .danger_accept_invalid_certs(true)
+    ///     .build()?;
+    /// # drop(config);
+    /// # Ok::<(), nwebsocket::Error>(())
+    /// ```
+    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        self.tls.danger_accept_invalid_certs = accept;
+        self
+    }
+
+    /// Uses this rustls configuration for `wss://` as it is, for anything the other TLS options
+    /// do not cover (ALPN, key logging, a custom verifier, another crypto provider...).
+    ///
+    /// **Not covered by this crate's semver:** the parameter is a type of rustls, which is not
+    /// 1.0, so this method follows rustls's versioning. A rustls upgrade in a minor release of
+    /// this crate may change the type it takes. Defaults to none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let mut roots = rustls::RootCertStore::empty();
+    /// # let ca = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// # let my_ca_der = ca.cert.der().clone();
+    /// roots.add(my_ca_der)?;
+    /// let tls = rustls::ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    /// let config = nwebsocket::Config::builder()
+    ///     .unversioned_rustls_config(Arc::new(tls))
+    ///     .build()?;
+    /// # drop(config);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn unversioned_rustls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.tls.unversioned = Some(config);
         self
     }
 
@@ -253,13 +397,18 @@ impl ConfigBuilder {
     /// # Errors
     /// [`Error::InvalidConfig`] when a header name or value is invalid or reserved, a
     /// subprotocol is empty, not an HTTP token or given twice, a size or the queue capacity is
-    /// zero, the frame limit exceeds the message limit, a timeout is zero, or a root
-    /// certificate cannot be parsed.
+    /// zero, the frame limit exceeds the message limit, or a timeout is zero. For TLS: a root
+    /// certificate, PEM text, client certificate or key cannot be read or parsed; the client key
+    /// does not match its certificate; [`platform_roots(false)`](Self::platform_roots) leaves
+    /// no root to trust; [`danger_accept_invalid_certs`](Self::danger_accept_invalid_certs) is
+    /// combined with a root option; or
+    /// [`unversioned_rustls_config`](Self::unversioned_rustls_config) is combined with any other
+    /// TLS option.
     pub fn build(self) -> Result<Config> {
         let ConfigBuilder {
             mut config,
             raw_headers,
-            root_certificates,
+            tls,
         } = self;
         let invalid = |why: String| Err(Error::InvalidConfig(why));
 
@@ -298,9 +447,7 @@ impl ConfigBuilder {
         if config.max_frame_size > config.max_message_size {
             return invalid("max_frame_size exceeds max_message_size".into());
         }
-        if !root_certificates.is_empty() {
-            config.tls = Some(tls::config_with_roots(root_certificates)?);
-        }
+        config.tls = tls.build()?;
         Ok(config)
     }
 }

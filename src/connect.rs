@@ -268,10 +268,9 @@ impl Attempt {
         if !self.target.tls {
             return self.upgrade(Stream::Plain(tcp));
         }
-        let name = ServerName::try_from(self.target.host.clone())
-            .map_err(|err| Error::Tls(Box::new(err)))?;
-        let conn = ClientConnection::new(self.config.tls_config()?, name)
-            .map_err(|err| Error::Tls(Box::new(err)))?;
+        let name = ServerName::try_from(self.target.host.clone()).map_err(Error::from_rustls)?;
+        let conn =
+            ClientConnection::new(self.config.tls_config()?, name).map_err(Error::from_rustls)?;
         Ok(Stage::Tls(Box::new(StreamOwned::new(conn, tcp))))
     }
 

@@ -53,9 +53,19 @@ pub enum Error {
     #[error("timed out while {0}")]
     Timeout(&'static str),
 
-    /// The TLS handshake failed (bad certificate, alert from the server, ...).
+    /// The TLS handshake failed: the server's certificate did not verify, the server sent an
+    /// alert (e.g. it wanted a client certificate), or the TLS settings could not be used.
+    ///
+    /// With TLS 1.3 a server that rejects the client's certificate (or its absence) says so
+    /// only after the client has finished its side of the handshake; that alert arrives while
+    /// the upgrade response is read, and is reported here too, not as [`Error::Io`].
     #[error("TLS handshake failed")]
-    Tls(#[source] BoxError),
+    Tls {
+        /// What went wrong, for a caller to match on.
+        kind: TlsErrorKind,
+        /// The cause: the rustls error (reach it with `downcast_ref`), or an I/O error.
+        source: BoxError,
+    },
 
     /// The server answered the upgrade request with something other than `101 Switching
     /// Protocols`. Redirects (3xx) are reported here too: they are not followed.
@@ -100,7 +110,7 @@ impl Error {
     /// Wraps a tungstenite error met after the handshake.
     pub(crate) fn from_protocol(err: tungstenite::Error) -> Self {
         match err {
-            tungstenite::Error::Io(err) => Error::Io(err),
+            tungstenite::Error::Io(err) => Error::from_io(err),
             tungstenite::Error::Protocol(
                 tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
             ) => Error::Io(io::Error::new(
@@ -122,14 +132,122 @@ impl Error {
                     .unwrap_or_default()
                     .into_boxed_slice(),
             },
-            tungstenite::Error::Io(err) => Error::Io(err),
+            tungstenite::Error::Io(err) => Error::from_io(err),
             other => Error::Handshake(Box::new(other)),
         }
     }
 
-    /// Wraps an I/O error of the TLS handshake; rustls reports its own errors inside them.
+    /// Wraps an I/O error of the TLS handshake: always [`Error::Tls`], classified by the
+    /// rustls error inside it, if any (rustls reports its own errors inside I/O errors).
     pub(crate) fn from_tls(err: io::Error) -> Self {
-        Error::Tls(Box::new(err))
+        match Error::from_io(err) {
+            Error::Io(err) => Error::Tls {
+                kind: TlsErrorKind::Other,
+                source: Box::new(err),
+            },
+            tls => tls,
+        }
+    }
+
+    /// Wraps an I/O error: [`Error::Tls`] when rustls put its own error inside (an alert from
+    /// the server that arrives after our side of the handshake), [`Error::Io`] otherwise.
+    pub(crate) fn from_io(err: io::Error) -> Self {
+        let kind = match err
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            Some(rustls) => TlsErrorKind::of(rustls),
+            None => return Error::Io(err),
+        };
+        // The rustls error itself becomes the source: `io::Error::source()` would skip it.
+        let source = err
+            .into_inner()
+            .unwrap_or_else(|| "an I/O error without its cause".into());
+        Error::Tls { kind, source }
+    }
+
+    /// Wraps an error met while setting up or running TLS. A rustls error is classified by its
+    /// variant (never by its text); anything else is [`TlsErrorKind::Other`].
+    pub(crate) fn from_rustls(err: impl Into<BoxError>) -> Self {
+        let source = err.into();
+        let kind = source
+            .downcast_ref::<rustls::Error>()
+            .map_or(TlsErrorKind::Other, TlsErrorKind::of);
+        Error::Tls { kind, source }
+    }
+}
+
+/// What kind of TLS failure an [`Error::Tls`] is. Match on it to tell, say, a private CA that
+/// is not trusted yet from a server that wants a client certificate.
+///
+/// # Examples
+///
+/// ```
+/// use nwebsocket::{Error, TlsErrorKind};
+///
+/// fn advice(err: &Error) -> &'static str {
+///     match err {
+///         Error::Tls { kind: TlsErrorKind::UnknownIssuer, .. } => "trust the server's CA",
+///         Error::Tls { kind: TlsErrorKind::CertificateRequired, .. } => "send a client certificate",
+///         Error::Tls { .. } => "TLS failed",
+///         _ => "not TLS",
+///     }
+/// }
+/// # assert_eq!(advice(&Error::Closed), "not TLS");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TlsErrorKind {
+    /// The server's certificate does not chain to a trusted root (a private CA, a self-signed
+    /// certificate, a missing intermediate).
+    UnknownIssuer,
+    /// The server's certificate is not valid for the URL's host (DNS name or IP address).
+    WrongName,
+    /// The server's certificate (or one in its chain) has expired.
+    Expired,
+    /// The server requires a client certificate and none was sent (the TLS 1.3
+    /// `certificate_required` alert).
+    CertificateRequired,
+    /// The server sent this other fatal alert, by its number in the TLS registry, e.g. 40
+    /// `handshake_failure`, 42 `bad_certificate`, 48 `unknown_ca`, 70 `protocol_version`.
+    Alert(u8),
+    /// Anything else: the server does not speak TLS, a bad signature, the connection dropped
+    /// mid-handshake, ... The source says what.
+    Other,
+}
+
+impl TlsErrorKind {
+    fn of(err: &rustls::Error) -> Self {
+        use rustls::{AlertDescription, CertificateError};
+        match err {
+            rustls::Error::InvalidCertificate(cert) => match cert {
+                CertificateError::UnknownIssuer => TlsErrorKind::UnknownIssuer,
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => TlsErrorKind::WrongName,
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                    TlsErrorKind::Expired
+                }
+                _ => TlsErrorKind::Other,
+            },
+            rustls::Error::AlertReceived(AlertDescription::CertificateRequired) => {
+                TlsErrorKind::CertificateRequired
+            }
+            rustls::Error::AlertReceived(alert) => TlsErrorKind::Alert(u8::from(*alert)),
+            _ => TlsErrorKind::Other,
+        }
+    }
+}
+
+impl fmt::Display for TlsErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsErrorKind::UnknownIssuer => f.write_str("certificate issuer not trusted"),
+            TlsErrorKind::WrongName => f.write_str("certificate not valid for the host"),
+            TlsErrorKind::Expired => f.write_str("certificate expired"),
+            TlsErrorKind::CertificateRequired => f.write_str("client certificate required"),
+            TlsErrorKind::Alert(code) => write!(f, "alert {code} from the server"),
+            TlsErrorKind::Other => f.write_str("other TLS failure"),
+        }
     }
 }
 
@@ -272,6 +390,76 @@ mod tests {
             text.contains("127.0.0.1:1") && text.contains("[::1]:1"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn tls_kinds_come_from_rustls_variants() {
+        use rustls::{AlertDescription, CertificateError};
+        let kind = |err: rustls::Error| match Error::from_rustls(err) {
+            Error::Tls { kind, .. } => kind,
+            other => panic!("unexpected {other:?}"),
+        };
+        let cert = rustls::Error::InvalidCertificate;
+        assert_eq!(
+            kind(cert(CertificateError::UnknownIssuer)),
+            TlsErrorKind::UnknownIssuer
+        );
+        assert_eq!(
+            kind(cert(CertificateError::NotValidForName)),
+            TlsErrorKind::WrongName
+        );
+        assert_eq!(kind(cert(CertificateError::Expired)), TlsErrorKind::Expired);
+        assert_eq!(
+            kind(cert(CertificateError::BadSignature)),
+            TlsErrorKind::Other
+        );
+        assert_eq!(
+            kind(rustls::Error::AlertReceived(
+                AlertDescription::CertificateRequired
+            )),
+            TlsErrorKind::CertificateRequired
+        );
+        assert_eq!(
+            kind(rustls::Error::AlertReceived(
+                AlertDescription::HandshakeFailure
+            )),
+            TlsErrorKind::Alert(40)
+        );
+        assert_eq!(kind(rustls::Error::DecryptError), TlsErrorKind::Other);
+    }
+
+    #[test]
+    fn a_rustls_error_inside_an_io_error_is_tls_with_rustls_as_source() {
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired);
+        let err = Error::from_io(io::Error::new(io::ErrorKind::InvalidData, alert));
+        let Error::Tls { kind, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(*kind, TlsErrorKind::CertificateRequired);
+        let source = std::error::Error::source(&err).unwrap();
+        assert!(source.downcast_ref::<rustls::Error>().is_some());
+        // The upgrade and an open connection both map it.
+        let wrapped = || {
+            tungstenite::Error::Io(io::Error::new(
+                io::ErrorKind::InvalidData,
+                rustls::Error::DecryptError,
+            ))
+        };
+        assert!(matches!(
+            Error::from_handshake(wrapped()),
+            Error::Tls { .. }
+        ));
+        assert!(matches!(Error::from_protocol(wrapped()), Error::Tls { .. }));
+        // Plain I/O errors stay I/O errors, except in the TLS handshake.
+        let reset = || io::Error::from(io::ErrorKind::ConnectionReset);
+        assert!(matches!(Error::from_io(reset()), Error::Io(_)));
+        assert!(matches!(
+            Error::from_tls(reset()),
+            Error::Tls {
+                kind: TlsErrorKind::Other,
+                ..
+            }
+        ));
     }
 
     #[test]

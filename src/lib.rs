@@ -96,10 +96,24 @@
 //!
 //! # TLS
 //!
-//! `wss://` uses rustls with the platform's root certificates (rustls-native-certs) and the
-//! ring crypto provider, chosen explicitly: a connect never depends on a process-wide default
-//! provider. The host name (or IP literal) of the URL is verified. Extra roots:
-//! [`ConfigBuilder::root_certificate`].
+//! `wss://` uses rustls with the ring crypto provider, chosen explicitly: a connect never
+//! depends on, or installs, a process-wide default provider. The server's certificate is
+//! verified for the URL's host: SNI and verification use the host name, and an IP literal
+//! (`wss://127.0.0.1/`, `wss://[::1]/`) is verified against the certificate's IP addresses.
+//!
+//! - **Roots:** by default the platform's store (rustls-native-certs), which honours the
+//!   `SSL_CERT_FILE` and `SSL_CERT_DIR` environment variables; read once per process. Add roots
+//!   with [`ConfigBuilder::root_certificates_pem`], [`ConfigBuilder::root_certificates_pem_file`]
+//!   or [`ConfigBuilder::root_certificate`] (DER); trust only those with
+//!   [`ConfigBuilder::platform_roots`]`(false)`. The `webpki-roots` feature adds bundled roots.
+//! - **Mutual TLS:** [`ConfigBuilder::client_certificate_pem`].
+//! - **No verification**, for development only: [`ConfigBuilder::danger_accept_invalid_certs`].
+//! - **Anything else:** [`ConfigBuilder::unversioned_rustls_config`] takes a rustls
+//!   `ClientConfig` as it is; that method follows rustls's versioning, not ours.
+//!
+//! A failed handshake is an [`Error::Tls`] whose [`TlsErrorKind`] tells an untrusted issuer,
+//! a wrong name, an expired certificate, a missing client certificate and a server's alert
+//! apart; the rustls error is its [`source()`](std::error::Error::source).
 //!
 //! # Errors
 //!
@@ -115,7 +129,11 @@
 //!
 //! # Feature flags
 //!
-//! None yet.
+//! None is on by default.
+//!
+//! - `webpki-roots`: also trust the Mozilla root certificates bundled in the `webpki-roots`
+//!   crate, on top of the platform's. For machines with no certificate store (minimal
+//!   containers); the bundle is only as fresh as your build.
 //!
 //! # MSRV
 //!
@@ -142,7 +160,7 @@ pub mod callback;
 
 pub use client::Client;
 pub use config::{Config, ConfigBuilder};
-pub use error::{Error, RecvError, RecvTimeoutError, Result, TryRecvError};
+pub use error::{Error, RecvError, RecvTimeoutError, Result, TlsErrorKind, TryRecvError};
 pub use event::{CloseEvent, Event, Events, Message, OpenEvent, ReadyState, Text, TryEvents};
 pub use sender::SendHandle;
 
