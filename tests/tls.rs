@@ -1,48 +1,132 @@
-//! `wss://` against a local rustls server whose certificate is generated per run and trusted
-//! explicitly; certificate failures; TLS chosen by the scheme, not the port.
+//! `wss://` against local rustls servers whose certificates (a private CA, its leaves, client
+//! certificates) are generated per run: verification by name and IP address, roots from PEM
+//! added to or replacing the platform's, mutual TLS, the dangerous option, the rustls escape
+//! hatch, conflicting options, and the kind of each TLS failure.
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on any error")]
 
 mod common;
 
-use std::net::TcpListener;
+use std::io::Read;
+use std::net::{Shutdown, TcpListener};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
-use nwebsocket::{Client, Config, Error, Event};
+use nwebsocket::{Client, Config, ConfigBuilder, Error, Event, TlsErrorKind};
+use rcgen::{CertificateParams, CertifiedIssuer, IsCa, KeyPair, date_time_ymd};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::WebPkiClientVerifier;
 
-/// A self-signed certificate for `names`, and its key.
-fn certificate(names: &[&str]) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
-    let names = names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-    let cert = rcgen::generate_simple_self_signed(names).unwrap();
-    let key = PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der());
-    (cert.cert.der().clone(), key.into())
+/// A private CA, generated per run.
+struct Ca(CertifiedIssuer<'static, KeyPair>);
+
+/// A certificate with its key, in the forms servers and the client config want.
+struct Leaf {
+    der: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+    pem: String,
+    key_pem: String,
 }
 
-/// A TLS WebSocket echo server on `bind` with a certificate for localhost, 127.0.0.1 and ::1.
-/// Returns its port and the certificate to trust.
-fn tls_echo_server(bind: &str) -> (u16, Vec<u8>) {
-    tls_echo_server_for(bind, &["localhost", "127.0.0.1", "::1"])
+impl Ca {
+    fn new() -> Self {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        // A name of its own: CAs that share a name look like one issuer with a bad signature.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, format!("nwebsocket test CA {n}"));
+        Ca(CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap())
+    }
+
+    fn pem(&self) -> String {
+        self.0.pem()
+    }
+
+    fn der(&self) -> Vec<u8> {
+        self.0.der().to_vec()
+    }
+
+    /// A leaf for `names` (DNS names or IP addresses), signed by this CA.
+    fn leaf(&self, names: &[&str]) -> Leaf {
+        self.leaf_with(CertificateParams::new(to_strings(names)).unwrap())
+    }
+
+    fn leaf_with(&self, params: CertificateParams) -> Leaf {
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.0).unwrap();
+        Leaf {
+            der: cert.der().clone(),
+            key: PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+            pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
 }
 
-fn tls_echo_server_for(bind: &str, names: &[&str]) -> (u16, Vec<u8>) {
-    let (cert, key) = certificate(names);
+fn to_strings(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
+/// How a test server treats client certificates and which TLS versions it speaks.
+#[derive(Clone, Copy)]
+struct ServerOptions<'a> {
+    client_ca: Option<&'a Ca>,
+    tls12_only: bool,
+}
+
+const PLAIN: ServerOptions<'static> = ServerOptions {
+    client_ca: None,
+    tls12_only: false,
+};
+
+/// A TLS WebSocket echo server on `bind` presenting `leaf`. Returns its port.
+fn tls_server(bind: &str, leaf: &Leaf, options: ServerOptions<'_>) -> u16 {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], key)
+    let versions: &[&rustls::SupportedProtocolVersion] = if options.tls12_only {
+        &[&rustls::version::TLS12]
+    } else {
+        rustls::DEFAULT_VERSIONS
+    };
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
         .unwrap();
-    let config = Arc::new(config);
+    let builder = match options.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(CertificateDer::from(ca.der())).unwrap();
+            let verifier = WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                .build()
+                .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = Arc::new(
+        builder
+            .with_single_cert(vec![leaf.der.clone()], leaf.key.clone_key())
+            .unwrap(),
+    );
     let listener = TcpListener::bind(bind).unwrap();
     let port = listener.local_addr().unwrap().port();
     spawn(move || {
         for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
+            let Ok(mut stream) = stream else { continue };
             let config = config.clone();
             spawn(move || {
-                let conn = rustls::ServerConnection::new(config).unwrap();
+                let mut conn = rustls::ServerConnection::new(config).unwrap();
+                while conn.is_handshaking() {
+                    if conn.complete_io(&mut stream).is_err() {
+                        // rustls has sent its alert. Close gently, so that no reset overtakes
+                        // the alert: the client reads it first, then closes, then we see EOF.
+                        let _ = stream.shutdown(Shutdown::Write);
+                        let _ = stream.set_read_timeout(Some(WAIT));
+                        let _ = stream.read_to_end(&mut Vec::new());
+                        return;
+                    }
+                }
                 let tls = rustls::StreamOwned::new(conn, stream);
                 if let Ok(ws) = tungstenite::accept(tls) {
                     echo(ws);
@@ -50,11 +134,25 @@ fn tls_echo_server_for(bind: &str, names: &[&str]) -> (u16, Vec<u8>) {
             });
         }
     });
-    (port, cert.to_vec())
+    port
 }
 
-fn trusting(cert: Vec<u8>) -> Config {
-    Config::builder().root_certificate(cert).build().unwrap()
+/// A CA and an echo server on 127.0.0.1 with a leaf for localhost, 127.0.0.1 and ::1.
+fn ca_and_server() -> (Ca, u16) {
+    let ca = Ca::new();
+    let port = tls_server(
+        "127.0.0.1:0",
+        &ca.leaf(&["localhost", "127.0.0.1", "::1"]),
+        PLAIN,
+    );
+    (ca, port)
+}
+
+fn trusting(ca: &Ca) -> Config {
+    Config::builder()
+        .root_certificates_pem(ca.pem())
+        .build()
+        .unwrap()
 }
 
 fn echo_once(url: &str, config: Config) {
@@ -65,13 +163,40 @@ fn echo_once(url: &str, config: Config) {
     assert!(matches!(next(&ws), Event::Message(m) if m.as_text() == Some("secret")));
     assert!(matches!(next(&ws), Event::Message(m) if m.len() == 100_000));
     ws.close().unwrap();
-    assert!(check_contract(&until_close(&ws)).was_clean);
+    let events = until_close(&ws);
+    let close = check_contract(&events);
+    assert_eq!((close.code, close.was_clean), (1000, true), "{events:?}");
+}
+
+/// Connects, expects the connection to fail with a TLS error (Error, then Close 1006, then the
+/// end of the stream) and returns its kind and the rustls error that caused it.
+fn tls_failure(url: &str, config: Config) -> (TlsErrorKind, String) {
+    let ws = Client::connect_with_config(url, config).unwrap();
+    let events = until_close(&ws);
+    let close = check_contract(&events);
+    assert_eq!((close.code, close.was_clean), (1006, false), "{events:?}");
+    let Some(err @ Error::Tls { kind, .. }) = error_of(&events) else {
+        panic!("not a TLS error: {events:?}")
+    };
+    let source = std::error::Error::source(err).unwrap();
+    let rustls = source
+        .downcast_ref::<rustls::Error>()
+        .map(|e| format!("{e:?}"))
+        .unwrap_or_else(|| format!("(not rustls) {source:?}"));
+    (*kind, rustls)
+}
+
+fn invalid(builder: ConfigBuilder) -> String {
+    match builder.build() {
+        Err(Error::InvalidConfig(why)) => why,
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    }
 }
 
 #[test]
 fn wss_echo_by_host_name() {
-    let (port, cert) = tls_echo_server("127.0.0.1:0");
-    echo_once(&format!("wss://localhost:{port}/secure"), trusting(cert));
+    let (ca, port) = ca_and_server();
+    echo_once(&format!("wss://localhost:{port}/secure"), trusting(&ca));
 }
 
 #[test]
@@ -79,82 +204,303 @@ fn wss_needs_no_process_wide_crypto_provider() {
     // tungstenite's own TLS connector panics without one; we pass ring explicitly. Nothing in
     // this test binary installs a default provider, and the client does not either.
     assert!(rustls::crypto::CryptoProvider::get_default().is_none());
-    let (port, cert) = tls_echo_server("127.0.0.1:0");
-    echo_once(&format!("wss://127.0.0.1:{port}/"), trusting(cert));
+    let (ca, port) = ca_and_server();
+    echo_once(&format!("wss://127.0.0.1:{port}/"), trusting(&ca));
+    let config = Config::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    echo_once(&format!("wss://localhost:{port}/"), config);
     assert!(rustls::crypto::CryptoProvider::get_default().is_none());
 }
 
 #[test]
-fn wss_echo_by_ipv4_literal() {
-    let (port, cert) = tls_echo_server("127.0.0.1:0");
-    echo_once(&format!("wss://127.0.0.1:{port}/"), trusting(cert));
+fn ipv4_literal_is_verified_against_ip_sans() {
+    let (ca, port) = ca_and_server();
+    echo_once(&format!("wss://127.0.0.1:{port}/"), trusting(&ca));
 }
 
 #[test]
-fn wss_echo_by_ipv6_literal() {
-    let (port, cert) = tls_echo_server("[::1]:0");
-    echo_once(&format!("wss://[::1]:{port}/"), trusting(cert));
+fn ipv6_literal_works_for_wss() {
+    let ca = Ca::new();
+    let port = tls_server("[::1]:0", &ca.leaf(&["::1"]), PLAIN);
+    echo_once(&format!("wss://[::1]:{port}/"), trusting(&ca));
 }
 
 #[test]
-fn untrusted_certificate_is_a_tls_error_then_close_1006() {
-    let (port, _cert) = tls_echo_server("127.0.0.1:0");
-    let ws = Client::connect(&format!("wss://localhost:{port}/")).unwrap();
-    let events = until_close(&ws);
-    let close = check_contract(&events);
-    assert_eq!((close.code, close.was_clean), (1006, false));
-    let Some(Error::Tls(source)) = error_of(&events) else {
-        panic!("{events:?}")
+fn ip_san_mismatch_is_wrong_name() {
+    let ca = Ca::new();
+    // Valid for another address and for localhost, but not for the literal we dial.
+    let port = tls_server("127.0.0.1:0", &ca.leaf(&["127.0.0.2", "localhost"]), PLAIN);
+    let (kind, cause) = tls_failure(&format!("wss://127.0.0.1:{port}/"), trusting(&ca));
+    assert_eq!(kind, TlsErrorKind::WrongName, "{cause}");
+    assert!(cause.contains("NotValidForName"), "{cause}");
+}
+
+#[test]
+fn wrong_host_name_is_wrong_name() {
+    let ca = Ca::new();
+    let port = tls_server("127.0.0.1:0", &ca.leaf(&["example.test"]), PLAIN);
+    let (kind, cause) = tls_failure(&format!("wss://localhost:{port}/"), trusting(&ca));
+    assert_eq!(kind, TlsErrorKind::WrongName, "{cause}");
+}
+
+#[test]
+fn untrusted_issuer_is_unknown_issuer() {
+    let (_ca, port) = ca_and_server();
+    let (kind, cause) = tls_failure(&format!("wss://localhost:{port}/"), Config::default());
+    assert_eq!(kind, TlsErrorKind::UnknownIssuer, "{cause}");
+    assert!(cause.contains("UnknownIssuer"), "{cause}");
+}
+
+#[test]
+fn expired_certificate_is_expired() {
+    let ca = Ca::new();
+    let mut params = CertificateParams::new(to_strings(&["localhost"])).unwrap();
+    params.not_before = date_time_ymd(2001, 1, 1);
+    params.not_after = date_time_ymd(2002, 1, 1);
+    let port = tls_server("127.0.0.1:0", &ca.leaf_with(params), PLAIN);
+    let (kind, cause) = tls_failure(&format!("wss://localhost:{port}/"), trusting(&ca));
+    assert_eq!(kind, TlsErrorKind::Expired, "{cause}");
+}
+
+#[test]
+fn pem_roots_are_added_to_the_platform_store() {
+    let (ca, port) = ca_and_server();
+    // Two calls: certificates from both are trusted.
+    let other = Ca::new();
+    let config = Config::builder()
+        .root_certificates_pem(other.pem())
+        .root_certificates_pem(ca.pem())
+        .build()
+        .unwrap();
+    echo_once(&format!("wss://localhost:{port}/"), config);
+    // Both in one PEM text.
+    let config = Config::builder()
+        .root_certificates_pem(format!("{}{}", other.pem(), ca.pem()))
+        .build()
+        .unwrap();
+    echo_once(&format!("wss://localhost:{port}/"), config);
+}
+
+#[test]
+fn pem_roots_from_a_file_can_replace_the_platform_store() {
+    let (ca, port) = ca_and_server();
+    let dir = std::env::temp_dir().join(format!("nwebsocket-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ca.pem");
+    std::fs::write(&path, ca.pem()).unwrap();
+    let only_ours = || Config::builder().platform_roots(false);
+    echo_once(
+        &format!("wss://localhost:{port}/"),
+        only_ours()
+            .root_certificates_pem_file(&path)
+            .build()
+            .unwrap(),
+    );
+    echo_once(
+        &format!("wss://localhost:{port}/"),
+        only_ours().root_certificate(ca.der()).build().unwrap(),
+    );
+    // Replacing: a store of another CA only does not trust this server.
+    let (kind, cause) = tls_failure(
+        &format!("wss://localhost:{port}/"),
+        only_ours()
+            .root_certificates_pem(Ca::new().pem())
+            .build()
+            .unwrap(),
+    );
+    assert_eq!(kind, TlsErrorKind::UnknownIssuer, "{cause}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn mutual_tls_with_a_client_certificate() {
+    let ca = Ca::new();
+    let port = tls_server(
+        "127.0.0.1:0",
+        &ca.leaf(&["localhost"]),
+        ServerOptions {
+            client_ca: Some(&ca),
+            tls12_only: false,
+        },
+    );
+    let client = ca.leaf(&["robot-7"]);
+    let config = Config::builder()
+        .root_certificates_pem(ca.pem())
+        .client_certificate_pem(client.pem, client.key_pem)
+        .build()
+        .unwrap();
+    echo_once(&format!("wss://localhost:{port}/"), config);
+}
+
+#[test]
+fn missing_client_certificate_is_certificate_required() {
+    // TLS 1.3: the server's alert comes after the client's handshake is done, while the client
+    // reads the upgrade response. TLS 1.2: during the handshake.
+    for tls12_only in [false, true] {
+        let ca = Ca::new();
+        let options = ServerOptions {
+            client_ca: Some(&ca),
+            tls12_only,
+        };
+        let port = tls_server("127.0.0.1:0", &ca.leaf(&["localhost"]), options);
+        let (kind, cause) = tls_failure(&format!("wss://localhost:{port}/"), trusting(&ca));
+        assert_eq!(
+            kind,
+            TlsErrorKind::CertificateRequired,
+            "TLS 1.2 only: {tls12_only}; {cause}"
+        );
+        assert!(cause.contains("AlertReceived"), "{cause}");
+    }
+}
+
+#[test]
+fn client_certificate_from_an_unknown_ca_is_an_alert() {
+    let ca = Ca::new();
+    let options = ServerOptions {
+        client_ca: Some(&ca),
+        tls12_only: false,
     };
-    assert!(
-        format!("{source:?}").contains("UnknownIssuer"),
-        "{source:?}"
+    let port = tls_server("127.0.0.1:0", &ca.leaf(&["localhost"]), options);
+    let stranger = Ca::new().leaf(&["robot-7"]);
+    let config = Config::builder()
+        .root_certificates_pem(ca.pem())
+        .client_certificate_pem(stranger.pem, stranger.key_pem)
+        .build()
+        .unwrap();
+    let (kind, cause) = tls_failure(&format!("wss://localhost:{port}/"), config);
+    // rustls answers a client certificate of an unknown CA with `unknown_ca` (48).
+    assert_eq!(kind, TlsErrorKind::Alert(48), "{cause}");
+}
+
+#[test]
+fn danger_accept_invalid_certs_accepts_a_self_signed_server() {
+    let cert = rcgen::generate_simple_self_signed(to_strings(&["elsewhere.test"])).unwrap();
+    let leaf = Leaf {
+        der: cert.cert.der().clone(),
+        key: PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()).into(),
+        pem: cert.cert.pem(),
+        key_pem: cert.signing_key.serialize_pem(),
+    };
+    let port = tls_server("127.0.0.1:0", &leaf, PLAIN);
+    let url = format!("wss://localhost:{port}/");
+    // Self-signed and for another name: refused by default...
+    let (kind, _) = tls_failure(&url, Config::default());
+    assert_eq!(kind, TlsErrorKind::UnknownIssuer);
+    // ...accepted with verification off.
+    let danger = || Config::builder().danger_accept_invalid_certs(true);
+    echo_once(&url, danger().build().unwrap());
+    echo_once(
+        &format!("wss://127.0.0.1:{port}/"),
+        danger().build().unwrap(),
     );
 }
 
 #[test]
-fn wrong_host_name_is_a_tls_error() {
-    let (port, cert) = tls_echo_server_for("127.0.0.1:0", &["localhost"]);
-    // The certificate names localhost only; the IP literal must not pass verification.
-    let ws = Client::connect_with_config(&format!("wss://127.0.0.1:{port}/"), trusting(cert));
-    let events = until_close(&ws.unwrap());
-    let Some(Error::Tls(source)) = error_of(&events) else {
-        panic!("{events:?}")
+fn unversioned_rustls_config_is_used_as_it_is() {
+    let (ca, port) = ca_and_server();
+    let rustls_config = |roots: rustls::RootCertStore| {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Config::builder()
+            .unversioned_rustls_config(Arc::new(config))
+            .build()
+            .unwrap()
     };
-    assert!(
-        format!("{source:?}").contains("NotValidForName"),
-        "{source:?}"
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(ca.der())).unwrap();
+    echo_once(&format!("wss://localhost:{port}/"), rustls_config(roots));
+    let (kind, _) = tls_failure(
+        &format!("wss://localhost:{port}/"),
+        rustls_config(rustls::RootCertStore::empty()),
     );
+    assert_eq!(kind, TlsErrorKind::UnknownIssuer);
+}
+
+#[test]
+fn conflicting_or_unusable_tls_options_are_invalid_config() {
+    let ca = Ca::new();
+    let leaf = ca.leaf(&["robot-7"]);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let custom = Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+    );
+    let hatch = || Config::builder().unversioned_rustls_config(custom.clone());
+    invalid(hatch().root_certificates_pem(ca.pem()));
+    invalid(hatch().root_certificate(ca.der()));
+    invalid(hatch().platform_roots(true));
+    invalid(hatch().danger_accept_invalid_certs(true));
+    invalid(hatch().client_certificate_pem(leaf.pem.clone(), leaf.key_pem.clone()));
+    let danger = || Config::builder().danger_accept_invalid_certs(true);
+    invalid(danger().root_certificates_pem(ca.pem()));
+    invalid(danger().platform_roots(false));
+    // No root left to trust.
+    invalid(Config::builder().platform_roots(false));
+    // Unusable input.
+    invalid(Config::builder().root_certificates_pem("not PEM at all"));
+    invalid(Config::builder().root_certificates_pem(leaf.key_pem.clone()));
+    invalid(Config::builder().root_certificates_pem_file("/nonexistent/nwebsocket/ca.pem"));
+    invalid(Config::builder().client_certificate_pem(leaf.pem.clone(), "no key here"));
+    invalid(Config::builder().client_certificate_pem("no cert", leaf.key_pem.clone()));
+    let other = ca.leaf(&["robot-8"]);
+    let why = invalid(Config::builder().client_certificate_pem(leaf.pem.clone(), other.key_pem));
+    // An error message never quotes the key.
+    assert!(!why.contains("PRIVATE KEY"), "{why}");
+    // And neither does the builder's Debug.
+    let builder = Config::builder().client_certificate_pem(leaf.pem, leaf.key_pem);
+    assert!(!format!("{builder:?}").contains("PRIVATE KEY"));
+    // Alone, each option builds.
+    danger().build().unwrap();
+    hatch().build().unwrap();
+    Config::builder().platform_roots(true).build().unwrap();
 }
 
 #[test]
 fn tls_follows_the_scheme_not_the_port() {
     // ws:// to a TLS server: the server sees no ClientHello and the handshake fails.
-    let (port, cert) = tls_echo_server("127.0.0.1:0");
-    let ws =
-        Client::connect_with_config(&format!("ws://127.0.0.1:{port}/"), trusting(cert.clone()));
+    let (ca, port) = ca_and_server();
+    let ws = Client::connect_with_config(&format!("ws://127.0.0.1:{port}/"), trusting(&ca));
     let events = until_close(&ws.unwrap());
     assert!(!check_contract(&events).was_clean);
     assert!(
-        !matches!(error_of(&events), Some(Error::Tls(_))),
+        !matches!(error_of(&events), Some(Error::Tls { .. })),
         "{events:?}"
     );
-    // wss:// to a plain server: a TLS error.
+    // wss:// to a plain server: a TLS error of no certificate kind.
     let plain = echo_server().replace("ws://", "wss://");
-    let events = until_close(&Client::connect_with_config(&plain, trusting(cert)).unwrap());
-    assert!(
-        matches!(error_of(&events), Some(Error::Tls(_))),
-        "{events:?}"
-    );
+    let (kind, _) = tls_failure(&plain, trusting(&ca));
+    assert_eq!(kind, TlsErrorKind::Other);
 }
 
 #[test]
 fn wss_close_handshake_is_clean() {
-    let (port, cert) = tls_echo_server("127.0.0.1:0");
+    let (ca, port) = ca_and_server();
     let ws =
-        Client::connect_with_config(&format!("wss://localhost:{port}/"), trusting(cert)).unwrap();
+        Client::connect_with_config(&format!("wss://localhost:{port}/"), trusting(&ca)).unwrap();
     expect_open(&ws);
     ws.close_with(3001, "done").unwrap();
     let close = check_contract(&until_close(&ws));
     assert_eq!((close.code, close.was_clean), (3001, true));
+}
+
+#[test]
+fn tls_error_display_is_short_and_the_kind_has_words() {
+    let (_ca, port) = ca_and_server();
+    let ws = Client::connect(&format!("wss://localhost:{port}/")).unwrap();
+    let events = until_close(&ws);
+    let err = error_of(&events).unwrap();
+    assert_eq!(err.to_string(), "TLS handshake failed");
+    assert_eq!(
+        TlsErrorKind::UnknownIssuer.to_string(),
+        "certificate issuer not trusted"
+    );
 }
