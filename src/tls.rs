@@ -304,3 +304,30 @@ impl ServerCertVerifier for AcceptAnyCert {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_use_the_shared_config() {
+        assert!(TlsSettings::default().build().unwrap().is_none());
+        // Asking for the default explicitly is still the default.
+        let explicit = TlsSettings {
+            platform_roots: Some(true),
+            ..TlsSettings::default()
+        };
+        assert!(explicit.build().unwrap().is_none());
+        let danger = TlsSettings {
+            danger_accept_invalid_certs: true,
+            ..TlsSettings::default()
+        };
+        assert!(danger.build().unwrap().is_some());
+    }
+
+    #[cfg(feature = "webpki-roots")]
+    #[test]
+    fn the_feature_adds_the_bundled_roots() {
+        assert!(default_roots().len() >= webpki_roots::TLS_SERVER_ROOTS.len());
+    }
+}

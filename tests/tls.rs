@@ -328,9 +328,21 @@ fn mutual_tls_with_a_client_certificate() {
     let client = ca.leaf(&["robot-7"]);
     let config = Config::builder()
         .root_certificates_pem(ca.pem())
-        .client_certificate_pem(client.pem, client.key_pem)
+        .client_certificate_pem(client.pem.clone(), client.key_pem.clone())
         .build()
         .unwrap();
+    echo_once(&format!("wss://localhost:{port}/"), config);
+    // The same from files.
+    let dir = std::env::temp_dir().join(format!("nwebsocket-mtls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("client.pem"), &client.pem).unwrap();
+    std::fs::write(dir.join("client.key"), &client.key_pem).unwrap();
+    let config = Config::builder()
+        .root_certificates_pem(ca.pem())
+        .client_certificate_pem_file(dir.join("client.pem"), dir.join("client.key"))
+        .build()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
     echo_once(&format!("wss://localhost:{port}/"), config);
 }
 
