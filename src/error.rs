@@ -110,7 +110,7 @@ impl Error {
     /// Wraps a tungstenite error met after the handshake.
     pub(crate) fn from_protocol(err: tungstenite::Error) -> Self {
         match err {
-            tungstenite::Error::Io(err) => Error::from_io(err),
+            tungstenite::Error::Io(err) => Error::Io(err),
             tungstenite::Error::Protocol(
                 tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
             ) => Error::Io(io::Error::new(
@@ -438,7 +438,7 @@ mod tests {
         assert_eq!(*kind, TlsErrorKind::CertificateRequired);
         let source = std::error::Error::source(&err).unwrap();
         assert!(source.downcast_ref::<rustls::Error>().is_some());
-        // The upgrade and an open connection both map it.
+        // The upgrade maps it; on an open connection it stays the I/O error that ended it.
         let wrapped = || {
             tungstenite::Error::Io(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -449,7 +449,7 @@ mod tests {
             Error::from_handshake(wrapped()),
             Error::Tls { .. }
         ));
-        assert!(matches!(Error::from_protocol(wrapped()), Error::Tls { .. }));
+        assert!(matches!(Error::from_protocol(wrapped()), Error::Io(_)));
         // Plain I/O errors stay I/O errors, except in the TLS handshake.
         let reset = || io::Error::from(io::ErrorKind::ConnectionReset);
         assert!(matches!(Error::from_io(reset()), Error::Io(_)));
