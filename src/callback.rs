@@ -113,12 +113,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use bytes::Bytes;
-
-use crate::client::Client;
-use crate::error::{Error, Result, panic_message};
-use crate::event::{CloseEvent, Event, Message, OpenEvent, ReadyState};
-use crate::sender::SendHandle;
+use crate::{Client, CloseEvent, Error, Event, Message, OpenEvent, ReadyState, Result, SendHandle};
 
 /// The close code and reason the adapter sends after a callback panicked.
 ///
@@ -195,63 +190,9 @@ pub struct Context {
 }
 
 impl Context {
-    /// Sends a text or binary message. Same as [`Client::send`].
-    ///
-    /// # Errors
-    /// [`Error::Closed`] once the connection is closing or over.
-    pub fn send(&self, message: impl Into<Message>) -> Result<()> {
-        self.client.send(message)
-    }
-
-    /// Sends a text message. Same as [`Client::send_text`].
-    ///
-    /// # Errors
-    /// [`Error::Closed`] once the connection is closing or over.
-    pub fn send_text(&self, text: impl Into<String>) -> Result<()> {
-        self.client.send_text(text)
-    }
-
-    /// Sends a binary message. Same as [`Client::send_binary`].
-    ///
-    /// # Errors
-    /// [`Error::Closed`] once the connection is closing or over.
-    pub fn send_binary(&self, bytes: impl Into<Bytes>) -> Result<()> {
-        self.client.send_binary(bytes)
-    }
-
-    /// Sends a ping. Same as [`Client::ping`].
-    ///
-    /// # Errors
-    /// [`Error::PingTooLong`] over 125 bytes; [`Error::Closed`] once the connection is closing.
-    pub fn ping(&self, payload: impl Into<Bytes>) -> Result<()> {
-        self.client.ping(payload)
-    }
-
-    /// Starts a clean close with code 1000. Same as [`Client::close`].
-    ///
-    /// # Errors
-    /// None in practice; see [`close_with`](Self::close_with).
-    pub fn close(&self) -> Result<()> {
-        self.client.close()
-    }
-
-    /// Starts the close handshake with `code` and `reason`. Same as [`Client::close_with`].
-    ///
-    /// # Errors
-    /// [`Error::InvalidCloseCode`] unless `code` is 1000 or in 3000–4999;
-    /// [`Error::CloseReasonTooLong`] over 123 bytes. Nothing is sent then.
-    pub fn close_with(&self, code: u16, reason: &str) -> Result<()> {
-        self.client.close_with(code, reason)
-    }
-
     /// The state, as [`Client::ready_state`]: `Open` from `on_open` on, `Closed` in `on_close`.
     pub fn ready_state(&self) -> ReadyState {
         self.client.ready_state()
-    }
-
-    /// Bytes sent but not yet written to the socket. Same as [`Client::buffered_amount`].
-    pub fn buffered_amount(&self) -> usize {
-        self.client.buffered_amount()
     }
 
     /// The URL. Same as [`Client::url`].
@@ -260,13 +201,23 @@ impl Context {
     }
 
     /// The subprotocol the server chose, or `""`. Same as [`Client::protocol`].
-    pub fn protocol(&self) -> &str {
+    pub fn protocol(&self) -> String {
         self.client.protocol()
     }
 
     /// A cloneable handle to send from other threads. Same as [`Client::sender`].
     pub fn sender(&self) -> SendHandle {
         self.client.sender()
+    }
+}
+
+/// The send calls ([`send`](SendHandle::send), [`close`](SendHandle::close), ...) are the
+/// connection's own, as on the [`Client`].
+impl Deref for Context {
+    type Target = SendHandle;
+
+    fn deref(&self) -> &SendHandle {
+        &self.client
     }
 }
 
@@ -551,7 +502,7 @@ impl<H> Spawned<H> {
 
     /// Blocks up to `timeout` until `on_close` has run and the dispatcher thread has finished.
     /// Returns whether it has. Does not close the connection; call
-    /// [`close`](Context::close) first for that.
+    /// [`close`](SendHandle::close) first for that.
     pub fn wait_closed(&self, timeout: Duration) -> bool {
         !matches!(
             self.finished.recv_timeout(timeout),
@@ -599,6 +550,18 @@ fn catch(callback: impl FnOnce()) -> std::thread::Result<()> {
     // Unwind safety: after a panic the handler is only used to dispatch the remaining events
     // and is then handed back with the panic; the docs warn that it may be half-updated.
     panic::catch_unwind(AssertUnwindSafe(callback))
+}
+
+/// The message of a caught panic, for the log. (The I/O thread has its own: this adapter uses
+/// only the crate's public API.)
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message
+    } else {
+        "a non-string payload"
+    }
 }
 
 #[cfg(test)]

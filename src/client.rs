@@ -1,25 +1,18 @@
-//! [`Client`]: the handle to one connection.
+//! [`Client`]: the handle to one connection, and its event iterators.
 
-use std::panic::AssertUnwindSafe;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use crate::config::Config;
-use crate::driver::Driver;
-use crate::error::{Error, RecvError, RecvTimeoutError, Result, TryRecvError, panic_message};
-use crate::event::{CloseEvent, Event, Events, Message, ReadyState, TryEvents};
-use crate::inbox::{Batch, Inbox, Item, NoEvent};
-use crate::sender::{Outbox, SendHandle};
-use crate::shared::Shared;
-use crate::sink::{self, EventSink};
+use crate::error::{RecvError, RecvTimeoutError, Result, TryRecvError};
+use crate::event::{Event, ReadyState};
+use crate::io;
+use crate::queue::{Inbox, NoEvent};
+use crate::sender::SendHandle;
 use crate::target::Target;
-
-/// The stack of the I/O thread: enough for TLS and the handshake, small for many connections.
-const IO_THREAD_STACK: usize = 256 << 10;
 
 /// A WebSocket connection, like `new WebSocket(url)` in a browser.
 ///
@@ -56,11 +49,13 @@ const IO_THREAD_STACK: usize = 256 << 10;
 #[must_use = "dropping the Client closes the connection"]
 #[derive(Debug)]
 pub struct Client {
-    outbox: Arc<Outbox>,
+    /// The send surface; `Client` derefs to it.
+    sender: SendHandle,
     events: Inbox,
     /// The state that the events handed out so far imply (a `ReadyState` as `u8`).
     delivered: AtomicU8,
-    protocol: OnceLock<String>,
+    /// The current connection's subprotocol, from its `Open` event.
+    protocol: Mutex<String>,
     url: String,
     /// Disconnects when the I/O thread has finished.
     finished: flume::Receiver<()>,
@@ -74,9 +69,9 @@ impl Client {
     /// [`Event::Open`], or as [`Event::Error`] and [`Event::Close`].
     ///
     /// # Errors
-    /// [`Error::InvalidUrl`](crate::Error::InvalidUrl) for a malformed URL, a scheme other than `ws`/`wss`, a missing host
-    /// or a fragment; [`Error::Io`](crate::Error::Io) if the I/O thread cannot be started. No thread is started
-    /// then.
+    /// [`Error::InvalidUrl`](crate::Error::InvalidUrl) for a malformed URL, a scheme other
+    /// than `ws`/`wss`, a missing host or a fragment; [`Error::Runtime`](crate::Error::Runtime)
+    /// if the I/O thread cannot be started. No thread is started then.
     pub fn connect(url: &str) -> Result<Client> {
         Client::connect_with_config(url, Config::default())
     }
@@ -102,125 +97,24 @@ impl Client {
     /// ```
     pub fn connect_with_config(url: &str, config: Config) -> Result<Client> {
         let target = Target::parse(url)?;
-        let poll = mio::Poll::new()?;
-        let waker = mio::Waker::new(poll.registry(), crate::connect::WAKER)?;
-        let shared = Arc::new(Shared::new(waker));
-        let capacity = config.event_queue_capacity();
-        // Unbounded as a channel; bounded by the I/O thread, which stops reading at `capacity`
-        // queued messages and so never blocks on the queue.
-        let (event_tx, event_rx) = flume::unbounded();
-        let (command_tx, command_rx) = flume::unbounded();
-        let (finished_tx, finished_rx) = flume::bounded::<()>(0);
-        let sink = EventSink::new(event_tx.clone(), capacity, shared.clone());
-        let driver = Driver::new(
-            poll,
-            shared.clone(),
-            command_rx,
-            sink,
-            config,
-            target.clone(),
-        );
-        let thread = std::thread::Builder::new()
-            .name("nwebsocket-io".into())
-            .stack_size(IO_THREAD_STACK)
-            .spawn(move || {
-                let _finished = finished_tx;
-                // Unwinding drops (and so closes) the socket; the contract still ends with
-                // one Close.
-                if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| driver.run())) {
-                    let why = panic_message(&*panic).to_owned();
-                    log::error!("the I/O thread panicked: {why}");
-                    let events = vec![
-                        Event::Error(Error::Internal(why)),
-                        Event::Close(CloseEvent::abnormal()),
-                    ];
-                    let _ = event_tx.send(Item {
-                        seq: u64::MAX,
-                        messages: 0,
-                        events: Batch::Many(events),
-                    });
-                }
-            })?;
-        log::debug!("connecting to {}", target.uri);
+        let url = target.uri.to_string();
+        log::debug!("connecting to {}", target.redacted());
+        let io = io::spawn(target, config)?;
         Ok(Client {
-            events: Inbox::new(event_rx, shared.clone(), sink::low_water(capacity)),
-            outbox: Arc::new(Outbox::new(command_tx, shared)),
+            sender: SendHandle::new(io.commands, io.shared),
+            events: io.events,
             delivered: AtomicU8::new(ReadyState::Connecting as u8),
-            protocol: OnceLock::new(),
-            url: target.uri.to_string(),
-            finished: finished_rx,
-            thread: Mutex::new(Some(thread)),
+            protocol: Mutex::new(String::new()),
+            url,
+            finished: io.finished,
+            thread: Mutex::new(Some(io.thread)),
         })
     }
 
-    /// Sends a text or binary message.
-    ///
-    /// The message is queued for the I/O thread, which writes it at once. Sends made while
-    /// still connecting are written, in order, right after the handshake (the JS API throws
-    /// instead). `Ok` means accepted, not delivered: if the connection fails first, the
-    /// [`Event::Error`] says so, and [`buffered_amount`](Self::buffered_amount) still counts it.
-    ///
-    /// # Errors
-    /// [`Error::Closed`](crate::Error::Closed) after [`close`](Self::close), or once the connection is closing or
-    /// over. Nothing is queued then.
-    pub fn send(&self, message: impl Into<Message>) -> Result<()> {
-        self.outbox.send(message.into())
-    }
-
-    /// Sends a text message. See [`send`](Self::send).
-    ///
-    /// # Errors
-    /// As [`send`](Self::send).
-    pub fn send_text(&self, text: impl Into<String>) -> Result<()> {
-        self.outbox.send(Message::from(text.into()))
-    }
-
-    /// Sends a binary message. See [`send`](Self::send).
-    ///
-    /// # Errors
-    /// As [`send`](Self::send).
-    pub fn send_binary(&self, bytes: impl Into<Bytes>) -> Result<()> {
-        self.outbox.send(Message::Binary(bytes.into()))
-    }
-
-    /// Sends a ping with `payload`. The server's pong is consumed by the I/O thread. (Pings
-    /// from the server are answered automatically, with the same payload.)
-    ///
-    /// # Errors
-    /// [`Error::PingTooLong`](crate::Error::PingTooLong) over 125 bytes; [`Error::Closed`](crate::Error::Closed) as for [`send`](Self::send).
-    pub fn ping(&self, payload: impl Into<Bytes>) -> Result<()> {
-        self.outbox.ping(payload.into())
-    }
-
-    /// Starts a clean close with code 1000 (normal closure). Same as
-    /// `close_with(1000, "")`.
-    ///
-    /// # Errors
-    /// None in practice; see [`close_with`](Self::close_with).
-    pub fn close(&self) -> Result<()> {
-        self.outbox.close(1000, "")
-    }
-
-    /// Starts the close handshake with `code` and `reason`, as `WebSocket.close(code, reason)`.
-    ///
-    /// Sends queued before are written before the close frame. The I/O thread then waits up to
-    /// the close timeout for the server's reply, and [`Event::Close`] reports the outcome.
-    /// While still connecting, this aborts the attempt: [`Event::Error`] with
-    /// [`Error::Aborted`](crate::Error::Aborted), then [`Event::Close`] with code 1006. Calling it again, or after the
-    /// connection ended, does nothing.
-    ///
-    /// # Errors
-    /// [`Error::InvalidCloseCode`](crate::Error::InvalidCloseCode) unless `code` is 1000 or in 3000–4999;
-    /// [`Error::CloseReasonTooLong`](crate::Error::CloseReasonTooLong) if `reason` exceeds 123 bytes. Nothing is sent then.
-    pub fn close_with(&self, code: u16, reason: &str) -> Result<()> {
-        self.outbox.close(code, reason)
-    }
-
-    /// A cloneable handle to send on this connection from other threads.
+    /// A cloneable handle to send on this connection from other threads. (The `Client` itself
+    /// derefs to a [`SendHandle`]: `ws.send_text(..)` is the same call.)
     pub fn sender(&self) -> SendHandle {
-        SendHandle {
-            outbox: self.outbox.clone(),
-        }
+        self.sender.clone()
     }
 
     /// Waits for the next event. `Err` once the stream has ended after [`Event::Close`].
@@ -240,9 +134,34 @@ impl Client {
     /// [`RecvTimeoutError::Timeout`] if none came in time; [`RecvTimeoutError::Disconnected`]
     /// when the stream has ended.
     pub fn recv_timeout(&self, timeout: Duration) -> std::result::Result<Event, RecvTimeoutError> {
-        // A timeout too large to add is a wait without one.
-        let deadline = Instant::now().checked_add(timeout);
-        match self.events.recv_deadline(deadline) {
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.recv_deadline(deadline),
+            // A timeout too large to add is a wait without one.
+            None => self.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        }
+    }
+
+    /// Waits until `deadline` for the next event: for a loop with a fixed period, whose
+    /// deadline does not move with each event.
+    ///
+    /// # Errors
+    /// [`RecvTimeoutError::Timeout`] if none came in time; [`RecvTimeoutError::Disconnected`]
+    /// when the stream has ended.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let ws = nwebsocket::Client::connect("ws://127.0.0.1:9001/")?;
+    /// let tick = Instant::now() + Duration::from_millis(10);
+    /// while let Ok(event) = ws.recv_deadline(tick) {
+    ///     println!("{event:?}"); // everything that arrives before the tick
+    /// }
+    /// # Ok::<(), nwebsocket::Error>(())
+    /// ```
+    pub fn recv_deadline(&self, deadline: Instant) -> std::result::Result<Event, RecvTimeoutError> {
+        match self.events.recv_deadline(Some(deadline)) {
             Ok(event) => Ok(self.deliver(event)),
             Err(NoEvent::Ended) => Err(RecvTimeoutError::Disconnected),
             Err(NoEvent::Empty | NoEvent::Timeout) => Err(RecvTimeoutError::Timeout),
@@ -274,11 +193,11 @@ impl Client {
     }
 
     /// The state as in JS `readyState`, consistent with the events you have received: `Open`
-    /// from the moment you take [`Event::Open`], `Closing` once [`close`](Self::close) was
-    /// called or the connection started to end, `Closed` from the moment you take
-    /// [`Event::Close`].
+    /// from the moment you take [`Event::Open`], `Closing` once
+    /// [`close`](SendHandle::close) was called or the connection started to end, `Closed`
+    /// from the moment you take [`Event::Close`].
     pub fn ready_state(&self) -> ReadyState {
-        let shared = &self.outbox.shared;
+        let shared = self.sender.shared();
         match self.delivered.load(Ordering::Acquire) {
             3 => ReadyState::Closed,
             1 if shared.closing.load(Ordering::Relaxed) => ReadyState::Closing,
@@ -288,12 +207,6 @@ impl Client {
         }
     }
 
-    /// Bytes accepted by the send calls and not yet written to the socket, as JS
-    /// `bufferedAmount`.
-    pub fn buffered_amount(&self) -> usize {
-        self.outbox.shared.buffered_amount.load(Ordering::Relaxed)
-    }
-
     /// The URL as used for the handshake (normalised: lowercase scheme, `/` for an empty path).
     pub fn url(&self) -> &str {
         &self.url
@@ -301,13 +214,16 @@ impl Client {
 
     /// The subprotocol the server chose, or `""` (as JS `protocol`); known once you have taken
     /// [`Event::Open`].
-    pub fn protocol(&self) -> &str {
-        self.protocol.get().map_or("", String::as_str)
+    pub fn protocol(&self) -> String {
+        self.protocol
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Blocks up to `timeout` until the I/O thread has finished: the socket is closed and the
     /// thread is gone. Returns whether it finished. Does not close the connection by itself;
-    /// call [`close`](Self::close) first for that. The events stay queued.
+    /// call [`close`](SendHandle::close) first for that. The events stay queued.
     pub fn wait_closed(&self, timeout: Duration) -> bool {
         if let Err(flume::RecvTimeoutError::Timeout) = self.finished.recv_timeout(timeout) {
             return false;
@@ -324,19 +240,29 @@ impl Client {
     fn deliver(&self, event: Event) -> Event {
         match &event {
             Event::Open(open) => {
-                if let Some(protocol) = &open.protocol {
-                    let _ = self.protocol.set(protocol.clone());
-                }
+                *self.protocol.lock().unwrap_or_else(PoisonError::into_inner) =
+                    open.protocol.clone().unwrap_or_default();
                 self.delivered
-                    .fetch_max(ReadyState::Open as u8, Ordering::AcqRel);
+                    .store(ReadyState::Open as u8, Ordering::Release);
             }
             Event::Close(_) => {
                 self.delivered
-                    .fetch_max(ReadyState::Closed as u8, Ordering::AcqRel);
+                    .store(ReadyState::Closed as u8, Ordering::Release);
             }
             Event::Message(_) | Event::Error(_) => {}
         }
         event
+    }
+}
+
+/// The send calls ([`send`](SendHandle::send), [`close`](SendHandle::close), ...) are those of
+/// the connection's [`SendHandle`], written once for the client, its send handles and the
+/// callbacks' context.
+impl Deref for Client {
+    type Target = SendHandle;
+
+    fn deref(&self) -> &SendHandle {
+        &self.sender
     }
 }
 
@@ -349,9 +275,39 @@ impl<'a> IntoIterator for &'a Client {
     }
 }
 
+/// The blocking iterator of [`Client::events`]: yields every event and ends after
+/// [`Event::Close`].
+#[derive(Debug)]
+pub struct Events<'a> {
+    client: &'a Client,
+}
+
+impl Iterator for Events<'_> {
+    type Item = Event;
+
+    fn next(&mut self) -> Option<Event> {
+        self.client.recv().ok()
+    }
+}
+
+/// The non-blocking iterator of [`Client::try_events`]: yields the events queued right now.
+#[derive(Debug)]
+pub struct TryEvents<'a> {
+    client: &'a Client,
+}
+
+impl Iterator for TryEvents<'_> {
+    type Item = Event;
+
+    fn next(&mut self) -> Option<Event> {
+        self.client.try_recv().ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     #[test]
     fn client_is_send_sync() {

@@ -9,15 +9,28 @@ use http::{HeaderName, HeaderValue};
 use crate::error::{Error, Result};
 use crate::tls;
 
-/// Headers that the handshake writes itself; setting them by hand would break it.
-const RESERVED_HEADERS: [&str; 6] = [
+/// Headers that the handshake writes itself; setting them by hand would break it. Extensions
+/// are among them: offering one (say, permessage-deflate) that the client does not implement
+/// would fail the connection on the first frame that uses it.
+const RESERVED_HEADERS: [&str; 7] = [
     "host",
     "connection",
     "upgrade",
     "sec-websocket-version",
     "sec-websocket-key",
     "sec-websocket-protocol",
+    "sec-websocket-extensions",
 ];
+
+/// The longest timeout: a week. Longer ones are surely a mistake, and `Instant` arithmetic
+/// with `Duration::MAX` would overflow.
+const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The largest read or write buffer: each connection allocates it.
+const MAX_BUFFER: usize = 64 << 20;
+
+/// The largest event queue: a bound that still bounds something.
+const MAX_QUEUE: usize = 1 << 24;
 
 /// Settings for one connection. Build one with [`Config::builder`]; the default is what
 /// [`Client::connect`](crate::Client::connect) uses.
@@ -397,7 +410,8 @@ impl ConfigBuilder {
     /// # Errors
     /// [`Error::InvalidConfig`] when a header name or value is invalid or reserved, a
     /// subprotocol is empty, not an HTTP token or given twice, a size or the queue capacity is
-    /// zero, the frame limit exceeds the message limit, or a timeout is zero. For TLS: a root
+    /// zero, a buffer is over 64 MiB or the queue over 2^24 messages, the frame limit exceeds
+    /// the message limit, or a timeout is zero or over a week. For TLS: a root
     /// certificate, PEM text, client certificate or key cannot be read or parsed; the client key
     /// does not match its certificate; [`platform_roots(false)`](Self::platform_roots) leaves
     /// no root to trust; [`danger_accept_invalid_certs`](Self::danger_accept_invalid_certs) is
@@ -432,14 +446,24 @@ impl ConfigBuilder {
                 return invalid(format!("subprotocol {protocol:?} is offered twice"));
             }
         }
-        if config.connect_timeout.is_zero() || config.close_timeout.is_zero() {
-            return invalid("timeouts must be greater than zero".into());
+        for (name, timeout) in [
+            ("connect_timeout", config.connect_timeout),
+            ("close_timeout", config.close_timeout),
+        ] {
+            if timeout.is_zero() || timeout > MAX_TIMEOUT {
+                return invalid(format!("{name} must be above zero and at most a week"));
+            }
         }
-        if config.event_queue_capacity == 0 {
-            return invalid("the event queue capacity must be at least 1".into());
+        if !(1..=MAX_QUEUE).contains(&config.event_queue_capacity) {
+            return invalid(format!("the event queue capacity must be 1 to {MAX_QUEUE}"));
         }
-        if config.read_buffer_size == 0 || config.write_buffer_size == 0 {
-            return invalid("buffer sizes must be greater than zero".into());
+        for (name, size) in [
+            ("read_buffer_size", config.read_buffer_size),
+            ("write_buffer_size", config.write_buffer_size),
+        ] {
+            if !(1..=MAX_BUFFER).contains(&size) {
+                return invalid(format!("{name} must be 1 byte to 64 MiB"));
+            }
         }
         if config.max_message_size == 0 || config.max_frame_size == 0 {
             return invalid("message and frame limits must be greater than zero".into());
@@ -508,6 +532,13 @@ mod tests {
         rejects(Config::builder().connect_timeout(Duration::ZERO));
         rejects(Config::builder().close_timeout(Duration::ZERO));
         rejects(Config::builder().read_buffer_size(0));
+        // Each of these passed once and then failed (or panicked) on the I/O thread.
+        rejects(Config::builder().write_buffer_size(usize::MAX));
+        rejects(Config::builder().read_buffer_size(usize::MAX));
+        rejects(Config::builder().event_queue_capacity(usize::MAX));
+        rejects(Config::builder().connect_timeout(Duration::MAX));
+        rejects(Config::builder().close_timeout(Duration::MAX));
+        rejects(Config::builder().header("Sec-WebSocket-Extensions", "permessage-deflate"));
         rejects(Config::builder().root_certificate(b"not a certificate".to_vec()));
     }
 }

@@ -48,10 +48,16 @@ pub enum Error {
     #[error("could not connect")]
     Connect(#[source] BoxError),
 
-    /// The connection attempt did not finish within the configured connect timeout, or the
-    /// server did not finish the close handshake within the close timeout.
-    #[error("timed out while {0}")]
-    Timeout(&'static str),
+    /// A timer ran out: the connection attempt did not finish within the connect timeout, or
+    /// the server did not finish the close handshake within the close timeout. `kind` says
+    /// which; `during` says what was going on, for the message.
+    #[error("timed out {during}")]
+    Timeout {
+        /// Which timer ran out.
+        kind: TimeoutKind,
+        /// What was going on, e.g. "in the TLS handshake".
+        during: &'static str,
+    },
 
     /// The TLS handshake failed: the server's certificate did not verify, the server sent an
     /// alert (e.g. it wanted a client certificate), or the TLS settings could not be used.
@@ -73,6 +79,8 @@ pub enum Error {
     Rejected {
         /// The HTTP status code, e.g. 404.
         status: u16,
+        /// The response headers, e.g. `WWW-Authenticate` or `Retry-After`.
+        headers: Box<http::HeaderMap>,
         /// The start of the response body, as far as it arrived with the headers.
         body: Box<[u8]>,
     },
@@ -92,7 +100,12 @@ pub enum Error {
     #[error("connection lost")]
     Io(#[from] io::Error),
 
-    /// The connection attempt was aborted by [`Client::close`](crate::Client::close) before it
+    /// The operating system refused what the I/O thread needs: the poller, its waker, the
+    /// thread itself, or a wait on the poller failed. Nothing to do with the server.
+    #[error("the I/O thread could not run")]
+    Runtime(#[source] io::Error),
+
+    /// The connection attempt was aborted by [`close`](crate::SendHandle::close) before it
     /// was open.
     #[error("connection attempt aborted by close()")]
     Aborted,
@@ -124,14 +137,14 @@ impl Error {
     /// Wraps a tungstenite error met during the HTTP upgrade.
     pub(crate) fn from_handshake(err: tungstenite::Error) -> Self {
         match err {
-            tungstenite::Error::Http(response) => Error::Rejected {
-                status: response.status().as_u16(),
-                body: response
-                    .body()
-                    .clone()
-                    .unwrap_or_default()
-                    .into_boxed_slice(),
-            },
+            tungstenite::Error::Http(response) => {
+                let (parts, body) = response.into_parts();
+                Error::Rejected {
+                    status: parts.status.as_u16(),
+                    headers: Box::new(parts.headers),
+                    body: body.unwrap_or_default().into_boxed_slice(),
+                }
+            }
             tungstenite::Error::Io(err) => Error::from_io(err),
             other => Error::Handshake(Box::new(other)),
         }
@@ -251,6 +264,19 @@ impl fmt::Display for TlsErrorKind {
     }
 }
 
+/// Which timer ended a connection with [`Error::Timeout`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TimeoutKind {
+    /// The connection attempt (DNS, TCP, TLS and the HTTP upgrade together) took longer than
+    /// [`ConfigBuilder::connect_timeout`](crate::ConfigBuilder::connect_timeout).
+    Connect,
+    /// The server did not answer our close frame within
+    /// [`ConfigBuilder::close_timeout`](crate::ConfigBuilder::close_timeout), or the socket
+    /// would not take the close frame (the server stopped reading) in that time.
+    Close,
+}
+
 /// The message of a caught panic, for the log and [`Error::Internal`].
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
     if let Some(message) = payload.downcast_ref::<&str>() {
@@ -262,9 +288,32 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
     }
 }
 
-/// Every address a connection attempt tried, each with the error it gave.
+/// Every address a connection attempt tried, each with the error it gave: the source of
+/// [`Error::Connect`] when TCP connects failed.
+///
+/// ```
+/// # fn report(err: &nwebsocket::Error) {
+/// use nwebsocket::{ConnectFailures, Error};
+///
+/// if let Error::Connect(source) = err {
+///     if let Some(failures) = source.downcast_ref::<ConnectFailures>() {
+///         for (addr, why) in failures.iter() {
+///             eprintln!("{addr}: {why}");
+///         }
+///     }
+/// }
+/// # }
+/// # report(&nwebsocket::Error::Closed);
+/// ```
 #[derive(Debug)]
-pub(crate) struct ConnectFailures(pub(crate) Vec<(SocketAddr, io::Error)>);
+pub struct ConnectFailures(pub(crate) Vec<(SocketAddr, io::Error)>);
+
+impl ConnectFailures {
+    /// Each address tried, in order, with its error.
+    pub fn iter(&self) -> impl Iterator<Item = (SocketAddr, &io::Error)> {
+        self.0.iter().map(|(addr, err)| (*addr, err))
+    }
+}
 
 impl fmt::Display for ConnectFailures {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -298,6 +347,14 @@ impl fmt::Display for RecvError {
 }
 
 impl std::error::Error for RecvError {}
+
+/// The stream has ended: [`Error::Closed`]. So `ws.recv()?` works in a function that returns
+/// [`Result`].
+impl From<RecvError> for Error {
+    fn from(_: RecvError) -> Self {
+        Error::Closed
+    }
+}
 
 /// Why [`Client::try_recv`](crate::Client::try_recv) returned no event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -469,7 +526,7 @@ mod tests {
             .body(Some(b"not here".to_vec()))
             .unwrap();
         match Error::from_handshake(tungstenite::Error::Http(Box::new(response))) {
-            Error::Rejected { status, body } => {
+            Error::Rejected { status, body, .. } => {
                 assert_eq!(status, 404);
                 assert_eq!(&*body, b"not here");
             }

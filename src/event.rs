@@ -6,7 +6,6 @@ use std::ops::Deref;
 use bytes::Bytes;
 use tungstenite::Utf8Bytes;
 
-use crate::client::Client;
 use crate::error::Error;
 
 /// One thing that happened on the connection, in the order of the JS WebSocket API.
@@ -57,14 +56,39 @@ pub struct CloseEvent {
     pub was_clean: bool,
 }
 
+impl OpenEvent {
+    /// An open event, e.g. to unit-test a callback `Handler`.
+    ///
+    /// ```
+    /// let open = nwebsocket::OpenEvent::new(Some("chat".into()), http::HeaderMap::new());
+    /// assert_eq!(open.protocol.as_deref(), Some("chat"));
+    /// ```
+    pub fn new(protocol: Option<String>, headers: http::HeaderMap) -> Self {
+        OpenEvent {
+            protocol,
+            headers: Box::new(headers),
+        }
+    }
+}
+
 impl CloseEvent {
+    /// A close event, e.g. to unit-test a callback `Handler`.
+    ///
+    /// ```
+    /// let close = nwebsocket::CloseEvent::new(1000, "bye".into(), true);
+    /// assert_eq!((close.code, close.was_clean), (1000, true));
+    /// ```
+    pub fn new(code: u16, reason: String, was_clean: bool) -> Self {
+        CloseEvent {
+            code,
+            reason,
+            was_clean,
+        }
+    }
+
     /// The close event of a connection that failed or ended without a close handshake.
     pub(crate) fn abnormal() -> Self {
-        CloseEvent {
-            code: 1006,
-            reason: String::new(),
-            was_clean: false,
-        }
+        CloseEvent::new(1006, String::new(), false)
     }
 }
 
@@ -190,6 +214,20 @@ impl Text {
         self.0.into()
     }
 
+    /// The text as a `String`. Copies the bytes unless this `Text` holds the only reference
+    /// to them.
+    ///
+    /// ```
+    /// let text = nwebsocket::Text::from("hello");
+    /// assert_eq!(text.into_string(), "hello");
+    /// ```
+    pub fn into_string(self) -> String {
+        let bytes = Vec::from(self.into_bytes());
+        // The bytes came from a `Utf8Bytes`, which only ever holds valid UTF-8.
+        String::from_utf8(bytes)
+            .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned())
+    }
+
     pub(crate) fn from_tungstenite(text: Utf8Bytes) -> Self {
         Text(text)
     }
@@ -242,35 +280,6 @@ impl PartialEq<str> for Text {
 impl PartialEq<&str> for Text {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
-    }
-}
-
-/// The blocking iterator of [`Client::events`]: yields every event and ends after
-/// [`Event::Close`].
-#[derive(Debug)]
-pub struct Events<'a> {
-    pub(crate) client: &'a Client,
-}
-
-impl Iterator for Events<'_> {
-    type Item = Event;
-
-    fn next(&mut self) -> Option<Event> {
-        self.client.recv().ok()
-    }
-}
-
-/// The non-blocking iterator of [`Client::try_events`]: yields the events queued right now.
-#[derive(Debug)]
-pub struct TryEvents<'a> {
-    pub(crate) client: &'a Client,
-}
-
-impl Iterator for TryEvents<'_> {
-    type Item = Event;
-
-    fn next(&mut self) -> Option<Event> {
-        self.client.try_recv().ok()
     }
 }
 

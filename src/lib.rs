@@ -44,7 +44,7 @@
 //!
 //! Where we differ from JS, on purpose: sends made while connecting are queued and written
 //! after the handshake (JS throws); messages that arrive while closing are still delivered
-//! (JS drops them); [`Client::close`] sends code 1000 (JS sends no code); every unclean end
+//! (JS drops them); [`close`](SendHandle::close) sends code 1000 (JS sends no code); every unclean end
 //! comes with its [`Event::Error`] (JS fires `error` only when it fails the connection itself).
 //!
 //! # Threads and shutdown
@@ -141,27 +141,31 @@
 
 #![doc(test(attr(deny(warnings))))]
 
+// The handle side: what user threads call.
 mod client;
 mod config;
-mod connect;
-mod driver;
-mod error;
-mod event;
-mod inbox;
 mod sender;
-mod shared;
-mod sink;
-mod stream;
 mod target;
 mod tls;
-mod wire;
+// The I/O side: the background thread and everything it does.
+mod io;
+// The floor both sides stand on: the event queue, the shared flags and outgoing buffer.
+mod outgoing;
+mod queue;
+mod shared;
+// Leaf types.
+mod error;
+mod event;
 
 pub mod callback;
 
-pub use client::Client;
+pub use client::{Client, Events, TryEvents};
 pub use config::{Config, ConfigBuilder};
-pub use error::{Error, RecvError, RecvTimeoutError, Result, TlsErrorKind, TryRecvError};
-pub use event::{CloseEvent, Event, Events, Message, OpenEvent, ReadyState, Text, TryEvents};
+pub use error::{
+    ConnectFailures, Error, RecvError, RecvTimeoutError, Result, TimeoutKind, TlsErrorKind,
+    TryRecvError,
+};
+pub use event::{CloseEvent, Event, Message, OpenEvent, ReadyState, Text};
 pub use sender::SendHandle;
 
 /// The bytes type of binary payloads, re-exported from the `bytes` crate (1.x).

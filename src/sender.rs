@@ -1,4 +1,6 @@
-//! The sending half: what a handle may ask of the I/O thread, checked before it is queued.
+//! [`SendHandle`]: the one send/close surface. A [`Client`](crate::Client) and a callback
+//! [`Context`](crate::callback::Context) both dereference to it, so every send call is written
+//! (and checked) once.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -9,86 +11,144 @@ use tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::error::{Error, Result};
 use crate::event::Message;
+use crate::io::Command;
 use crate::shared::Shared;
 
-/// A request from a handle to the I/O thread.
-#[derive(Debug)]
-pub(crate) enum Command {
-    /// Send a ping. (Data messages do not travel as commands: senders encode them into the
-    /// shared outgoing buffer themselves.)
-    Ping(Bytes),
-    /// Start the close handshake with this frame (or abort a connection attempt).
-    Close(CloseFrame),
-    /// The last handle is gone: close with 1001 "going away" and exit.
-    Shutdown,
+/// Sends on a connection: messages, pings and the close. [`Client`](crate::Client) derefs to
+/// one, so these are the client's own send calls; [`Client::sender`](crate::Client::sender)
+/// hands out clones for other threads.
+///
+/// A `SendHandle` keeps the connection open: the connection shuts down (with 1001 "going
+/// away") when the `Client` and every `SendHandle` are dropped, or on [`close`](Self::close).
+/// Every call returns at once; none waits for the network.
+///
+/// # Examples
+///
+/// ```no_run
+/// let ws = nwebsocket::Client::connect("ws://127.0.0.1:9001/")?;
+/// let sender = ws.sender();
+/// std::thread::spawn(move || sender.send_text("from another thread"));
+/// ws.send_text("from here")?; // the same call, through `Deref`
+/// # Ok::<(), nwebsocket::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SendHandle {
+    outbox: Arc<Outbox>,
 }
 
-/// The queue into the I/O thread, shared by the [`Client`](crate::Client) and its
-/// [`SendHandle`]s. When the last of them is dropped, the I/O thread is told to shut down.
+/// The queue into the I/O thread, shared by a client and its send handles. When the last of
+/// them is dropped, the I/O thread is told to shut down.
 #[derive(Debug)]
-pub(crate) struct Outbox {
+struct Outbox {
     commands: flume::Sender<Command>,
-    pub(crate) shared: Arc<Shared>,
+    shared: Arc<Shared>,
 }
 
-impl Outbox {
+impl SendHandle {
     pub(crate) fn new(commands: flume::Sender<Command>, shared: Arc<Shared>) -> Self {
-        Outbox { commands, shared }
+        SendHandle {
+            outbox: Arc::new(Outbox { commands, shared }),
+        }
     }
 
-    fn push(&self, command: Command) -> Result<()> {
-        self.commands.send(command).map_err(|_| Error::Closed)?;
-        self.shared.wake_driver();
-        Ok(())
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.outbox.shared
     }
 
-    fn is_closing(&self) -> bool {
-        self.shared.close_requested.load(Ordering::Relaxed)
-            || self.shared.closing.load(Ordering::Relaxed)
-    }
-
-    /// Encodes the frame on the calling thread (a large one is left to the I/O thread) and
-    /// appends it for the I/O thread to write.
-    pub(crate) fn send(&self, message: Message) -> Result<()> {
-        if self.is_closing() {
+    /// Sends a text or binary message.
+    ///
+    /// The message is queued for the I/O thread, which writes it at once: a message under
+    /// 16 KiB is framed and masked right here, a larger one is handed over without a copy.
+    /// Sends made while still connecting are written, in order, right after the handshake (the
+    /// JS API throws instead). `Ok` means accepted, not delivered: if the connection fails
+    /// first, the [`Event::Error`](crate::Event::Error) says so.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] after [`close`](Self::close), or once the connection is closing or
+    /// over. Nothing is queued then.
+    pub fn send(&self, message: impl Into<Message>) -> Result<()> {
+        let message = message.into();
+        let shared = self.shared();
+        if shared.is_closing() {
             return Err(Error::Closed);
         }
         let len = message.len();
         let text = message.is_text();
         let payload = message.into_bytes();
         // Counted before the I/O thread can see the frame, so its count never goes below zero.
-        let buffered = &self.shared.buffered_amount;
-        buffered.fetch_add(len, Ordering::Relaxed);
+        shared.buffered_amount.fetch_add(len, Ordering::Relaxed);
         {
-            let mut outgoing = self.shared.outgoing();
+            let mut outgoing = shared.outgoing();
             if outgoing.closed {
-                buffered.fetch_sub(len, Ordering::Relaxed);
+                shared.buffered_amount.fetch_sub(len, Ordering::Relaxed);
                 return Err(Error::Closed);
             }
             outgoing.push(text, payload);
         }
-        self.shared.note_outgoing();
+        shared.note_outgoing();
         Ok(())
     }
 
-    pub(crate) fn ping(&self, payload: Bytes) -> Result<()> {
+    /// Sends a text message. See [`send`](Self::send).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn send_text(&self, text: impl Into<String>) -> Result<()> {
+        self.send(Message::from(text.into()))
+    }
+
+    /// Sends a binary message. See [`send`](Self::send).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn send_binary(&self, bytes: impl Into<Bytes>) -> Result<()> {
+        self.send(Message::Binary(bytes.into()))
+    }
+
+    /// Sends a ping with `payload`. The server's pong is consumed by the I/O thread. (Pings
+    /// from the server are answered automatically, with the same payload.)
+    ///
+    /// # Errors
+    /// [`Error::PingTooLong`] over 125 bytes; [`Error::Closed`] as for [`send`](Self::send).
+    pub fn ping(&self, payload: impl Into<Bytes>) -> Result<()> {
+        let payload = payload.into();
         if payload.len() > 125 {
             return Err(Error::PingTooLong(payload.len()));
         }
-        if self.is_closing() {
+        if self.shared().is_closing() {
             return Err(Error::Closed);
         }
-        self.push(Command::Ping(payload))
+        self.outbox.push(Command::Ping(payload))
     }
 
-    pub(crate) fn close(&self, code: u16, reason: &str) -> Result<()> {
+    /// Starts a clean close with code 1000 (normal closure). Same as `close_with(1000, "")`.
+    ///
+    /// # Errors
+    /// None in practice; see [`close_with`](Self::close_with).
+    pub fn close(&self) -> Result<()> {
+        self.close_with(1000, "")
+    }
+
+    /// Starts the close handshake with `code` and `reason`, as `WebSocket.close(code, reason)`.
+    ///
+    /// Sends queued before are written before the close frame. The I/O thread then waits up to
+    /// the close timeout for the server's reply, and [`Event::Close`](crate::Event::Close)
+    /// reports the outcome; the timer runs also when the server has stopped reading and the
+    /// close frame cannot even be written. While still connecting, this aborts the attempt:
+    /// [`Event::Error`](crate::Event::Error) with [`Error::Aborted`], then `Close` with code
+    /// 1006. Calling it again, or after the connection ended, does nothing.
+    ///
+    /// # Errors
+    /// [`Error::InvalidCloseCode`] unless `code` is 1000 or in 3000–4999;
+    /// [`Error::CloseReasonTooLong`] if `reason` exceeds 123 bytes. Nothing is sent then.
+    pub fn close_with(&self, code: u16, reason: &str) -> Result<()> {
         if code != 1000 && !(3000..=4999).contains(&code) {
             return Err(Error::InvalidCloseCode(code));
         }
         if reason.len() > 123 {
             return Err(Error::CloseReasonTooLong(reason.len()));
         }
-        if self.shared.close_requested.swap(true, Ordering::SeqCst) {
+        if self.shared().close_requested.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
         let frame = CloseFrame {
@@ -96,7 +156,21 @@ impl Outbox {
             reason: reason.into(),
         };
         // The I/O thread may already be gone (the connection ended): closing is then done.
-        let _ = self.push(Command::Close(frame));
+        let _ = self.outbox.push(Command::Close(frame));
+        Ok(())
+    }
+
+    /// Bytes accepted by the send calls and not yet written to the socket, as JS
+    /// `bufferedAmount`.
+    pub fn buffered_amount(&self) -> usize {
+        self.shared().buffered_amount.load(Ordering::Relaxed)
+    }
+}
+
+impl Outbox {
+    fn push(&self, command: Command) -> Result<()> {
+        self.commands.send(command).map_err(|_| Error::Closed)?;
+        self.shared.wake_driver();
         Ok(())
     }
 }
@@ -106,65 +180,5 @@ impl Drop for Outbox {
         // Dropping the sender alone would disconnect the channel only after this body has run,
         // so the I/O thread, woken now, might not see it: tell it explicitly.
         let _ = self.push(Command::Shutdown);
-    }
-}
-
-/// A cloneable handle that sends on a [`Client`](crate::Client)'s connection from other
-/// threads. Get one from [`Client::sender`](crate::Client::sender).
-///
-/// It keeps the connection open: the connection shuts down when the `Client` and every
-/// `SendHandle` are dropped, or on [`close_with`](Self::close_with).
-#[derive(Debug, Clone)]
-pub struct SendHandle {
-    pub(crate) outbox: Arc<Outbox>,
-}
-
-impl SendHandle {
-    /// Same as [`Client::send`](crate::Client::send).
-    ///
-    /// # Errors
-    /// [`Error::Closed`] once the connection is closing or over.
-    pub fn send(&self, message: impl Into<Message>) -> Result<()> {
-        self.outbox.send(message.into())
-    }
-
-    /// Same as [`Client::send_text`](crate::Client::send_text).
-    ///
-    /// # Errors
-    /// [`Error::Closed`] once the connection is closing or over.
-    pub fn send_text(&self, text: impl Into<String>) -> Result<()> {
-        self.outbox.send(Message::from(text.into()))
-    }
-
-    /// Same as [`Client::send_binary`](crate::Client::send_binary).
-    ///
-    /// # Errors
-    /// [`Error::Closed`] once the connection is closing or over.
-    pub fn send_binary(&self, bytes: impl Into<Bytes>) -> Result<()> {
-        self.outbox.send(Message::Binary(bytes.into()))
-    }
-
-    /// Same as [`Client::ping`](crate::Client::ping).
-    ///
-    /// # Errors
-    /// [`Error::PingTooLong`] over 125 bytes; [`Error::Closed`] once the connection is closing.
-    pub fn ping(&self, payload: impl Into<Bytes>) -> Result<()> {
-        self.outbox.ping(payload.into())
-    }
-
-    /// Same as [`Client::close`](crate::Client::close).
-    ///
-    /// # Errors
-    /// None in practice; see [`close_with`](Self::close_with).
-    pub fn close(&self) -> Result<()> {
-        self.outbox.close(1000, "")
-    }
-
-    /// Same as [`Client::close_with`](crate::Client::close_with).
-    ///
-    /// # Errors
-    /// [`Error::InvalidCloseCode`] or [`Error::CloseReasonTooLong`]; nothing is sent then.
-    pub fn close_with(&self, code: u16, reason: &str) -> Result<()> {
-        self.outbox.close(code, reason)
     }
 }

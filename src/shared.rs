@@ -1,13 +1,17 @@
-//! The little state that the handle and the I/O thread share: flags and counters, no locks.
+//! The little state that the handle side and the I/O thread share: a few flags and counters,
+//! and the senders' outgoing buffer. (The event queue's own counters live in `queue`.)
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
-
 use std::sync::{Mutex, MutexGuard};
 
-use crate::inbox::QueuedMessages;
-use crate::wire::Outgoing;
+use crate::outgoing::Outgoing;
 
 /// State shared by the [`Client`](crate::Client), its send handles and the I/O thread.
+///
+/// Per handle (lives as long as the `Client`): the waker and its flag, `buffered_amount`,
+/// `close_requested`. Per connection (the I/O thread resets it when a connection attempt
+/// starts, see [`begin_connection`](Self::begin_connection)): `closing` and the outgoing
+/// buffer's `closed` seal.
 #[derive(Debug)]
 pub(crate) struct Shared {
     /// Wakes the I/O thread out of `Poll::poll`.
@@ -15,15 +19,11 @@ pub(crate) struct Shared {
     /// True while the I/O thread is (about to be) asleep in `poll`; a send rings the waker
     /// only then, so a burst of sends costs one wake-up, not one per message.
     driver_asleep: AtomicBool,
-    /// True while the I/O thread has stopped reading because the event queue is full.
-    reading_paused: AtomicBool,
-    /// Messages in the event queue not yet handed out.
-    pub(crate) queued_messages: QueuedMessages,
     /// Bytes accepted by `send*` and not yet written to the socket.
     pub(crate) buffered_amount: AtomicUsize,
-    /// Set once `close()` was called on any handle.
+    /// Set once `close()` was called on any handle: the user wants the end.
     pub(crate) close_requested: AtomicBool,
-    /// Set by the I/O thread once the connection is closing or over: no more sends.
+    /// Per connection: set by the I/O thread once the connection is closing or over.
     pub(crate) closing: AtomicBool,
     /// Frames that senders encoded, for the I/O thread to write.
     outgoing: Mutex<Outgoing>,
@@ -36,14 +36,29 @@ impl Shared {
         Shared {
             waker,
             driver_asleep: AtomicBool::new(false),
-            reading_paused: AtomicBool::new(false),
-            queued_messages: QueuedMessages::default(),
             buffered_amount: AtomicUsize::new(0),
             close_requested: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             outgoing: Mutex::new(Outgoing::default()),
             outgoing_ready: AtomicBool::new(false),
         }
+    }
+
+    /// A connection attempt starts: its per-connection state starts afresh.
+    pub(crate) fn begin_connection(&self) {
+        self.closing.store(false, Ordering::SeqCst);
+        self.outgoing().closed = false;
+    }
+
+    /// The connection is over: no more sends on it.
+    pub(crate) fn end_connection(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        self.outgoing().closed = true;
+    }
+
+    /// Whether sends are refused: the user closed, or the connection is closing or over.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.close_requested.load(Ordering::Relaxed) || self.closing.load(Ordering::Relaxed)
     }
 
     /// Wakes the I/O thread if it sleeps. Call after queueing work for it.
@@ -56,9 +71,7 @@ impl Shared {
         if self.driver_asleep.load(Ordering::SeqCst)
             && self.driver_asleep.swap(false, Ordering::SeqCst)
         {
-            if let Err(err) = self.waker.wake() {
-                log::warn!("could not wake the I/O thread: {err}");
-            }
+            self.wake_driver_always();
         }
     }
 
@@ -107,21 +120,5 @@ impl Shared {
     /// Called by the I/O thread when it is awake again (or decided not to sleep).
     pub(crate) fn awake(&self) {
         self.driver_asleep.store(false, Ordering::SeqCst);
-    }
-
-    /// The I/O thread stops reading: the event queue is full.
-    pub(crate) fn pause_reading(&self) {
-        self.reading_paused.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether reading is still paused. The consumer lifts the pause.
-    pub(crate) fn is_reading_paused(&self) -> bool {
-        self.reading_paused.load(Ordering::SeqCst)
-    }
-
-    /// Lifts the pause; true if this call lifted it. Whoever lifts it wakes the I/O thread.
-    pub(crate) fn resume_reading(&self) -> bool {
-        self.reading_paused.load(Ordering::Relaxed)
-            && self.reading_paused.swap(false, Ordering::SeqCst)
     }
 }

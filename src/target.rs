@@ -26,7 +26,7 @@ impl Target {
     /// [`Error::InvalidUrl`] when the URL does not parse, has a scheme other than `ws` or `wss`,
     /// no host, or a fragment.
     pub(crate) fn parse(url: &str) -> Result<Self> {
-        let invalid = |why: &str| Error::InvalidUrl(format!("{why}: {url:?}"));
+        let invalid = |why: &str| Error::InvalidUrl(format!("{why}: {:?}", redact(url)));
         if url.contains('#') {
             return Err(invalid("a WebSocket URL cannot have a fragment"));
         }
@@ -74,8 +74,63 @@ impl Target {
     }
 }
 
+impl Target {
+    /// The URL for logs: without user-info and query values (credentials and tokens).
+    pub(crate) fn redacted(&self) -> String {
+        redact(&self.uri.to_string())
+    }
+}
+
+/// `url` with its user-info (`user:password@`) and each query value replaced by `***`, and
+/// no fragment: safe for logs and error messages.
+fn redact(url: &str) -> String {
+    let url = url.split('#').next().unwrap_or_default();
+    let (rest, query) = match url.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match rest.split_once("://") {
+        Some((scheme, after)) => {
+            let authority_end = after.find('/').unwrap_or(after.len());
+            let (authority, path) = after.split_at(authority_end);
+            match authority.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://***@{host}{path}"),
+                None => rest.to_owned(),
+            }
+        }
+        None => rest.to_owned(),
+    };
+    if let Some(query) = query {
+        out.push('?');
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) => format!("{name}=***"),
+                None => pair.to_owned(),
+            })
+            .collect();
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn credentials_and_query_values_are_redacted() {
+        assert_eq!(
+            redact("wss://user:secret@host:1/feed?token=abc&x=1&flag#frag"),
+            "wss://***@host:1/feed?token=***&x=***&flag"
+        );
+        assert_eq!(redact("ws://host/path"), "ws://host/path");
+        assert_eq!(redact("not a url?key=v"), "not a url?key=***");
+        let err = Target::parse("ftp://u:pw@host/?token=abc").unwrap_err();
+        let text = err.to_string();
+        assert!(!text.contains("pw") && !text.contains("abc"), "{text}");
+        let t = Target::parse("ws://127.0.0.1:9/x?token=abc").unwrap();
+        assert_eq!(t.redacted(), "ws://127.0.0.1:9/x?token=***");
+    }
+
     use super::*;
 
     #[test]

@@ -7,7 +7,7 @@ mod common;
 use std::net::TcpStream;
 
 use common::*;
-use nwebsocket::{Client, Error, Event, ReadyState};
+use nwebsocket::{Client, Error, Event, ReadyState, TimeoutKind};
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 
@@ -243,5 +243,11 @@ fn close_timeout_when_the_server_never_answers() {
     let events = until_close(&ws);
     let close = check_contract(&events);
     assert_eq!((close.code, close.was_clean), (1006, false));
-    assert!(matches!(error_of(&events), Some(Error::Timeout(_))));
+    assert!(matches!(
+        error_of(&events),
+        Some(Error::Timeout {
+            kind: TimeoutKind::Close,
+            ..
+        })
+    ));
 }

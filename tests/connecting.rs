@@ -9,7 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use common::*;
-use nwebsocket::{Client, Config, Error, Event, ReadyState};
+use nwebsocket::{Client, Config, Error, Event, ReadyState, TimeoutKind};
 
 /// A raw server that answers the upgrade request with `response` and reports the request.
 fn answering(response: &'static str) -> (String, flume::Receiver<String>) {
@@ -51,7 +51,7 @@ fn rejected_handshake_keeps_status_and_body() {
     let events = until_close(&ws);
     assert!(!check_contract(&events).was_clean);
     match error_of(&events) {
-        Some(Error::Rejected { status, body }) => {
+        Some(Error::Rejected { status, body, .. }) => {
             assert_eq!(*status, 404);
             assert_eq!(&body[..], b"no socket");
         }
@@ -174,7 +174,13 @@ fn handshake_that_never_answers_times_out() {
     let events = until_close(&ws);
     assert!(!check_contract(&events).was_clean);
     assert!(
-        matches!(error_of(&events), Some(Error::Timeout(_))),
+        matches!(
+            error_of(&events),
+            Some(Error::Timeout {
+                kind: TimeoutKind::Connect,
+                ..
+            })
+        ),
         "{events:?}"
     );
 }

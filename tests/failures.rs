@@ -9,7 +9,7 @@ use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
 use common::*;
-use nwebsocket::{Client, Config, Error, Event};
+use nwebsocket::{Client, Config, Error, Event, TimeoutKind};
 
 /// Runs `client` to its end and checks the contract, the thread and the close code.
 fn ends_uncleanly(ws: &Client) -> Vec<Event> {
@@ -59,13 +59,19 @@ fn unresolvable_host() {
 #[test]
 fn handshake_statuses_are_kept() {
     for status in [400u16, 404, 500] {
-        let response = format!("HTTP/1.1 {status} Nope\r\nContent-Length: 4\r\n\r\nbody");
+        let response =
+            format!("HTTP/1.1 {status} Nope\r\nRetry-After: 7\r\nContent-Length: 4\r\n\r\nbody");
         let (url, eof) = answering(response.into_bytes());
         let ws = Client::connect(&url).unwrap();
         let events = ends_uncleanly(&ws);
         match error_of(&events) {
-            Some(Error::Rejected { status: got, body }) => {
+            Some(Error::Rejected {
+                status: got,
+                headers,
+                body,
+            }) => {
                 assert_eq!(*got, status);
+                assert_eq!(headers["retry-after"], "7");
                 assert_eq!(&body[..], b"body");
             }
             other => panic!("{status}: {other:?}"),
@@ -113,7 +119,13 @@ fn handshake_cut_short() {
     let ws = Client::connect_with_config(&url, config).unwrap();
     let events = ends_uncleanly(&ws);
     assert!(
-        matches!(error_of(&events), Some(Error::Timeout(_))),
+        matches!(
+            error_of(&events),
+            Some(Error::Timeout {
+                kind: TimeoutKind::Connect,
+                ..
+            })
+        ),
         "{events:?}"
     );
 }

@@ -264,7 +264,7 @@ fn python_websockets_echo() {
 fn python_websockets_rejects_the_handshake() {
     let peer = python_websockets();
     let err = fails_before_open(&peer.url("ws", "/reject"), Config::default());
-    let Error::Rejected { status, body } = &err else {
+    let Error::Rejected { status, body, .. } = &err else {
         panic!("expected Rejected, got {err:?}")
     };
     assert_eq!(*status, 403);
@@ -441,7 +441,7 @@ fn nginx_mutual_tls() {
     // 400 "No required SSL certificate was sent": an HTTP rejection, not a TLS alert.
     let without = trusting_ca(d).build().unwrap();
     let err = fails_before_open(&nginx.url("wss", "/"), without);
-    let Error::Rejected { status, body } = &err else {
+    let Error::Rejected { status, body, .. } = &err else {
         panic!("expected Rejected, got {err:?}")
     };
     assert_eq!(*status, 400);

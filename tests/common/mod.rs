@@ -240,3 +240,46 @@ pub fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
+
+/// The ids of this process's `nwebsocket-io` threads, with what each waits in (`wchan`).
+pub fn io_threads() -> Vec<(String, String)> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let path = task.unwrap().path();
+        let (Ok(comm), Ok(wchan)) = (
+            std::fs::read_to_string(path.join("comm")),
+            std::fs::read_to_string(path.join("wchan")),
+        ) else {
+            continue; // the thread has just exited
+        };
+        if comm.trim() == "nwebsocket-io" {
+            let tid = path.file_name().unwrap().to_string_lossy().into_owned();
+            threads.push((tid, wchan.trim().to_owned()));
+        }
+    }
+    threads
+}
+
+/// Waits until process state that no event reports holds, looking every millisecond; fails
+/// the test after [`WAIT`]. For thread and file descriptor counts and for "the I/O thread is
+/// asleep", never for anything a channel or an event can say.
+pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "still not so after {WAIT:?}: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Waits until every `nwebsocket-io` thread of this process sleeps in the poller (and at least
+/// one exists): the I/O thread has done all it can for now. Only for test binaries with one
+/// connection at a time.
+pub fn wait_until_io_asleep() {
+    wait_for("every I/O thread asleep in epoll_wait", || {
+        let threads = io_threads();
+        !threads.is_empty() && threads.iter().all(|(_, wchan)| wchan == "do_epoll_wait")
+    });
+}

@@ -1,22 +1,17 @@
-//! The outgoing byte stream. Senders encode their frames on their own thread (header, mask,
-//! payload) into the shared [`Outgoing`] buffer; the I/O thread only moves those bytes to the
-//! socket, behind what tungstenite wrote itself (pongs, close frames) through [`Wire`]. So a
-//! send costs the caller what a plain tungstenite write would, and the I/O thread almost
-//! nothing per message.
+//! The senders' side of the outgoing byte stream: a sender frames and masks its message on its
+//! own thread (header, mask, payload) into [`Outgoing`], behind a short lock; the I/O thread's
+//! writer (`io::wire`) only moves those bytes to the socket. So a send costs the caller what a
+//! plain tungstenite write would, and the I/O thread almost nothing per message.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
 
 use bytes::Bytes;
-use mio::net::TcpStream;
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 
-use crate::stream::Stream;
-
 /// A message at least this large is not encoded by its sender: the send stays O(1) for the
 /// caller (a game or control loop), and the I/O thread encodes it when its turn comes.
-const LARGE: usize = 16 << 10;
+pub(crate) const LARGE: usize = 16 << 10;
 
 /// Frames from senders, in order, not yet taken by the I/O thread.
 #[derive(Debug, Default)]
@@ -24,7 +19,8 @@ pub(crate) struct Outgoing {
     chunks: VecDeque<Chunk>,
     /// Payload bytes in `chunks`, for `buffered_amount`.
     payload: usize,
-    /// No more frames: the close frame is (about to be) written, or the connection is over.
+    /// No more frames on this connection: its close frame is (about to be) written, or it is
+    /// over. Per connection: a new connection reopens it.
     pub(crate) closed: bool,
 }
 
@@ -40,7 +36,7 @@ pub(crate) enum Chunk {
 impl Chunk {
     /// The bytes for the socket; encodes a large message (on the I/O thread) into `spare`'s
     /// allocation, if it has one.
-    fn into_bytes(self, spare: &mut Option<Vec<u8>>) -> Vec<u8> {
+    pub(crate) fn into_bytes(self, spare: &mut Option<Vec<u8>>) -> Vec<u8> {
         match self {
             Chunk::Encoded(bytes) => bytes,
             Chunk::Large { opcode, payload } => {
@@ -112,97 +108,6 @@ fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
     // The tail starts at a multiple of eight, so the mask starts over at its first byte.
     for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
         *byte ^= mask[i % 4];
-    }
-}
-
-/// The socket as tungstenite sees it once open: reads come from the socket; writes (pongs,
-/// close frames) are appended behind the senders' frames; a flush writes everything.
-#[derive(Debug)]
-pub(crate) struct Wire {
-    socket: Stream,
-    pending: VecDeque<Vec<u8>>,
-    /// How much of the first pending chunk is already written.
-    written: usize,
-    /// The allocation of the last large chunk written, for the next large message: a fresh
-    /// one would come from `mmap` and fault in every page again.
-    spare: Option<Vec<u8>>,
-}
-
-impl Wire {
-    pub(crate) fn new(socket: Stream) -> Self {
-        Wire {
-            socket,
-            pending: VecDeque::new(),
-            written: 0,
-            spare: None,
-        }
-    }
-
-    pub(crate) fn tcp(&mut self) -> &mut TcpStream {
-        self.socket.tcp()
-    }
-
-    /// Queues the senders' frames behind what is pending.
-    pub(crate) fn append(&mut self, chunks: VecDeque<Chunk>) {
-        for chunk in chunks {
-            let bytes = chunk.into_bytes(&mut self.spare);
-            self.pending.push_back(bytes);
-        }
-    }
-
-    /// Writes pending bytes until the socket refuses more (`WouldBlock`) or none are left.
-    fn push(&mut self) -> io::Result<()> {
-        while let Some(first) = self.pending.front() {
-            // Up to 16 chunks per system call, without allocating for the list.
-            let mut slices = [IoSlice::new(&[]); 16];
-            slices[0] = IoSlice::new(&first[self.written..]);
-            let mut count = 1;
-            for chunk in self.pending.iter().skip(1).take(slices.len() - 1) {
-                slices[count] = IoSlice::new(chunk);
-                count += 1;
-            }
-            let mut n = match self.socket.write_vectored(&slices[..count]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => n,
-                Err(err) => return Err(err),
-            };
-            while n > 0 {
-                let first_left = self.pending[0].len() - self.written;
-                if n < first_left {
-                    self.written += n;
-                    break;
-                }
-                n -= first_left;
-                if let Some(mut done) = self.pending.pop_front() {
-                    if done.capacity() >= LARGE {
-                        done.clear();
-                        self.spare = Some(done);
-                    }
-                }
-                self.written = 0;
-            }
-        }
-        self.socket.flush()
-    }
-}
-
-impl Read for Wire {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.socket.read(buf)
-    }
-}
-
-impl Write for Wire {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self.pending.back_mut() {
-            Some(last) => last.extend_from_slice(buf),
-            None => self.pending.push_back(buf.to_vec()),
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.push()
     }
 }
 

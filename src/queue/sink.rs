@@ -3,44 +3,16 @@
 
 use std::sync::Arc;
 
+use super::{Backpressure, Batch, Item};
 use crate::error::Error;
 use crate::event::{CloseEvent, Event, Message, OpenEvent};
-use crate::inbox::{Batch, Item};
-use crate::shared::Shared;
 
 /// The most events in one batch: large enough to amortise the queue, small enough that the
 /// consumer starts on a long burst while the I/O thread still parses it. A batch is also at
 /// most a quarter of the queue's capacity, so that a full queue does not mean one batch.
 const MAX_BATCH: usize = 256;
 
-/// How the connection ended: the optional error and the one close event.
-#[derive(Debug)]
-pub(crate) struct Ending {
-    pub(crate) error: Option<Error>,
-    pub(crate) close: CloseEvent,
-}
-
-impl Ending {
-    pub(crate) fn failed(error: Error) -> Self {
-        Ending {
-            error: Some(error),
-            close: CloseEvent::abnormal(),
-        }
-    }
-
-    pub(crate) fn clean(code: u16, reason: String) -> Self {
-        Ending {
-            error: None,
-            close: CloseEvent {
-                code,
-                reason,
-                was_clean: true,
-            },
-        }
-    }
-}
-
-/// The sending end of the event queue, owned by the I/O thread.
+/// The sending end of the event queue, owned by the I/O thread for the handle's whole life.
 #[derive(Debug)]
 pub(crate) struct EventSink {
     tx: flume::Sender<Item>,
@@ -50,16 +22,21 @@ pub(crate) struct EventSink {
     next_seq: u64,
     capacity: usize,
     max_batch: usize,
-    low_water: usize,
     /// A lower bound on the free message slots; refreshed from the shared count only when it
     /// runs out, so that reading does not touch the consumer's cache line per message.
     room: usize,
     paused: bool,
-    shared: Arc<Shared>,
+    /// Whether the current connection's `Close` has been queued.
+    closed: bool,
+    backpressure: Arc<Backpressure>,
 }
 
 impl EventSink {
-    pub(crate) fn new(tx: flume::Sender<Item>, capacity: usize, shared: Arc<Shared>) -> Self {
+    pub(super) fn new(
+        tx: flume::Sender<Item>,
+        capacity: usize,
+        backpressure: Arc<Backpressure>,
+    ) -> Self {
         EventSink {
             tx,
             pending: Vec::new(),
@@ -67,13 +44,19 @@ impl EventSink {
             next_seq: 0,
             capacity,
             max_batch: (capacity / 4).clamp(1, MAX_BATCH),
-            low_water: low_water(capacity),
             room: capacity,
             paused: false,
-            shared,
+            closed: false,
+            backpressure,
         }
     }
 
+    /// A connection attempt starts: its `Close` is yet to come.
+    pub(crate) fn begin_connection(&mut self) {
+        self.closed = false;
+    }
+
+    /// The connection opened: queued at once.
     pub(crate) fn open(&mut self, open: OpenEvent) {
         self.pending.push(Event::Open(open));
         self.flush();
@@ -105,8 +88,7 @@ impl EventSink {
             )),
         };
         let messages = std::mem::take(&mut self.pending_messages);
-        // Counted before the consumer can see them, so its count never goes below zero.
-        self.shared.queued_messages.add(messages);
+        self.backpressure.add(messages);
         let seq = self.next_seq;
         self.next_seq += 1;
         // A gone receiver means nobody listens any more: the events have nowhere to go.
@@ -119,7 +101,7 @@ impl EventSink {
 
     /// Whether the I/O thread may read: false while paused and the consumer has not made room.
     pub(crate) fn can_read(&mut self) -> bool {
-        if self.paused && (!self.shared.is_reading_paused() || self.tx.is_disconnected()) {
+        if self.paused && (!self.backpressure.is_paused() || self.tx.is_disconnected()) {
             self.paused = false;
             self.refresh_room();
         }
@@ -137,43 +119,40 @@ impl EventSink {
             self.room = self.capacity;
             return;
         }
-        let queued = self.shared.queued_messages.get() + self.pending_messages;
+        let queued = self.backpressure.queued() + self.pending_messages;
         self.room = self.capacity.saturating_sub(queued);
         if self.room > 0 {
             return;
         }
-        self.paused = true;
-        self.shared.pause_reading();
-        // The consumer may have drained the queue between our look and the store above; it
-        // then saw no pause to lift. Look again, now that the pause is visible.
-        let queued = self.shared.queued_messages.get();
-        if queued <= self.low_water && self.shared.resume_reading() {
-            self.paused = false;
-            self.room = self.capacity - queued;
-        }
+        self.paused = self.backpressure.pause();
         if self.paused {
             log::trace!("event queue full: reading paused");
+        } else {
+            self.room = self.capacity.saturating_sub(self.backpressure.queued());
         }
     }
 
-    /// Sends what is pending, then the terminal events: the error, if any, then the one close
-    /// event. Ends the queue.
-    pub(crate) fn finish(mut self, ending: Ending) {
+    /// Queues what is pending, then the connection's terminal events: the error, if any, then
+    /// its one `Close`.
+    pub(crate) fn close(&mut self, error: Option<Error>, close: CloseEvent) {
         log::debug!(
             "connection closed: code {} clean {}",
-            ending.close.code,
-            ending.close.was_clean
+            close.code,
+            close.was_clean
         );
-        if let Some(error) = ending.error {
+        if let Some(error) = error {
             self.pending.push(Event::Error(error));
         }
-        self.pending.push(Event::Close(ending.close));
+        self.pending.push(Event::Close(close));
+        self.closed = true;
         self.flush();
     }
-}
 
-/// The number of queued messages at which a consumer lifts a pause: half the capacity, so that
-/// a paused I/O thread is woken once per half queue, not once per event.
-pub(crate) fn low_water(capacity: usize) -> usize {
-    capacity / 2
+    /// The I/O thread panicked: ends the connection with `error` unless its `Close` went out
+    /// already, so that the stream still ends by the contract.
+    pub(crate) fn close_after_panic(&mut self, error: Error) {
+        if !self.closed {
+            self.close(Some(error), CloseEvent::abnormal());
+        }
+    }
 }

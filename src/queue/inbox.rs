@@ -1,50 +1,13 @@
-//! The event queue: the I/O thread sends events in batches (everything one socket read
-//! produced), and the handle hands them out one at a time. One queue operation, one update of
-//! the shared message count and at most one consumer wake-up per batch, not per message.
+//! The handle's end of the event queue: takes batches and hands their events out one at a
+//! time, in order, also when several threads receive at once.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use super::{Backpressure, Batch, Item};
 use crate::event::Event;
 use crate::shared::Shared;
-
-/// What travels through the flume queue: a batch, its sequence number and how many of its
-/// events are messages. A lone event needs no `Vec`.
-#[derive(Debug)]
-pub(crate) struct Item {
-    pub(crate) seq: u64,
-    pub(crate) messages: usize,
-    pub(crate) events: Batch,
-}
-
-#[derive(Debug)]
-pub(crate) enum Batch {
-    One(Event),
-    Many(Vec<Event>),
-}
-
-/// How many messages wait in the queue: the I/O thread adds a batch's count when it sends
-/// the batch, the handle takes it off when it takes the batch. Backpressure compares it with
-/// the configured capacity.
-#[derive(Debug, Default)]
-pub(crate) struct QueuedMessages(AtomicUsize);
-
-impl QueuedMessages {
-    pub(crate) fn add(&self, count: usize) {
-        self.0.fetch_add(count, Ordering::SeqCst);
-    }
-
-    /// Takes `count` off; returns how many are left.
-    fn take(&self, count: usize) -> usize {
-        self.0.fetch_sub(count, Ordering::SeqCst) - count
-    }
-
-    pub(crate) fn get(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 /// Why no event was returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,17 +26,22 @@ pub(crate) struct Inbox {
     rx: flume::Receiver<Item>,
     /// Only ever locked briefly, never across a wait.
     taken: Mutex<Taken>,
+    backpressure: Arc<Backpressure>,
+    /// To wake the I/O thread when a pause is lifted.
     shared: Arc<Shared>,
-    low_water: usize,
 }
 
 impl Inbox {
-    pub(crate) fn new(rx: flume::Receiver<Item>, shared: Arc<Shared>, low_water: usize) -> Self {
+    pub(super) fn new(
+        rx: flume::Receiver<Item>,
+        backpressure: Arc<Backpressure>,
+        shared: Arc<Shared>,
+    ) -> Self {
         Inbox {
             rx,
             taken: Mutex::new(VecDeque::new()),
+            backpressure,
             shared,
-            low_water,
         }
     }
 
@@ -118,11 +86,8 @@ impl Inbox {
 
     /// Accounts for a batch taken from the queue, keeps it and returns its oldest event.
     fn unpack(&self, item: Item, taken: &mut Taken) -> Event {
-        if item.messages > 0 {
-            let left = self.shared.queued_messages.take(item.messages);
-            if left <= self.low_water && self.shared.resume_reading() {
-                self.shared.wake_driver();
-            }
+        if item.messages > 0 && self.backpressure.take(item.messages) {
+            self.shared.wake_driver();
         }
         let events = match item.events {
             Batch::One(event) if taken.is_empty() => return event,

@@ -4,38 +4,34 @@
 //! aborted at any point and a new one started from scratch.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Instant;
 
 use http::HeaderValue;
 use mio::net::TcpStream;
-use mio::{Interest, Registry, Token};
+use mio::{Interest, Registry};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
 use tungstenite::WebSocket;
 use tungstenite::client::IntoClientRequest;
-use tungstenite::handshake::client::{ClientHandshake, Response};
+use tungstenite::handshake::client::ClientHandshake;
 use tungstenite::handshake::{HandshakeError, MidHandshake};
-use tungstenite::protocol::Role;
 
+use super::SOCKET;
+use super::handshake::{HeadLimit, open_event};
+use super::stream::Stream;
+use super::wire::Wire;
 use crate::config::Config;
-use crate::error::{ConnectFailures, Error, Result};
+use crate::error::{ConnectFailures, Error, Result, TimeoutKind};
 use crate::event::OpenEvent;
 use crate::shared::Shared;
-use crate::stream::Stream;
 use crate::target::Target;
-use crate::wire::Wire;
-
-/// The poll token of the connection's socket.
-pub(crate) const SOCKET: Token = Token(0);
-/// The poll token of the waker that handles (and the resolver) ring.
-pub(crate) const WAKER: Token = Token(1);
 
 /// What [`Attempt::advance`] achieved.
 #[derive(Debug)]
-pub(crate) enum Progress {
+pub(super) enum Progress {
     /// Waiting for the socket, the resolver or a timer.
     Pending,
     /// The handshake succeeded.
@@ -64,7 +60,7 @@ struct Dial {
 
 /// One try at opening the connection.
 #[derive(Debug)]
-pub(crate) struct Attempt {
+pub(super) struct Attempt {
     target: Target,
     config: Config,
     deadline: Instant,
@@ -74,7 +70,7 @@ pub(crate) struct Attempt {
 impl Attempt {
     /// Starts resolving `target`. An IP literal needs no resolver; a name is resolved on a
     /// short-lived helper thread, so that the attempt stays abortable and its timeout holds.
-    pub(crate) fn start(target: Target, config: Config, shared: &Arc<Shared>) -> Result<Self> {
+    pub(super) fn start(target: Target, config: Config, shared: &Arc<Shared>) -> Result<Self> {
         let deadline = Instant::now() + config.connect_timeout();
         let (tx, rx) = flume::bounded(1);
         if let Ok(ip) = target.host.parse::<IpAddr>() {
@@ -91,7 +87,8 @@ impl Attempt {
                     if tx.send(addrs).is_ok() {
                         shared.wake_driver_always();
                     }
-                })?;
+                })
+                .map_err(Error::Runtime)?;
         }
         Ok(Attempt {
             target,
@@ -102,7 +99,7 @@ impl Attempt {
     }
 
     /// When the I/O thread must call [`advance`](Self::advance) again even if nothing happens.
-    pub(crate) fn wake_at(&self) -> Instant {
+    pub(super) fn wake_at(&self) -> Instant {
         match &self.stage {
             Stage::Dialing(dial) => dial.addr_deadline.min(self.deadline),
             _ => self.deadline,
@@ -114,7 +111,7 @@ impl Attempt {
     /// # Errors
     /// The error that ends the attempt: [`Error::Connect`], [`Error::Timeout`], [`Error::Tls`],
     /// [`Error::Rejected`], [`Error::Handshake`] or [`Error::Io`]. The socket is closed then.
-    pub(crate) fn advance(&mut self, registry: &Registry) -> Result<Progress> {
+    pub(super) fn advance(&mut self, registry: &Registry) -> Result<Progress> {
         loop {
             let stage = std::mem::replace(&mut self.stage, Stage::Done);
             let (next, progressed) = self.step(stage, registry)?;
@@ -123,9 +120,12 @@ impl Attempt {
             }
             self.stage = next;
             if Instant::now() >= self.deadline {
-                let phase = self.phase();
+                let during = self.phase();
                 self.abort(registry);
-                return Err(Error::Timeout(phase));
+                return Err(Error::Timeout {
+                    kind: TimeoutKind::Connect,
+                    during,
+                });
             }
             if let Some(progress) = progressed {
                 return Ok(progress);
@@ -134,12 +134,12 @@ impl Attempt {
     }
 
     /// Closes whatever socket the attempt holds.
-    pub(crate) fn abort(&mut self, registry: &Registry) {
+    pub(super) fn abort(&mut self, registry: &Registry) {
         match std::mem::replace(&mut self.stage, Stage::Done) {
             Stage::Dialing(mut dial) => deregister(registry, &mut dial.stream),
             Stage::Tls(mut tls) => deregister(registry, &mut tls.sock),
             Stage::Upgrading(mut mid) => {
-                deregister(registry, mid.get_mut().get_mut().stream.tcp());
+                deregister(registry, mid.get_mut().get_mut().stream().tcp());
             }
             Stage::Resolving(_) | Stage::Done => {}
         }
@@ -207,7 +207,7 @@ impl Attempt {
             }
             Stage::Upgrading(mid) => match mid.handshake() {
                 Ok((ws, response)) => {
-                    log::debug!("WebSocket open: {}", self.target.uri);
+                    log::debug!("WebSocket open: {}", self.target.redacted());
                     let ws = ws.into_inner().into_websocket(&self.config);
                     Ok((
                         Stage::Done,
@@ -258,7 +258,10 @@ impl Attempt {
         deregister(registry, &mut dial.stream);
         dial.failures.push((dial.addr, err));
         if dial.rest.is_empty() && Instant::now() >= self.deadline {
-            return Err(Error::Timeout("connecting"));
+            return Err(Error::Timeout {
+                kind: TimeoutKind::Connect,
+                during: "connecting",
+            });
         }
         self.dial(dial.rest, dial.failures, registry)
     }
@@ -300,85 +303,6 @@ impl Attempt {
     }
 }
 
-/// The stream during the HTTP upgrade. It hands tungstenite the response head of a `101` and
-/// nothing after it, and keeps the rest. tungstenite would otherwise build the connection's
-/// read buffer from its 4 KiB handshake buffer, and every later read would be 4 KiB at most,
-/// whatever the configured size. Other responses pass whole, body included, for the error.
-#[derive(Debug)]
-struct HeadLimit {
-    stream: Stream,
-    received: Vec<u8>,
-    served: usize,
-    /// Where a `101` response's head ends, once known.
-    head_end: Option<usize>,
-}
-
-impl HeadLimit {
-    fn new(stream: Stream) -> Self {
-        HeadLimit {
-            stream,
-            received: Vec::new(),
-            served: 0,
-            head_end: None,
-        }
-    }
-
-    /// The WebSocket over the stream, starting with what came after the head, in a read
-    /// buffer of the configured size.
-    fn into_websocket(self, config: &Config) -> WebSocket<Wire> {
-        let rest = &self.received[self.served..];
-        let mut part = Vec::with_capacity(config.read_buffer_size().max(rest.len()));
-        part.extend_from_slice(rest);
-        let ws_config = Some(config.websocket_config());
-        WebSocket::from_partially_read(Wire::new(self.stream), part, Role::Client, ws_config)
-    }
-
-    /// Reads from the socket into `received`; finds the end of a `101` head.
-    fn receive(&mut self) -> io::Result<usize> {
-        let start = self.received.len();
-        self.received.resize(start + 4096, 0);
-        let read = self.stream.read(&mut self.received[start..]);
-        self.received.truncate(start + *read.as_ref().unwrap_or(&0));
-        let is_101 = self.received.get(8..13) == Some(b" 101 ".as_slice());
-        if is_101 && self.head_end.is_none() {
-            let from = start.saturating_sub(3);
-            self.head_end = self.received[from..]
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-                .map(|at| from + at + 4);
-        }
-        read
-    }
-}
-
-impl Read for HeadLimit {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if let Some(end) = self.head_end {
-            if self.served == end {
-                // tungstenite has the whole head; what follows is not its to read.
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-        } else if self.served == self.received.len() && self.receive()? == 0 {
-            return Ok(0);
-        }
-        let end = self.head_end.unwrap_or(self.received.len());
-        let n = out.len().min(end - self.served);
-        out[..n].copy_from_slice(&self.received[self.served..self.served + n]);
-        self.served += n;
-        Ok(n)
-    }
-}
-
-impl Write for HeadLimit {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.stream.write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush()
-    }
-}
-
 /// Whether a non-blocking connect has finished; `Err` if it failed.
 fn is_connected(stream: &TcpStream) -> io::Result<bool> {
     if let Some(err) = stream.take_error()? {
@@ -394,18 +318,5 @@ fn is_connected(stream: &TcpStream) -> io::Result<bool> {
 fn deregister(registry: &Registry, stream: &mut TcpStream) {
     if let Err(err) = registry.deregister(stream) {
         log::debug!("deregister failed: {err}");
-    }
-}
-
-fn open_event(response: Response) -> OpenEvent {
-    let (parts, _body) = response.into_parts();
-    let protocol = parts
-        .headers
-        .get("sec-websocket-protocol")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
-    OpenEvent {
-        protocol,
-        headers: Box::new(parts.headers),
     }
 }
