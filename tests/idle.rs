@@ -58,6 +58,9 @@ fn io_thread_usage() -> HashMap<String, (u64, u64)> {
 /// Asserts that the I/O threads alive throughout stay asleep for a while. The sleep is the
 /// measuring window, not a synchronisation.
 fn assert_asleep(what: &str) {
+    // Measure only once the I/O thread has finished what it had to do (the handshake, the
+    // queued sends) and sleeps: the window must not include that work.
+    wait_until_io_asleep();
     let before = io_thread_usage();
     std::thread::sleep(Duration::from_millis(300));
     let after = io_thread_usage();
@@ -89,7 +92,7 @@ fn waiting_costs_no_cpu_and_no_wake_ups() {
     ws.send_text("warm up").unwrap();
     next(&ws);
     assert_asleep("idle connection");
-    drop(ws);
+    end(ws);
 
     // A handshake that is never answered, with sends queued behind it.
     let (accepted_tx, accepted_rx) = flume::bounded(1);
@@ -103,7 +106,7 @@ fn waiting_costs_no_cpu_and_no_wake_ups() {
     }
     accepted_rx.recv_timeout(WAIT).unwrap();
     assert_asleep("pending handshake with queued sends");
-    drop(ws);
+    end(ws);
 
     // Reading paused: the queue is full and nobody takes from it.
     let (sent_tx, sent_rx) = flume::bounded(1);
@@ -114,10 +117,20 @@ fn waiting_costs_no_cpu_and_no_wake_ups() {
         let _ = sent_tx.send(());
         let _ = std::io::copy(&mut stream, &mut std::io::sink());
     });
-    let config = Config::builder().event_queue_capacity(4).build().unwrap();
+    let config = Config::builder()
+        .event_queue_capacity(4)
+        .close_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
     let ws = Client::connect_with_config(&url, config).unwrap();
     sent_rx.recv_timeout(WAIT).unwrap();
     expect_open(&ws);
     assert_asleep("reading paused by a full queue");
-    drop(ws);
+    end(ws);
+}
+
+/// Closes and waits for the I/O thread to be gone, so that the next scenario sees only its own.
+fn end(ws: Client) {
+    ws.close().unwrap();
+    assert!(ws.wait_closed(WAIT), "the I/O thread is still running");
 }

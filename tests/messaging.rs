@@ -4,11 +4,10 @@
 
 mod common;
 
-use std::io::Write;
 use std::time::Duration;
 
 use common::*;
-use nwebsocket::{Client, Config, Event, Message};
+use nwebsocket::{Client, Event, Message};
 
 #[test]
 fn echoes_text_and_binary() {
@@ -81,59 +80,6 @@ fn sends_made_while_connecting_are_written_in_order_after_the_handshake() {
         assert_eq!(rx.recv_timeout(WAIT).unwrap(), i.to_string());
     }
     expect_open(&ws);
-}
-
-#[test]
-fn a_full_queue_stops_reading_and_loses_nothing() {
-    const COUNT: u32 = 48 * 1024;
-    let (blocked_tx, blocked_rx) = flume::bounded(1);
-    let url = raw_ws_server(move |mut stream| {
-        let mut data = Vec::new();
-        for i in 0..COUNT {
-            let mut payload = i.to_be_bytes().to_vec();
-            payload.resize(1024, b'x');
-            data.extend(frame(true, 2, &payload));
-        }
-        // Write without blocking until the client stops reading and TCP pushes back.
-        stream.set_nonblocking(true).unwrap();
-        let mut written = 0;
-        while written < data.len() {
-            match stream.write(&data[written..]) {
-                Ok(n) => written += n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) => panic!("{e}"),
-            }
-        }
-        blocked_tx.send(written < data.len()).unwrap();
-        stream.set_nonblocking(false).unwrap();
-        stream.write_all(&data[written..]).unwrap();
-        std::thread::park();
-    });
-    let config = Config::builder().event_queue_capacity(16).build().unwrap();
-    let ws = Client::connect_with_config(&url, config).unwrap();
-    // Nothing is taken from the queue until the server reports that it cannot write more.
-    assert!(
-        blocked_rx.recv_timeout(WAIT).unwrap(),
-        "the server was never blocked"
-    );
-    expect_open(&ws);
-    for i in 0..COUNT {
-        match next(&ws) {
-            Event::Message(m) => {
-                assert_eq!(m.len(), 1024);
-                assert_eq!(
-                    m.as_bytes()[..4],
-                    i.to_be_bytes(),
-                    "message {i} out of order"
-                );
-            }
-            other => panic!("message {i}: {other:?}"),
-        }
-    }
-    assert!(matches!(
-        ws.try_recv(),
-        Err(nwebsocket::TryRecvError::Empty)
-    ));
 }
 
 #[test]
