@@ -179,3 +179,84 @@ fn frames_in_the_same_packet_as_the_101_response_are_delivered() {
     assert!(matches!(&first, Event::Message(m) if m.as_text() == Some("right behind the head")));
     assert!(matches!(next(&ws), Event::Message(m) if m.as_bytes() == [5u8; 10_000]));
 }
+
+/// A raw server that sends a close frame with `payload` (after `before`, if any) and then
+/// reports the client's close frame and closes TCP.
+fn closing_with(payload: Vec<u8>) -> (String, flume::Receiver<(u8, Vec<u8>)>) {
+    misbehaving(frame(true, 0x8, &payload))
+}
+
+fn close_payload(code: u16, reason: &str) -> Vec<u8> {
+    let mut payload = code.to_be_bytes().to_vec();
+    payload.extend_from_slice(reason.as_bytes());
+    payload
+}
+
+#[test]
+fn a_server_closing_with_1002_and_any_reason_closes_cleanly() {
+    // tungstenite replaces an invalid code with 1002 "Protocol violation"; a server that sends
+    // exactly that must still be taken at its word.
+    for reason in ["Protocol violation", "bad frame", ""] {
+        let (url, rx) = closing_with(close_payload(1002, reason));
+        let ws = Client::connect(&url).unwrap();
+        let events = until_close(&ws);
+        let close = check_contract(&events);
+        assert_eq!(
+            (close.code, close.reason.as_str(), close.was_clean),
+            (1002, reason, true),
+            "{events:?}"
+        );
+        // The client echoes the server's code, as RFC 6455 §5.5.1 suggests.
+        assert_eq!(client_close_code(&rx), 1002);
+    }
+}
+
+#[test]
+fn each_close_code_is_judged_as_the_server_sent_it() {
+    for code in [1000, 1001, 1003, 1007, 1011, 1013, 3000, 4999] {
+        let (url, _rx) = closing_with(close_payload(code, "why"));
+        let ws = Client::connect(&url).unwrap();
+        let events = until_close(&ws);
+        let close = check_contract(&events);
+        assert_eq!((close.code, close.was_clean), (code, true), "{events:?}");
+    }
+    for code in [
+        0, 999, 1004, 1005, 1006, 1014, 1015, 1016, 2999, 5000, 65535,
+    ] {
+        let (url, rx) = closing_with(close_payload(code, "why"));
+        let ws = Client::connect(&url).unwrap();
+        let events = until_close(&ws);
+        let close = check_contract(&events);
+        assert_eq!(
+            (close.code, close.was_clean),
+            (1006, false),
+            "{code}: {events:?}"
+        );
+        assert!(
+            matches!(error_of(&events), Some(Error::Protocol(_))),
+            "{code}"
+        );
+        assert_eq!(client_close_code(&rx), 1002, "{code}");
+    }
+}
+
+#[test]
+fn an_invalid_close_code_in_the_reply_to_our_close_fails_the_connection() {
+    // The server waits for the client's close frame and answers it with 1005, which no
+    // endpoint may send; tungstenite lets a reply through unchecked.
+    let url = raw_ws_server(|mut stream: TcpStream| {
+        while let Some((head, _)) = read_client_frame(&mut stream) {
+            if head & 0x0f == 0x8 {
+                let _ = stream.write_all(&frame(true, 0x8, &close_payload(1005, "")));
+                break;
+            }
+        }
+    });
+    let ws = Client::connect(&url).unwrap();
+    expect_open(&ws);
+    ws.close().unwrap();
+    let events = until_close(&ws);
+    let close = check_contract(&events);
+    assert_eq!((close.code, close.was_clean), (1006, false), "{events:?}");
+    assert!(matches!(error_of(&events), Some(Error::Protocol(_))));
+}
