@@ -1,0 +1,104 @@
+"""Local servers for the tests, run in a process of their own (so that their threads never
+show up in the tests' thread counts).
+
+Prints one JSON line with the ports, then serves until its standard input closes:
+
+- ``ws``: a ``websockets`` sync server on 127.0.0.1, routed by path:
+  ``/`` echoes every message, except the text commands ``__ping__`` (the server pings) and
+  ``__close__`` (the server closes with 1000); ``/reject`` answers HTTP 403;
+  ``/close/<code>`` closes with that code and reason ``bye`` right after the handshake;
+  ``/reset`` resets the TCP connection (RST, no close frame) right after the handshake;
+  ``/flood/<n>/<size>`` sends ``n`` text messages ``<i>:<padding to size>`` then closes.
+- ``wss``: the same handler over TLS, with a certificate for 127.0.0.1 and localhost from a
+  CA generated here (``cafile``: its PEM).
+- ``silent``: a TCP server that accepts and never answers.
+"""
+
+import json
+import os
+import socket
+import ssl
+import struct
+import sys
+import tempfile
+import threading
+
+import trustme
+from websockets.sync.server import serve
+
+
+def handler(ws):
+    path = ws.request.path
+    if path.startswith("/close/"):
+        ws.close(int(path.split("/")[2]), "bye")
+        return
+    if path == "/reset":
+        ws.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        ws.socket.close()
+        return
+    if path.startswith("/flood/"):
+        _, _, count, size = path.split("/")
+        for i in range(int(count)):
+            head = f"{i}:"
+            ws.send(head + "x" * max(0, int(size) - len(head)))
+        ws.close()
+        return
+    for message in ws:
+        if message == "__ping__":
+            ws.ping(b"seed")
+        elif message == "__close__":
+            ws.close(1000, "server closes")
+            return
+        else:
+            ws.send(message)
+
+
+def process_request(ws, request):
+    if request.path == "/reject":
+        return ws.respond(403, "go away\n")
+    return None
+
+
+def start(**kwargs):
+    server = serve(
+        handler,
+        "127.0.0.1",
+        0,
+        process_request=process_request,
+        compression=None,
+        max_size=None,
+        ping_interval=None,
+        **kwargs,
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server.socket.getsockname()[1]
+
+
+def silent():
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def accept():
+        while True:
+            conn, _ = listener.accept()
+            accepted.append(conn)  # kept open, never answered
+
+    threading.Thread(target=accept, daemon=True).start()
+    return listener.getsockname()[1]
+
+
+def main():
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    cert.configure_cert(context)
+    folder = tempfile.mkdtemp(prefix="nwebsocket-tests-")
+    cafile = os.path.join(folder, "ca.pem")
+    ca.cert_pem.write_to_path(cafile)
+    ports = {"ws": start(), "wss": start(ssl=context), "silent": silent(), "cafile": cafile}
+    print(json.dumps(ports), flush=True)
+    sys.stdin.read()  # until the tests close our stdin
+
+
+if __name__ == "__main__":
+    main()
