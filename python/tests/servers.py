@@ -7,8 +7,9 @@ Prints one JSON line with the ports, then serves until its standard input closes
   ``/`` echoes every message, except the text commands ``__ping__`` (the server pings) and
   ``__close__`` (the server closes with 1000); ``/reject`` answers HTTP 403;
   ``/close/<code>`` closes with that code and reason ``bye`` right after the handshake;
-  ``/reset`` resets the TCP connection (RST, no close frame) right after the handshake;
-  ``/flood/<n>/<size>`` sends ``n`` text messages ``<i>:<padding to size>`` then closes.
+  ``/reset`` resets the TCP connection (RST, no close frame) after the first message;
+  ``/headers`` sends the request headers as JSON, then echoes; ``/deaf`` never reads (so never
+  answers a close frame); ``/flood/<n>/<size>`` sends ``n`` text messages ``<i>:<padding to size>`` then closes.
 - ``wss``: the same handler over TLS, with a certificate for 127.0.0.1 and localhost from a
   CA generated here (``cafile``: its PEM).
 - ``silent``: a TCP server that accepts and never answers.
@@ -27,12 +28,16 @@ import trustme
 from websockets.sync.server import serve
 
 
+deaf = threading.Event()
+
+
 def handler(ws):
     path = ws.request.path
     if path.startswith("/close/"):
         ws.close(int(path.split("/")[2]), "bye")
         return
     if path == "/reset":
+        ws.recv()  # once the client is surely past the handshake
         ws.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         ws.socket.close()
         return
@@ -42,6 +47,11 @@ def handler(ws):
             head = f"{i}:"
             ws.send(head + "x" * max(0, int(size) - len(head)))
         ws.close()
+        return
+    if path == "/headers":
+        ws.send(json.dumps({k.lower(): v for k, v in ws.request.headers.raw_items()}))
+    if path == "/deaf":
+        deaf.wait(60)  # never reads, so never answers a close frame
         return
     for message in ws:
         if message == "__ping__":
@@ -59,6 +69,11 @@ def process_request(ws, request):
     return None
 
 
+def select_subprotocol(ws, offered):
+    """Picks the first of "chat" and "superchat" that the client offers; none is fine too."""
+    return next((p for p in offered if p in ("chat", "superchat")), None)
+
+
 def start(**kwargs):
     server = serve(
         handler,
@@ -66,6 +81,7 @@ def start(**kwargs):
         0,
         process_request=process_request,
         compression=None,
+        select_subprotocol=select_subprotocol,
         max_size=None,
         ping_interval=None,
         **kwargs,
@@ -98,6 +114,7 @@ def main():
     ports = {"ws": start(), "wss": start(ssl=context), "silent": silent(), "cafile": cafile}
     print(json.dumps(ports), flush=True)
     sys.stdin.read()  # until the tests close our stdin
+    deaf.set()
 
 
 if __name__ == "__main__":
