@@ -8,14 +8,18 @@ Prints one JSON line with the ports, then serves until its standard input closes
   ``__close__`` (the server closes with 1000); ``/reject`` answers HTTP 403;
   ``/close/<code>`` closes with that code and reason ``bye`` right after the handshake;
   ``/reset`` resets the TCP connection (RST, no close frame) after the first message;
-  ``/headers`` sends the request headers as JSON, then echoes; ``/deaf`` never reads (so never
-  answers a close frame); ``/flood/<n>/<size>`` sends ``n`` text messages ``<i>:<padding to size>`` then closes.
+  ``/headers`` sends the request headers as JSON, then echoes; ``/flood/<n>/<size>`` sends ``n`` text messages ``<i>:<padding to size>`` then closes.
 - ``wss``: the same handler over TLS, with a certificate for 127.0.0.1 and localhost from a
   CA generated here (``cafile``: its PEM).
 - ``silent``: a TCP server that accepts and never answers.
+- ``deaf``: completes the WebSocket handshake by hand, then never reads or writes again (so it
+  never answers a close frame).
 """
 
+import base64
+import hashlib
 import json
+import logging
 import os
 import socket
 import ssl
@@ -28,7 +32,7 @@ import trustme
 from websockets.sync.server import serve
 
 
-deaf = threading.Event()
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 def handler(ws):
@@ -50,9 +54,6 @@ def handler(ws):
         return
     if path == "/headers":
         ws.send(json.dumps({k.lower(): v for k, v in ws.request.headers.raw_items()}))
-    if path == "/deaf":
-        deaf.wait(60)  # never reads, so never answers a close frame
-        return
     for message in ws:
         if message == "__ping__":
             ws.ping(b"seed")
@@ -103,7 +104,38 @@ def silent():
     return listener.getsockname()[1]
 
 
+def deaf():
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def serve():
+        while True:
+            conn, _ = listener.accept()
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                request += chunk
+            key = next(
+                line.split(b":", 1)[1].strip()
+                for line in request.split(b"\r\n")
+                if line.lower().startswith(b"sec-websocket-key:")
+            )
+            accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+            conn.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+            )
+            accepted.append(conn)  # kept open, never read again
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1]
+
+
 def main():
+    # Handlers that end by an exception (a reset, a peer that went away) are expected here.
+    logging.getLogger("websockets").setLevel(logging.CRITICAL)
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -111,10 +143,11 @@ def main():
     folder = tempfile.mkdtemp(prefix="nwebsocket-tests-")
     cafile = os.path.join(folder, "ca.pem")
     ca.cert_pem.write_to_path(cafile)
-    ports = {"ws": start(), "wss": start(ssl=context), "silent": silent(), "cafile": cafile}
+    ports = {"ws": start(), "wss": start(ssl=context), "silent": silent(), "deaf": deaf(),
+             "cafile": cafile}
     print(json.dumps(ports), flush=True)
     sys.stdin.read()  # until the tests close our stdin
-    deaf.set()
+
 
 
 if __name__ == "__main__":
