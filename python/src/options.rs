@@ -13,7 +13,7 @@ use crate::errors::new_error;
 
 /// Every key `options` may hold. `maxPayload` is the 1.0 package's name for
 /// `max_message_size`.
-pub(crate) const KEYS: [&str; 13] = [
+pub(crate) const KEYS: [&str; 14] = [
     "headers",
     "subprotocols",
     "connect_timeout",
@@ -27,19 +27,42 @@ pub(crate) const KEYS: [&str; 13] = [
     "write_buffer_size",
     "root_certificates",
     "cafile",
+    "spin_wait",
 ];
+
+/// How long a waiting caller checks for an event before it parks, by default (see
+/// [`Settings::spin`]).
+const DEFAULT_SPIN: Duration = Duration::from_micros(50);
+
+/// The longest `spin_wait` accepted.
+const MAX_SPIN: Duration = Duration::from_millis(10);
+
+/// What `options` sets: the core's config, and what the Python layer itself uses.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    /// The core's connection settings.
+    pub(crate) config: Config,
+    /// How long `recv()` and the dispatcher keep checking for an event, yielding the CPU
+    /// between checks, before they park their thread. Waking a parked thread costs tens of
+    /// microseconds on a VM, more than a loopback round trip; a short spin saves it when the
+    /// answer is about to come, and costs at most this much CPU per wait.
+    pub(crate) spin: Duration,
+}
 
 /// The core's default frame limit; lowered to the message limit when that is smaller.
 const DEFAULT_MAX_FRAME_SIZE: usize = 16 << 20;
 
-/// Builds the core config from `options` (`None` or a dict).
+/// Reads `options` (`None` or a dict).
 ///
 /// # Errors
 /// `TypeError` if `options` is not a dict or a value has the wrong type; `OptionsError` (a
 /// `ValueError`) for an unknown key, a bad value, or a combination the core refuses.
-pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyResult<Config> {
+pub(crate) fn settings(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyResult<Settings> {
     let Some(options) = options.filter(|options| !options.is_none()) else {
-        return Ok(Config::default());
+        return Ok(Settings {
+            config: Config::default(),
+            spin: DEFAULT_SPIN,
+        });
     };
     let options = options
         .cast::<PyDict>()
@@ -47,6 +70,7 @@ pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyRe
     let mut builder = Config::builder();
     let mut message_limit = None;
     let mut frame_limit = None;
+    let mut spin = DEFAULT_SPIN;
     for (key, value) in options.iter() {
         let key: String = key
             .extract()
@@ -100,6 +124,20 @@ pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyRe
                 builder
             }
             "cafile" => cafile(py, builder, &value)?,
+            "spin_wait" => {
+                let seconds: f64 = value.extract()?;
+                spin = match Duration::try_from_secs_f64(seconds) {
+                    Ok(duration) if duration <= MAX_SPIN => duration,
+                    _ => {
+                        return Err(new_error(
+                            py,
+                            "OptionsError",
+                            format!("spin_wait must be 0 to 0.01 seconds, not {seconds}"),
+                        ));
+                    }
+                };
+                builder
+            }
             _ => return Err(unknown(py, &key)),
         };
     }
@@ -109,9 +147,10 @@ pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyRe
     if let Some(limit) = frame_limit.or(message_limit.map(|m| m.min(DEFAULT_MAX_FRAME_SIZE))) {
         builder = builder.max_frame_size(limit);
     }
-    builder
+    let config = builder
         .build()
-        .map_err(|err| crate::errors::to_pyerr(py, &err))
+        .map_err(|err| crate::errors::to_pyerr(py, &err))?;
+    Ok(Settings { config, spin })
 }
 
 fn unknown(py: Python<'_>, key: &str) -> PyErr {

@@ -116,6 +116,7 @@ def test_all_options_accepted(server, servers):
         "write_buffer_size": 8192,
         "cafile": servers["cafile"],
         "root_certificates": [],
+        "spin_wait": 0,
     }
     assert set(options) | {"maxPayload"} == set(nwebsocket._nwebsocket.OPTIONS)
     ws = open_ws(server + "/", options)
