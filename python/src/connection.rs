@@ -222,6 +222,12 @@ impl Connection {
         self.dispatcher.claim()
     }
 
+    /// Lets the dispatcher begin; called by the thread that started it, once `start()` has
+    /// returned.
+    fn open_dispatcher_gate(&self) {
+        self.dispatcher.open_gate();
+    }
+
     /// Whether callbacks get the events (a dispatcher was claimed).
     #[getter]
     fn has_dispatcher(&self) -> bool {

@@ -23,6 +23,13 @@ const BATCH: usize = 256;
 #[derive(Debug, Default)]
 pub(crate) struct Dispatcher {
     claimed: AtomicBool,
+    /// Opened by the thread that started the dispatcher once `Thread.start()` has returned to
+    /// it. That wait hands the GIL around; without the gate, events already queued (a refused
+    /// connection fails in microseconds) would be dispatched before the next lines of the
+    /// caller, e.g. `ws.onclose = ...`, had run. After it, the caller keeps the GIL until it
+    /// blocks or its switch interval ends, so that consecutive assignments all take effect.
+    gate: Mutex<bool>,
+    gate_opened: Condvar,
     thread: Mutex<Option<ThreadId>>,
     done: Mutex<bool>,
     finished: Condvar,
@@ -64,6 +71,20 @@ impl Dispatcher {
         }
     }
 
+    /// Lets the dispatcher start dispatching.
+    pub(crate) fn open_gate(&self) {
+        *self.gate.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.gate_opened.notify_all();
+    }
+
+    fn wait_for_gate(&self) {
+        let gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
+        let _open = self
+            .gate_opened
+            .wait_while(gate, |open| !*open)
+            .unwrap_or_else(PoisonError::into_inner);
+    }
+
     fn set_done(&self) {
         *self.done.lock().unwrap_or_else(PoisonError::into_inner) = true;
         self.finished.notify_all();
@@ -95,6 +116,7 @@ pub(crate) fn run(
         .lock()
         .unwrap_or_else(PoisonError::into_inner) = Some(std::thread::current().id());
     let _done = DoneGuard(dispatcher);
+    py.detach(|| dispatcher.wait_for_gate());
     loop {
         let batch = py.detach(|| connection.take_batch(BATCH));
         if batch.is_empty() {

@@ -66,6 +66,9 @@ class WebSocket:
         _dispatched.add(self)
         object.__setattr__(self, "_dispatcher", thread)
         thread.start()
+        # Only now may it dispatch: this thread holds the GIL again, so the callbacks assigned
+        # on the next lines are in place before the first event is dispatched.
+        self._conn.open_dispatcher_gate()
 
     # The JS attributes.
 
