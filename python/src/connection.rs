@@ -302,7 +302,12 @@ impl Connection {
                 *slot = Some(event);
             }
         }
-        matches!(*slot, Some(Event::Open(_)))
+        let open = matches!(*slot, Some(Event::Open(_)));
+        if open {
+            // Python has seen OPEN now; it must stay so when callbacks take over the events.
+            self.observed.fetch_max(OPEN, Ordering::AcqRel);
+        }
+        open
     }
 
     /// Takes the next event: without waiting if `deadline` is `None`, else waiting until
