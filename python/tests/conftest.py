@@ -77,3 +77,14 @@ def settled_thread_count(expected, timeout=10.0):
     """Waits (bounded) for the process's thread count to come down to `expected`."""
     wait_for(lambda: native_threads() <= expected and threading.active_count() >= 1, timeout)
     return native_threads()
+
+
+def drain(ws, timeout=30.0):
+    """Every remaining event up to and including the Close, each waited for at most `timeout`
+    seconds (a bounded `list(ws)`)."""
+    from nwebsocket import Close
+
+    events = []
+    while not events or not isinstance(events[-1], Close):
+        events.append(ws.recv(timeout=timeout))
+    return events

@@ -7,6 +7,7 @@ import pytest
 
 import nwebsocket
 from nwebsocket import Open, WebSocket
+from conftest import drain
 
 
 def open_ws(url, options=None):
@@ -62,7 +63,7 @@ def test_close_reason_validation(server):
 def test_close_reason_reaches_the_server(server):
     ws = open_ws(server + "/")
     ws.close(4321, "because")
-    close = list(ws)[-1]
+    close = drain(ws)[-1]
     assert (close.code, close.reason) == (4321, "because")  # echoed back by the server
 
 

@@ -7,6 +7,7 @@ import pytest
 
 import nwebsocket
 from nwebsocket import Close, Error, Message, Open, WebSocket
+from conftest import drain
 
 
 def polled(url, options=None, greeting=None):
@@ -137,7 +138,7 @@ def test_client_closes(server):
     assert ws.recv(timeout=10).data == "last words"
     ws.close(4000, "done")
     assert ws.readyState == WebSocket.CLOSED
-    events = list(ws)
+    events = drain(ws)
     assert kinds(events) == ["Close"]
     assert events[0].wasClean and events[0].code == 4000
 
@@ -145,7 +146,7 @@ def test_client_closes(server):
 def test_close_while_connecting(servers):
     ws = WebSocket(servers["silent"] + "/")
     ws.close()
-    events = list(ws)
+    events = drain(ws)
     assert kinds(events) == ["Error", "Close"]
     assert isinstance(events[0].error, nwebsocket.AbortedError)
     assert events[1].code == 1006

@@ -6,6 +6,7 @@ import pytest
 
 import nwebsocket
 from nwebsocket import Close, Message, Open, WebSocket
+from conftest import drain
 
 COUNT = 10_000
 
@@ -52,7 +53,7 @@ def test_ten_thousand_from_the_server_in_order_with_callbacks(server):
 def test_ten_thousand_from_the_server_polled(server):
     ws = WebSocket(server + f"/flood/{COUNT}/16")
     numbers = []
-    for event in ws:
+    for event in drain(ws):
         if isinstance(event, Message):
             numbers.append(int(event.data.split(":")[0]))
     assert numbers == list(range(COUNT))
@@ -62,7 +63,7 @@ def test_ten_thousand_from_the_server_polled(server):
 def test_small_event_queue_loses_nothing(server):
     """Backpressure instead of loss: a queue of 8 still gets all 10,000."""
     ws = WebSocket(server + f"/flood/{COUNT}/16", {"event_queue_capacity": 8})
-    messages = sum(1 for event in ws if isinstance(event, Message))
+    messages = sum(1 for event in drain(ws) if isinstance(event, Message))
     assert messages == COUNT
 
 
@@ -81,7 +82,7 @@ def test_sixteen_mebibytes(server, kind):
 def test_over_max_message_size_fails_the_connection(server):
     ws = open_ws(server + "/", {"maxPayload": 1000})
     ws.send("x" * 1001)
-    events = list(ws)
+    events = drain(ws)
     assert [type(e).__name__ for e in events] == ["Error", "Close"]
     assert isinstance(events[0].error, nwebsocket.ProtocolError)
     # We failed the connection (sending 1009 to the server): as in JS, our Close says 1006.
