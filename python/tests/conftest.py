@@ -31,7 +31,7 @@ def servers():
         "wss": f"wss://127.0.0.1:{info['wss']}",
         "wss_localhost": f"wss://localhost:{info['wss']}",
         "silent": f"ws://127.0.0.1:{info['silent']}",
-        "deaf": f"ws://127.0.0.1:{info['deaf']}",
+        "raw": f"ws://127.0.0.1:{info['raw']}",
         "cafile": info["cafile"],
     }
     process.stdin.close()

@@ -7,13 +7,13 @@ Prints one JSON line with the ports, then serves until its standard input closes
   ``/`` echoes every message, except the text commands ``__ping__`` (the server pings) and
   ``__close__`` (the server closes with 1000); ``/reject`` answers HTTP 403;
   ``/close/<code>`` closes with that code and reason ``bye`` right after the handshake;
-  ``/reset`` resets the TCP connection (RST, no close frame) after the first message;
   ``/headers`` sends the request headers as JSON, then echoes; ``/flood/<n>/<size>`` sends ``n`` text messages ``<i>:<padding to size>`` then closes.
 - ``wss``: the same handler over TLS, with a certificate for 127.0.0.1 and localhost from a
   CA generated here (``cafile``: its PEM).
 - ``silent``: a TCP server that accepts and never answers.
-- ``deaf``: completes the WebSocket handshake by hand, then never reads or writes again (so it
-  never answers a close frame).
+- ``raw``: completes the WebSocket handshake by hand (no library thread holds the socket), then
+  by path: ``/reset`` resets the TCP connection (RST, no close frame) once the client has sent
+  something; any other path never reads or writes again (so it never answers a close frame).
 """
 
 import base64
@@ -39,11 +39,6 @@ def handler(ws):
     path = ws.request.path
     if path.startswith("/close/"):
         ws.close(int(path.split("/")[2]), "bye")
-        return
-    if path == "/reset":
-        ws.recv()  # once the client is surely past the handshake
-        ws.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        ws.socket.close()
         return
     if path.startswith("/flood/"):
         _, _, count, size = path.split("/")
@@ -104,30 +99,40 @@ def silent():
     return listener.getsockname()[1]
 
 
-def deaf():
+def raw():
     listener = socket.create_server(("127.0.0.1", 0))
     accepted = []
+
+    def handshake(conn):
+        request = b""
+        while b"\r\n\r\n" not in request:
+            chunk = conn.recv(4096)
+            if not chunk:
+                conn.close()
+                return
+            request += chunk
+        path = request.split(b" ", 2)[1]
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in request.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+        conn.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
+        if path == b"/reset":
+            conn.recv(1)  # the client is past the handshake
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()  # with linger 0: RST
+            return
+        accepted.append(conn)  # kept open, never read again
 
     def serve():
         while True:
             conn, _ = listener.accept()
-            request = b""
-            while b"\r\n\r\n" not in request:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    break
-                request += chunk
-            key = next(
-                line.split(b":", 1)[1].strip()
-                for line in request.split(b"\r\n")
-                if line.lower().startswith(b"sec-websocket-key:")
-            )
-            accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
-            conn.sendall(
-                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
-            )
-            accepted.append(conn)  # kept open, never read again
+            threading.Thread(target=handshake, args=(conn,), daemon=True).start()
 
     threading.Thread(target=serve, daemon=True).start()
     return listener.getsockname()[1]
@@ -143,7 +148,7 @@ def main():
     folder = tempfile.mkdtemp(prefix="nwebsocket-tests-")
     cafile = os.path.join(folder, "ca.pem")
     ca.cert_pem.write_to_path(cafile)
-    ports = {"ws": start(), "wss": start(ssl=context), "silent": silent(), "deaf": deaf(),
+    ports = {"ws": start(), "wss": start(ssl=context), "silent": silent(), "raw": raw(),
              "cafile": cafile}
     print(json.dumps(ports), flush=True)
     sys.stdin.read()  # until the tests close our stdin

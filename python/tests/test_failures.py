@@ -104,15 +104,15 @@ def test_silent_server_times_out(servers):
     assert isinstance(events[0].error, TimeoutError)
 
 
-def test_reset(server):
-    events = polled(server + "/reset", greeting="hi")
+def test_reset(servers):
+    events = polled(servers["raw"] + "/reset", greeting="hi")
     assert kinds(events) == ["Open", "Error", "Close"]
     assert isinstance(events[1].error, nwebsocket.ConnectionLostError)
     assert (events[2].code, events[2].wasClean) == (1006, False)
 
 
-def test_reset_callbacks(server):
-    calls = called(server + "/reset", greeting="hi")
+def test_reset_callbacks(servers):
+    calls = called(servers["raw"] + "/reset", greeting="hi")
     assert [c if isinstance(c, str) else c[0] for c in calls] == ["open", "error", "close"]
 
 
@@ -158,7 +158,7 @@ def test_untrusted_certificate(servers):
     assert isinstance(events[0].error, nwebsocket.TLSError)
 
 
-def test_onclose_once_and_last_even_when_callbacks_raise(server, monkeypatch):
+def test_onclose_once_and_last_even_when_callbacks_raise(servers, monkeypatch):
     reported = []
     monkeypatch.setattr("sys.unraisablehook", reported.append)
 
@@ -167,7 +167,7 @@ def test_onclose_once_and_last_even_when_callbacks_raise(server, monkeypatch):
             super().onerror(error)
             raise RuntimeError("onerror failed")
 
-    ws = Failing(server + "/reset", greeting="hi")
+    ws = Failing(servers["raw"] + "/reset", greeting="hi")
     assert ws.wait_closed(15)
     names = [c if isinstance(c, str) else c[0] for c in ws.calls]
     assert names == ["open", "error", "close"]

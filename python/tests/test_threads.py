@@ -135,6 +135,6 @@ def test_ctrl_c_interrupts_recv(server):
 
 
 def test_ctrl_c_interrupts_the_wait_of_close(servers):
-    output, elapsed = run_and_interrupt("close()", servers["deaf"] + "/")
+    output, elapsed = run_and_interrupt("close()", servers["raw"] + "/deaf")
     assert output.strip() == "interrupted"
     assert elapsed < 5
