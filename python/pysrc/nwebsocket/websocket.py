@@ -10,6 +10,9 @@ __all__ = ["WebSocket"]
 
 _CALLBACKS = ("onopen", "onmessage", "onerror", "onclose")
 
+# The core's default largest inbound message.
+_DEFAULT_MAX_PAYLOAD = 64 << 20
+
 # WebSockets whose dispatcher thread runs; closed at interpreter exit (see _close_all).
 _dispatched = weakref.WeakSet()
 
@@ -42,7 +45,8 @@ class WebSocket:
         if isinstance(options, (str, list, tuple)):
             options = {"subprotocols": options}
         self.url = url
-        self.options = options if options is not None else {}
+        # As in 1.0, `options` shows maxPayload when none were given (here: the core's limit).
+        self.options = options if options is not None else {"maxPayload": _DEFAULT_MAX_PAYLOAD}
         self._dispatcher = None
         self._conn = Connection(url, self.options)
         if _overrides_a_callback(type(self)) or any(
@@ -122,7 +126,8 @@ class WebSocket:
 
     def wait_closed(self, timeout=None):
         """Waits up to ``timeout`` seconds until the connection is over (and ``onclose`` has
-        returned); returns whether it is. Does not close."""
+        returned); returns whether it is. Does not close. From inside a callback it returns
+        ``False`` at once (``onclose`` cannot run before the callback returns)."""
         return self._conn.wait_closed(timeout)
 
     # Polling, without callbacks.
