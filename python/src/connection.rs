@@ -228,6 +228,12 @@ impl Connection {
         self.dispatcher.open_gate();
     }
 
+    /// Marks a claimed dispatcher that could not be started as finished, so that nothing
+    /// waits for it.
+    fn abandon_dispatcher(&self) {
+        self.dispatcher.abandon();
+    }
+
     /// Whether callbacks get the events (a dispatcher was claimed).
     #[getter]
     fn has_dispatcher(&self) -> bool {

@@ -71,6 +71,11 @@ impl Dispatcher {
         }
     }
 
+    /// Marks a dispatcher that never started as finished.
+    pub(crate) fn abandon(&self) {
+        self.set_done();
+    }
+
     /// Lets the dispatcher start dispatching.
     pub(crate) fn open_gate(&self) {
         *self.gate.lock().unwrap_or_else(PoisonError::into_inner) = true;

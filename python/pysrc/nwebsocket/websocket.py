@@ -69,7 +69,11 @@ class WebSocket:
         )
         _dispatched.add(self)
         object.__setattr__(self, "_dispatcher", thread)
-        thread.start()
+        try:
+            thread.start()
+        except BaseException:
+            self._conn.abandon_dispatcher()  # so that close() does not wait for it
+            raise
         # Only now may it dispatch: this thread holds the GIL again, so the callbacks assigned
         # on the next lines are in place before the first event is dispatched.
         self._conn.open_dispatcher_gate()
