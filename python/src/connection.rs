@@ -234,6 +234,13 @@ impl Connection {
         self.dispatcher.abandon();
     }
 
+    /// How many batches of events the dispatcher has handed to the callbacks, i.e. how often
+    /// it attached to the interpreter (for tests and curiosity).
+    #[getter]
+    fn dispatched_batches(&self) -> usize {
+        self.dispatcher.batches()
+    }
+
     /// Whether callbacks get the events (a dispatcher was claimed).
     #[getter]
     fn has_dispatcher(&self) -> bool {

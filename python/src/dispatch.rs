@@ -2,7 +2,7 @@
 //! events in batches without the GIL and calls `onopen`, `onmessage`, `onerror` and `onclose`
 //! with it, attaching to the interpreter once per batch.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::thread::ThreadId;
 use std::time::Instant;
@@ -30,6 +30,8 @@ pub(crate) struct Dispatcher {
     /// blocks or its switch interval ends, so that consecutive assignments all take effect.
     gate: Mutex<bool>,
     gate_opened: Condvar,
+    /// How many batches were dispatched: how often the dispatcher attached to the interpreter.
+    batches: AtomicUsize,
     thread: Mutex<Option<ThreadId>>,
     done: Mutex<bool>,
     finished: Condvar,
@@ -69,6 +71,11 @@ impl Dispatcher {
                     .0
             }
         }
+    }
+
+    /// How many batches have been dispatched so far.
+    pub(crate) fn batches(&self) -> usize {
+        self.batches.load(Ordering::Relaxed)
     }
 
     /// Marks a dispatcher that never started as finished.
@@ -127,6 +134,7 @@ pub(crate) fn run(
         if batch.is_empty() {
             return Ok(());
         }
+        dispatcher.batches.fetch_add(1, Ordering::Relaxed);
         for event in batch {
             let last = matches!(event, Event::Close(_));
             connection.observe(&event);

@@ -161,3 +161,24 @@ def test_callbacks_assigned_one_after_another_all_see_an_instant_failure(closed_
         ws.onerror = lambda e: got.append("error")
         assert ws.wait_closed(10)
         assert got == ["error", "close"]
+
+
+def test_dispatcher_attaches_once_per_batch(server):
+    """Events that wait in the queue are dispatched in batches: one attach to the interpreter
+    for up to 256 of them, not one per event."""
+    count = 1000
+    got = []
+
+    class Slow(WebSocket):
+        def onmessage(self, data):
+            if not got:
+                # Hold the first callback until the server's close frame has been read: by
+                # then all 1,000 messages wait in the queue.
+                assert wait_for(lambda: self.readyState == WebSocket.CLOSING)
+            got.append(data)
+
+    ws = Slow(server + f"/flood/{count}/16")
+    assert ws.wait_closed(30)
+    assert len(got) == count
+    # Open, the first message, then 999 messages and the Close in batches of up to 256.
+    assert ws._conn.dispatched_batches <= 8, ws._conn.dispatched_batches
