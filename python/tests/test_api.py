@@ -162,3 +162,24 @@ def test_event_reprs(server):
     assert repr(ws.recv(timeout=10)) == "Message(text, 2 characters)"
     ws.close()
     assert repr(ws.recv(timeout=10)) == 'Close(code=1000, reason="", wasClean=True)'
+
+
+def test_bad_option_values_raise(server, tmp_path):
+    url = server + "/"
+    empty = tmp_path / "empty.pem"
+    empty.write_text("")
+    bad = [
+        {"cafile": str(tmp_path / "missing.pem")},
+        {"cafile": str(empty)},
+        {"spin_wait": 1},
+        {"max_message_size": 0},
+        {"maxPayload": 10, "max_message_size": 10},
+        {"headers": {"Host": "elsewhere"}},
+        {"subprotocols": ["not a token"]},
+        {"max_message_size": 100, "max_frame_size": 200},
+    ]
+    for options in bad:
+        with pytest.raises(nwebsocket.OptionsError):
+            WebSocket(url, options)
+    with pytest.raises(TypeError):
+        WebSocket(url, {"root_certificates": ["not bytes"]})
