@@ -1,0 +1,136 @@
+"""The Python bench: nwebsocket-rs against websocket-client, the `websockets` sync client, the
+original nwebsocket 1.0 and (for reference, asyncio) picows, in one run against one local
+server (bench/echo-server, Rust, so that the server is never the bottleneck).
+
+    python bench/bench.py            # from python/; prints a Markdown table
+
+It makes two venvs under bench/ (git-ignored): .venv-bench (this package, installed from
+../, plus websocket-client, websockets and picows) and .venv-seed (nwebsocket==1.0.0, which
+has the same import name). Not run by CI. Every client runs in a process of its own, one
+after the other, with the server.
+"""
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PACKAGE = os.path.dirname(HERE)
+SERVER = os.path.join(HERE, "echo-server")
+
+OURS = ["nwebsocket-rs, recv()", "nwebsocket-rs, callbacks"]
+OTHERS = ["websocket-client", "websockets (sync)"]
+SEED = ["nwebsocket 1.0, callbacks"]
+REFERENCE = ["picows (asyncio)"]
+
+
+def venv(name, packages):
+    path = os.path.join(HERE, name)
+    python = os.path.join(path, "bin", "python")
+    if not os.path.exists(python):
+        subprocess.run([sys.executable, "-m", "venv", path], check=True)
+        subprocess.run([python, "-m", "pip", "install", "--quiet", *packages], check=True)
+    return python
+
+
+def optional_venv(name, packages):
+    try:
+        return venv(name, packages)
+    except subprocess.CalledProcessError:
+        shutil.rmtree(os.path.join(HERE, name), ignore_errors=True)
+        return None
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return f"{os.cpu_count()} vCPU, {model}, Linux {platform.release()}, Python {platform.python_version()}"
+
+
+ROUNDS = 3
+
+
+def summary(name, results):
+    """Medians of the speeds, the worst of the delivery counts."""
+    median = lambda key: statistics.median(r[key] for r in results)  # noqa: E731
+    bursts = [r["burst_in_order"] for r in results if r["burst_in_order"] is not None]
+    return {
+        "library": name,
+        "rounds": len(results),
+        "rtt_p50_us": median("rtt_p50_us"),
+        "rtt_p99_us": median("rtt_p99_us"),
+        "in_per_s": median("in_per_s"),
+        "out_per_s": median("out_per_s"),
+        "sent": results[0]["sent"],
+        "in_received": min(r["in_received"] for r in results),
+        "out_received": min(r["out_received"] for r in results),
+        "rtt_samples": min(r["rtt_samples"] for r in results),
+        "burst_in_order": min(bursts) if bursts else None,
+    }
+
+
+def main():
+    ours = venv(".venv-bench", [PACKAGE, "websocket-client", "websockets"])
+    # Always this checkout's code, not what the venv got the first time.
+    subprocess.run(
+        [ours, "-m", "pip", "install", "--quiet", "--force-reinstall", "--no-deps", PACKAGE],
+        check=True,
+    )
+    picows = optional_venv(".venv-picows", ["picows"])
+    seed = optional_venv(".venv-seed", ["nwebsocket==1.0.0"])
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=SERVER, check=True)
+    binary = os.path.join(SERVER, "target", "release", "bench-echo-server")
+    server = subprocess.Popen([binary], stdout=subprocess.PIPE, text=True)
+    try:
+        base = f"ws://127.0.0.1:{server.stdout.readline().strip()}"
+        runs = [(name, ours) for name in OURS + OTHERS]
+        runs += [(name, seed) for name in SEED if seed]
+        # picows needs only itself; its venv sees this bench's clients.py like the others.
+        runs += [(name, picows) for name in REFERENCE if picows]
+        rounds = {name: [] for name, _ in runs}
+        # Rounds, each client once per round, so that a burst of load from elsewhere on the
+        # machine hits every client alike; the table has each figure's median over the rounds.
+        for _ in range(ROUNDS):
+            for name, python in runs:
+                done = subprocess.run(
+                    [python, "-W", "ignore", os.path.join(HERE, "clients.py"), name, base],
+                    capture_output=True,
+                    text=True,
+                    timeout=600,
+                )
+                if done.returncode != 0:
+                    print(f"{name}: failed\n{done.stderr}", file=sys.stderr)
+                    continue
+                rounds[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+        results = [summary(name, runs_of) for name, runs_of in rounds.items() if runs_of]
+    finally:
+        server.kill()
+        server.wait()
+
+    print(f"Machine: {machine()}; load average at the start {os.getloadavg()[0]:.2f}.")
+    print(f"Messages of 32 bytes of text; server: bench/echo-server; medians of {ROUNDS} rounds.\n")
+    print("| client | RTT p50 (µs) | RTT p99 (µs) | inbound msg/s | outbound msg/s | burst of 1,000 echoed in order | delivered |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for r in results:
+        delivered = f"in {r['in_received']:,}/{r['sent']:,}, out {r['out_received']:,}/{r['sent']:,}"
+        if r["rtt_samples"] < 5000:
+            delivered += f"; RTT {r['rtt_samples']:,}/5,000 echoes (then one was lost)"
+        print(
+            f"| {r['library']} | {r['rtt_p50_us']:.0f} | {r['rtt_p99_us']:.0f} "
+            f"| {r['in_per_s']:,.0f} | {r['out_per_s']:,.0f} "
+            f"| {'n/a' if r['burst_in_order'] is None else format(r['burst_in_order'], ',')} "
+            f"| {delivered} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""The :class:`WebSocket` class: the nwebsocket 1.0 API, backed by the Rust core."""
+
+import inspect
+import threading
+import weakref
+
+from ._nwebsocket import Connection
+
+__all__ = ["WebSocket"]
+
+_CALLBACKS = ("onopen", "onmessage", "onerror", "onclose")
+
+# The core's default largest inbound message.
+_DEFAULT_MAX_PAYLOAD = 64 << 20
+
+# WebSockets whose dispatcher thread runs; closed at interpreter exit (see _close_all).
+_dispatched = weakref.WeakSet()
+
+
+class WebSocket:
+    """A WebSocket client, as ``new WebSocket(url)`` in a browser, without async.
+
+    The constructor returns at once; a background I/O thread (native, it never takes the GIL)
+    connects and queues the events. Take them either
+
+    - with callbacks, the 1.0 way: assign ``onopen``, ``onmessage``, ``onerror`` and
+      ``onclose`` on the instance, or override them in a subclass. They run on one dispatcher
+      thread of this connection, named ``nwebsocket-dispatch``, started when the first
+      callback is set (or at construction when the class overrides one), and they are looked
+      up each time an event fires; or
+    - without callbacks, by polling: ``recv(timeout)``, ``try_recv()``, ``for event in ws``.
+      No dispatcher thread is started then.
+
+    :param url: ``ws://`` or ``wss://`` URL.
+    :param options: a dict, see the README; ``{"maxPayload": n}`` as in 1.0. A ``str`` or a
+        list is taken as the subprotocols to offer, as in JS.
+    """
+
+    CONNECTING = 0
+    OPEN = 1
+    CLOSING = 2
+    CLOSED = 3
+
+    def __init__(self, url, options=None):
+        if isinstance(options, (str, list, tuple)):
+            options = {"subprotocols": options}
+        self.url = url
+        # As in 1.0, `options` shows maxPayload when none were given (here: the core's limit).
+        self.options = options if options is not None else {"maxPayload": _DEFAULT_MAX_PAYLOAD}
+        self._dispatcher = None
+        self._conn = Connection(url, self.options)
+        if _overrides_a_callback(type(self)) or any(
+            name in self.__dict__ for name in _CALLBACKS
+        ):
+            self._start_dispatcher()
+
+    def __setattr__(self, name, value):
+        object.__setattr__(self, name, value)
+        if name in _CALLBACKS and "_conn" in self.__dict__:
+            self._start_dispatcher()
+
+    def _start_dispatcher(self):
+        if not self._conn.claim_dispatcher():
+            return
+        thread = threading.Thread(
+            target=self._conn.dispatch,
+            args=(self, _call_with_event),
+            name="nwebsocket-dispatch",
+        )
+        _dispatched.add(self)
+        object.__setattr__(self, "_dispatcher", thread)
+        try:
+            thread.start()
+        except BaseException:
+            self._conn.abandon_dispatcher()  # so that close() does not wait for it
+            raise
+        # Only now may it dispatch: this thread holds the GIL again, so the callbacks assigned
+        # on the next lines are in place before the first event is dispatched.
+        self._conn.open_dispatcher_gate()
+
+    # The JS attributes.
+
+    @property
+    def readyState(self):
+        """0 ``CONNECTING``, 1 ``OPEN``, 2 ``CLOSING``, 3 ``CLOSED``.
+
+        With callbacks it changes just before the matching callback runs (OPEN before
+        ``onopen``, CLOSED before ``onclose``); without, as soon as the event has arrived.
+        """
+        return self._conn.ready_state
+
+    @property
+    def bufferedAmount(self):
+        """Bytes accepted by ``send()`` and not yet written to the socket."""
+        return self._conn.buffered_amount
+
+    @property
+    def protocol(self):
+        """The subprotocol the server chose, or ``""``."""
+        return self._conn.protocol
+
+    @property
+    def extensions(self):
+        """The extensions the server accepted: always ``""`` (no compression yet)."""
+        return ""
+
+    # Sending and closing.
+
+    def send(self, data):
+        """Sends ``str`` as text, ``bytes``, ``bytearray`` or ``memoryview`` as binary.
+
+        Never blocks. Raises :class:`~nwebsocket.InvalidStateError` (a ``ConnectionError``)
+        before the connection is open and after it started closing.
+        """
+        self._conn.send(data)
+
+    def ping(self, payload=b""):
+        """Sends a ping (up to 125 bytes); the server's pong is not an event."""
+        self._conn.ping(payload)
+
+    def close(self, code=1000, reason=""):
+        """Closes with ``code`` (1000, or 3000-4999) and ``reason`` (up to 123 bytes).
+
+        Validated as in JS: :class:`~nwebsocket.InvalidAccessError` for a bad code,
+        :class:`~nwebsocket.DOMSyntaxError` for a long reason. Then, as in 1.0, waits until the
+        connection is closed: with callbacks until ``onclose`` has returned. Called from a
+        callback it returns at once. Ctrl-C interrupts the wait; closing again does nothing.
+        """
+        self._conn.close(code, reason)
+
+    def wait_closed(self, timeout=None):
+        """Waits up to ``timeout`` seconds until the connection is over (and ``onclose`` has
+        returned); returns whether it is. Does not close. From inside a callback it returns
+        ``False`` at once (``onclose`` cannot run before the callback returns)."""
+        return self._conn.wait_closed(timeout)
+
+    # Polling, without callbacks.
+
+    def recv(self, timeout=None):
+        """The next event (:class:`Open`, :class:`Message`, :class:`Error` or :class:`Close`),
+        waiting up to ``timeout`` seconds (for ever if ``None``).
+
+        Raises ``TimeoutError`` if none came in time, :class:`~nwebsocket.StreamEndedError`
+        after the ``Close``, ``RuntimeError`` if the WebSocket has callbacks.
+        """
+        return self._conn.recv(timeout)
+
+    def try_recv(self):
+        """The next event if one has arrived, else ``None``; never blocks."""
+        return self._conn.try_recv()
+
+    def events(self):
+        """A blocking iterator over the events; it ends after the ``Close``."""
+        return iter(self._conn.next_event, None)
+
+    def __iter__(self):
+        return self.events()
+
+    # Callbacks: the defaults do nothing; override them or assign them on the instance.
+
+    def onopen(self):
+        """Called when the connection has opened."""
+
+    def onmessage(self, data):
+        """Called with each message: ``str`` for text, ``bytes`` for binary."""
+
+    def onerror(self, error):
+        """Called when the connection failed, with the exception that says why (a subclass
+        of :class:`~nwebsocket.WebSocketError`); ``onclose`` follows. May take no argument."""
+
+    def onclose(self):
+        """Called once, last. May take one argument, the :class:`Close` event (``code``,
+        ``reason``, ``wasClean``)."""
+
+    # Context manager and display.
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __str__(self):
+        return "<WebSocket url={} readyState={}>".format(self.url, self.readyState)
+
+    __repr__ = __str__
+
+
+def _overrides_a_callback(cls):
+    return any(getattr(cls, name) is not getattr(WebSocket, name) for name in _CALLBACKS)
+
+
+def _accepts_one_argument(callback):
+    try:
+        signature = inspect.signature(callback)
+    except (TypeError, ValueError):
+        return True  # a builtin such as print: give it the event
+    for parameter in signature.parameters.values():
+        if parameter.kind in (parameter.VAR_POSITIONAL,):
+            return True
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            return True
+    return False
+
+
+def _call_with_event(callback, event):
+    """Calls ``onerror``/``onclose`` with the event if its signature takes one, else bare."""
+    if _accepts_one_argument(callback):
+        callback(event)
+    else:
+        callback()
+
+
+def _close_all():
+    """At interpreter exit, before non-daemon threads are joined: close every connection that
+    has a dispatcher, so that the dispatchers end (after at most the close timeout)."""
+    for ws in list(_dispatched):
+        try:
+            ws._conn.close_nowait()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+
+
+try:
+    threading._register_atexit(_close_all)
+except AttributeError:  # pragma: no cover - every supported Python has it
+    pass

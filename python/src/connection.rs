@@ -1,0 +1,471 @@
+//! `Connection`: one core [`Client`] as Python sees it. The `WebSocket` class of
+//! `nwebsocket/websocket.py` wraps one; every blocking call here releases the GIL.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use nwebsocket::{Client, Event, ReadyState, RecvTimeoutError, TryRecvError};
+use pyo3::prelude::*;
+use pyo3::types::PyInt;
+
+use crate::dispatch::Dispatcher;
+use crate::errors::{new_error, to_pyerr};
+use crate::payload::to_message;
+use crate::{events, options, wait};
+
+/// `readyState` values, as in JS.
+pub(crate) const CONNECTING: u8 = 0;
+/// The handshake succeeded.
+pub(crate) const OPEN: u8 = 1;
+/// The close handshake has started.
+pub(crate) const CLOSING: u8 = 2;
+/// The connection is over.
+pub(crate) const CLOSED: u8 = 3;
+
+/// The longest close reason JS allows, in UTF-8 bytes.
+const MAX_REASON_BYTES: usize = 123;
+
+/// One WebSocket connection: the core client, plus what the Python API needs on top.
+#[pyclass(frozen, module = "nwebsocket._nwebsocket", name = "Connection")]
+#[derive(Debug)]
+pub(crate) struct Connection {
+    client: Client,
+    /// The lock every taker of events holds while it takes one (so that events leave in
+    /// order), and an event that `readyState` took from the queue early, to learn that the
+    /// connection is open, and that the next taker gets first.
+    slot: Mutex<Option<Event>>,
+    /// The state implied by the events handed to Python so far (as return values, or to the
+    /// callbacks), or seen early in `slot`.
+    observed: AtomicU8,
+    /// The callback dispatcher, if the `WebSocket` has callbacks.
+    pub(crate) dispatcher: Dispatcher,
+    /// How long a wait for an event spins before it parks (`options::Settings::spin`).
+    spin: Duration,
+}
+
+/// What a take from the event queue gave.
+pub(crate) enum Taken {
+    /// The next event.
+    Event(Event),
+    /// Nothing yet (no wait asked for, or the timeout passed).
+    Nothing,
+    /// The stream has ended after its `Close`.
+    Ended,
+}
+
+#[pymethods]
+impl Connection {
+    /// Starts connecting to `url`; returns at once.
+    #[new]
+    #[pyo3(signature = (url, options=None))]
+    fn new(py: Python<'_>, url: &str, options: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let settings = options::settings(py, options)?;
+        let client =
+            Client::connect_with_config(url, settings.config).map_err(|err| to_pyerr(py, &err))?;
+        Ok(Connection {
+            client,
+            slot: Mutex::new(None),
+            observed: AtomicU8::new(CONNECTING),
+            dispatcher: Dispatcher::default(),
+            spin: settings.spin,
+        })
+    }
+
+    /// Sends `str` as a text message, `bytes`, `bytearray` or `memoryview` as binary.
+    ///
+    /// Raises `InvalidStateError` (a `ConnectionError`) before the connection is open and once
+    /// it is closing or closed; `TypeError` for another type.
+    fn send(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        if self.observed.load(Ordering::Acquire) != OPEN && self.state(py) == CONNECTING {
+            return Err(new_error(
+                py,
+                "InvalidStateError",
+                "send() before the connection is open (readyState is CONNECTING)",
+            ));
+        }
+        let message = to_message(py, data)?;
+        self.client.send(message).map_err(|_| {
+            new_error(
+                py,
+                "InvalidStateError",
+                "send() after the connection started closing",
+            )
+        })
+    }
+
+    /// Sends a ping (at most 125 bytes of payload); the pong is not an event.
+    #[pyo3(signature = (payload=None))]
+    fn ping(&self, py: Python<'_>, payload: Option<&[u8]>) -> PyResult<()> {
+        let payload = payload.unwrap_or_default().to_vec();
+        self.client.ping(payload).map_err(|err| to_pyerr(py, &err))
+    }
+
+    /// Validates `code` and `reason` as JS does, starts the close handshake and, unless called
+    /// from a callback, waits until the connection is closed (with callbacks: until `onclose`
+    /// has returned).
+    #[pyo3(signature = (code=None, reason=None))]
+    fn close(
+        &self,
+        py: Python<'_>,
+        code: Option<&Bound<'_, PyAny>>,
+        reason: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let code = close_code(py, code)?;
+        let reason = match reason {
+            None => String::new(),
+            Some(reason) if reason.is_none() => String::new(),
+            Some(reason) => reason.extract::<String>()?,
+        };
+        if reason.len() > MAX_REASON_BYTES {
+            return Err(new_error(
+                py,
+                "DOMSyntaxError",
+                format!(
+                    "close reason is {} bytes of UTF-8, the limit is {MAX_REASON_BYTES}",
+                    reason.len()
+                ),
+            ));
+        }
+        self.client
+            .close_with(code, &reason)
+            .map_err(|err| to_pyerr(py, &err))?;
+        if !self.dispatcher.is_current_thread() {
+            self.wait_closed(py, None)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a close with code 1000 and returns at once (used at interpreter exit).
+    fn close_nowait(&self) {
+        // Fails only when the connection is already closing, which is what we want.
+        let _ = self.client.close();
+    }
+
+    /// Waits up to `timeout` seconds (for ever if `None`) until the connection is over: the I/O
+    /// thread has finished and, with callbacks, `onclose` has returned. Returns whether it
+    /// is. Does not close by itself.
+    #[pyo3(signature = (timeout=None))]
+    fn wait_closed(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        let deadline = wait::deadline(timeout)?;
+        if self.dispatcher.is_claimed() {
+            if self.dispatcher.is_current_thread() {
+                // onclose runs on this very thread, after the callback that waits here.
+                return Ok(false);
+            }
+            return Ok(wait::block_on(py, deadline, |until| {
+                self.dispatcher.wait_done(until).then_some(())
+            })?
+            .is_some());
+        }
+        Ok(wait::block_on(py, deadline, |until| {
+            let timeout = until.map_or(Duration::MAX, |until| {
+                until.saturating_duration_since(Instant::now())
+            });
+            self.client.wait_closed(timeout).then_some(())
+        })?
+        .is_some())
+    }
+
+    /// The next event, waiting up to `timeout` seconds (for ever if `None`).
+    ///
+    /// Raises `TimeoutError` if none came in time, `StreamEndedError` after the `Close`.
+    #[pyo3(signature = (timeout=None))]
+    fn recv(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
+        let deadline = wait::deadline(timeout)?;
+        self.next(py, deadline)?.ok_or_else(|| ended(py))
+    }
+
+    /// The next event if one is queued, else `None`; never blocks.
+    ///
+    /// Raises `StreamEndedError` after the `Close`.
+    fn try_recv(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        loop {
+            match self.take(py, None)? {
+                Taken::Event(event) => {
+                    if let Some(object) = self.hand_out(py, event)? {
+                        return Ok(Some(object));
+                    }
+                }
+                Taken::Nothing => return Ok(None),
+                Taken::Ended => return Err(ended(py)),
+            }
+        }
+    }
+
+    /// The next event, or `None` once the stream has ended (the iterator protocol's end).
+    fn next_event(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.next(py, None)
+    }
+
+    /// JS `readyState`: 0 connecting, 1 open, 2 closing, 3 closed.
+    #[getter]
+    fn ready_state(&self, py: Python<'_>) -> u8 {
+        self.state(py)
+    }
+
+    /// JS `bufferedAmount`: bytes accepted by `send` and not yet written to the socket.
+    #[getter]
+    fn buffered_amount(&self) -> usize {
+        self.client.buffered_amount()
+    }
+
+    /// JS `protocol`: the subprotocol the server chose, or `""`.
+    #[getter]
+    fn protocol(&self) -> String {
+        self.client.protocol().to_owned()
+    }
+
+    /// Marks the connection as dispatched to callbacks. Returns `True` only for the first
+    /// caller, which must then run `dispatch` on a thread of its own.
+    fn claim_dispatcher(&self) -> bool {
+        self.dispatcher.claim()
+    }
+
+    /// Lets the dispatcher begin; called by the thread that started it, once `start()` has
+    /// returned.
+    fn open_dispatcher_gate(&self) {
+        self.dispatcher.open_gate();
+    }
+
+    /// Marks a claimed dispatcher that could not be started as finished, so that nothing
+    /// waits for it.
+    fn abandon_dispatcher(&self) {
+        self.dispatcher.abandon();
+    }
+
+    /// How many batches of events the dispatcher has handed to the callbacks, i.e. how often
+    /// it attached to the interpreter (for tests and curiosity).
+    #[getter]
+    fn dispatched_batches(&self) -> usize {
+        self.dispatcher.batches()
+    }
+
+    /// Whether callbacks get the events (a dispatcher was claimed).
+    #[getter]
+    fn has_dispatcher(&self) -> bool {
+        self.dispatcher.is_claimed()
+    }
+
+    /// The dispatcher loop: hands every event to the callbacks of `target` until the `Close`.
+    /// `call_with_event(callback, event)` calls `onerror` and `onclose`, with or without the
+    /// event as their signature wants.
+    fn dispatch(
+        &self,
+        py: Python<'_>,
+        target: &Bound<'_, PyAny>,
+        call_with_event: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        crate::dispatch::run(self, py, target, call_with_event)
+    }
+}
+
+impl Connection {
+    /// The next event, waiting until `deadline` (for ever if `None`); `None` once the stream
+    /// has ended. Raises `TimeoutError` when the deadline passes.
+    fn next(&self, py: Python<'_>, deadline: Option<Instant>) -> PyResult<Option<Py<PyAny>>> {
+        loop {
+            match self.take(py, Some(deadline))? {
+                Taken::Event(event) => {
+                    if let Some(object) = self.hand_out(py, event)? {
+                        return Ok(Some(object));
+                    }
+                }
+                Taken::Nothing => {
+                    return Err(pyo3::exceptions::PyTimeoutError::new_err(
+                        "no event within the timeout",
+                    ));
+                }
+                Taken::Ended => return Ok(None),
+            }
+        }
+    }
+
+    /// The state as Python sees it. With callbacks: as of the last event dispatched. Without:
+    /// as of the events that have arrived, whether taken yet or not.
+    fn state(&self, py: Python<'_>) -> u8 {
+        let observed = self.observed.load(Ordering::Acquire);
+        if observed == CLOSED {
+            return CLOSED;
+        }
+        let dispatched = self.dispatcher.is_claimed();
+        if !dispatched && self.client.wait_closed(Duration::ZERO) {
+            // The I/O thread is done: the Close is queued.
+            return CLOSED;
+        }
+        match self.client.ready_state() {
+            ReadyState::Closing | ReadyState::Closed => return CLOSING,
+            _ => {}
+        }
+        if observed == OPEN || (!dispatched && self.peek_open(py)) {
+            return OPEN;
+        }
+        CONNECTING
+    }
+
+    /// Without callbacks: takes the first event early (if no one else is taking) so that
+    /// `readyState` turns OPEN without the caller taking events. Whether it is the `Open`.
+    fn peek_open(&self, _py: Python<'_>) -> bool {
+        let Ok(mut slot) = self.slot.try_lock() else {
+            // Someone is taking events right now, and will mark the state.
+            return false;
+        };
+        if slot.is_none() {
+            if let Ok(event) = self.client.try_recv() {
+                *slot = Some(event);
+            }
+        }
+        let open = matches!(*slot, Some(Event::Open(_)));
+        if open {
+            // Python has seen OPEN now; it must stay so when callbacks take over the events.
+            self.observed.fetch_max(OPEN, Ordering::AcqRel);
+        }
+        open
+    }
+
+    /// Takes the next event: without waiting if `deadline` is `None`, else waiting until
+    /// `Some(deadline)` (for ever if that is `None`), with the GIL released.
+    fn take(&self, py: Python<'_>, deadline: Option<Option<Instant>>) -> PyResult<Taken> {
+        if self.dispatcher.is_claimed() {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "this WebSocket has callbacks, which get every event: \
+                 recv(), try_recv() and iteration are for WebSockets without callbacks",
+            ));
+        }
+        let mut slot = self.lock_slot(py);
+        if let Some(event) = slot.take() {
+            return Ok(Taken::Event(event));
+        }
+        match self.client.try_recv() {
+            Ok(event) => return Ok(Taken::Event(event)),
+            Err(TryRecvError::Disconnected) => return Ok(Taken::Ended),
+            Err(TryRecvError::Empty) => {}
+        }
+        let Some(deadline) = deadline else {
+            return Ok(Taken::Nothing);
+        };
+        // The slot stays locked while we wait, so nobody takes an event past us.
+        if !self.spin.is_zero() {
+            let spin_end = Instant::now() + self.spin;
+            let spin_end = deadline.map_or(spin_end, |deadline| deadline.min(spin_end));
+            if let Some(taken) = py.detach(|| self.spin_until(spin_end)) {
+                return Ok(taken);
+            }
+        }
+        let taken = wait::block_on(py, deadline, |until| {
+            let result = match until {
+                None => self
+                    .client
+                    .recv()
+                    .map_err(|_| RecvTimeoutError::Disconnected),
+                Some(until) => self
+                    .client
+                    .recv_timeout(until.saturating_duration_since(Instant::now())),
+            };
+            match result {
+                Ok(event) => Some(Taken::Event(event)),
+                Err(RecvTimeoutError::Disconnected) => Some(Taken::Ended),
+                Err(RecvTimeoutError::Timeout) => None,
+            }
+        })?;
+        drop(slot);
+        Ok(taken.unwrap_or(Taken::Nothing))
+    }
+
+    /// Checks for an event until `end`, yielding the CPU between checks; `None` if none came.
+    fn spin_until(&self, end: Instant) -> Option<Taken> {
+        while Instant::now() < end {
+            match self.client.try_recv() {
+                Ok(event) => return Some(Taken::Event(event)),
+                Err(TryRecvError::Disconnected) => return Some(Taken::Ended),
+                Err(TryRecvError::Empty) => std::thread::yield_now(),
+            }
+        }
+        None
+    }
+
+    /// Locks the slot, releasing the GIL while another thread holds it.
+    fn lock_slot(&self, py: Python<'_>) -> MutexGuard<'_, Option<Event>> {
+        loop {
+            match self.slot.try_lock() {
+                Ok(slot) => return slot,
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    // Wait for the holder without the GIL, which it may need to finish.
+                    py.detach(|| drop(self.slot.lock().unwrap_or_else(PoisonError::into_inner)));
+                }
+            }
+        }
+    }
+
+    /// Takes up to `limit` events for the dispatcher, waiting for the first: an empty batch
+    /// means the stream has ended. Called without the GIL.
+    pub(crate) fn take_batch(&self, limit: usize) -> Vec<Event> {
+        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        let first = match slot.take() {
+            Some(event) => event,
+            None => match self.spin_until(Instant::now() + self.spin) {
+                Some(Taken::Event(event)) => event,
+                Some(Taken::Ended) => return Vec::new(),
+                Some(Taken::Nothing) | None => match self.client.recv() {
+                    Ok(event) => event,
+                    Err(_) => return Vec::new(),
+                },
+            },
+        };
+        let mut batch = Vec::with_capacity(limit.min(16));
+        batch.push(first);
+        while batch.len() < limit {
+            match self.client.try_recv() {
+                Ok(event) => batch.push(event),
+                Err(_) => break,
+            }
+        }
+        batch
+    }
+
+    /// Records what handing `event` to Python means for `readyState`.
+    pub(crate) fn observe(&self, event: &Event) {
+        match event {
+            Event::Open(_) => {
+                self.observed.fetch_max(OPEN, Ordering::AcqRel);
+            }
+            Event::Close(_) => self.observed.store(CLOSED, Ordering::Release),
+            _ => {}
+        }
+    }
+
+    /// Records the event and builds its Python object.
+    fn hand_out(&self, py: Python<'_>, event: Event) -> PyResult<Option<Py<PyAny>>> {
+        self.observe(&event);
+        events::to_python(py, &event)
+    }
+}
+
+/// JS `close(code)` validation: an integer, 1000 or 3000-4999, else `InvalidAccessError`.
+fn close_code(py: Python<'_>, code: Option<&Bound<'_, PyAny>>) -> PyResult<u16> {
+    let Some(code) = code.filter(|code| !code.is_none()) else {
+        return Ok(1000);
+    };
+    if !code.is_instance_of::<PyInt>() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(
+            "close code must be an int",
+        ));
+    }
+    match code.extract::<i64>() {
+        Ok(code @ (1000 | 3000..=4999)) => Ok(u16::try_from(code).unwrap_or(1000)),
+        _ => Err(new_error(
+            py,
+            "InvalidAccessError",
+            format!("close code {code} is neither 1000 nor in 3000-4999"),
+        )),
+    }
+}
+
+fn ended(py: Python<'_>) -> PyErr {
+    new_error(
+        py,
+        "StreamEndedError",
+        "the event stream has ended after its Close event",
+    )
+}

@@ -1,0 +1,40 @@
+//! `nwebsocket._nwebsocket`: the native half of the Python package `nwebsocket`.
+//!
+//! The package's `WebSocket` class (in `pysrc/nwebsocket/websocket.py`) keeps the 1.0 API and
+//! wraps a [`connection::Connection`] from here, which owns one core `nwebsocket::Client`.
+//!
+//! # Threads and the GIL
+//!
+//! - The core's I/O thread never touches Python.
+//! - Every call that can block (`recv`, `close`, `wait_closed`) releases the GIL; on the main
+//!   thread it waits in 50 ms slices with a signal check between them, so Ctrl-C interrupts it.
+//!   A wait for an event first spins briefly, yielding the CPU (`spin_wait`, 100 µs): waking
+//!   a parked thread costs about that much on a VM.
+//! - Callbacks run on one dispatcher thread per connection ([`dispatch`]), a Python thread
+//!   started by the package only once a callback is set. It waits for events without the GIL
+//!   and without waking up, takes up to 256 at once, and attaches once per batch. It begins
+//!   only once `Thread.start()` has returned to the thread that set the callback.
+
+#![forbid(unsafe_code)]
+
+mod connection;
+mod dispatch;
+mod errors;
+mod events;
+mod options;
+mod payload;
+mod wait;
+
+use pyo3::prelude::*;
+
+/// The extension module.
+#[pymodule]
+fn _nwebsocket(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<connection::Connection>()?;
+    module.add_class::<events::Open>()?;
+    module.add_class::<events::Message>()?;
+    module.add_class::<events::Error>()?;
+    module.add_class::<events::Close>()?;
+    module.add("OPTIONS", options::KEYS.to_vec())?;
+    Ok(())
+}

@@ -1,0 +1,185 @@
+"""The JS attributes and close() validation, the options, and wss:// trust."""
+
+import json
+import ssl
+
+import pytest
+
+import nwebsocket
+from nwebsocket import Open, WebSocket
+from conftest import drain
+
+
+def open_ws(url, options=None):
+    ws = WebSocket(url, options)
+    event = ws.recv(timeout=10)
+    assert isinstance(event, Open), event
+    return ws
+
+
+def test_constants():
+    assert (WebSocket.CONNECTING, WebSocket.OPEN, WebSocket.CLOSING, WebSocket.CLOSED) == (0, 1, 2, 3)
+    assert (nwebsocket.CONNECTING, nwebsocket.CLOSED) == (0, 3)
+
+
+def test_attributes(server):
+    url = server + "/"
+    ws = open_ws(url)
+    assert ws.url == url
+    assert ws.protocol == ""
+    assert ws.extensions == ""
+    assert ws.bufferedAmount == 0
+    ws.close()
+
+
+def test_send_after_close_raises(server):
+    ws = open_ws(server + "/")
+    ws.close()
+    with pytest.raises(nwebsocket.InvalidStateError) as raised:
+        ws.send("too late")
+    assert isinstance(raised.value, ConnectionError)
+
+
+@pytest.mark.parametrize("code", [0, 999, 1001, 1005, 2999, 5000, 65536, -1])
+def test_close_code_validation(server, code):
+    ws = open_ws(server + "/")
+    with pytest.raises(nwebsocket.InvalidAccessError):
+        ws.close(code)
+    assert ws.readyState == WebSocket.OPEN  # nothing was sent
+    ws.close()
+
+
+def test_close_reason_validation(server):
+    ws = open_ws(server + "/")
+    with pytest.raises(nwebsocket.DOMSyntaxError):
+        ws.close(1000, "é" * 62)  # 124 bytes of UTF-8
+    with pytest.raises(TypeError):
+        ws.close("1000")
+    ws.close(3000, "é" * 61)  # 122 bytes: fine
+    assert ws.readyState == WebSocket.CLOSED
+    ws.close()  # again: nothing happens
+
+
+def test_close_reason_reaches_the_server(server):
+    ws = open_ws(server + "/")
+    ws.close(4321, "because")
+    close = drain(ws)[-1]
+    assert (close.code, close.reason) == (4321, "because")  # echoed back by the server
+
+
+def test_invalid_urls_raise_at_once():
+    for url in ["http://example.com/", "nonsense", "ws://"]:
+        with pytest.raises(nwebsocket.DOMSyntaxError):
+            WebSocket(url)
+
+
+def test_unknown_option_raises(server):
+    with pytest.raises(nwebsocket.OptionsError) as raised:
+        WebSocket(server + "/", {"maxpayload": 10})
+    assert isinstance(raised.value, ValueError)
+    assert "maxPayload" in str(raised.value)  # the message lists the valid names
+    with pytest.raises(nwebsocket.OptionsError):
+        WebSocket(server + "/", {"connect_timeout": -1})
+    with pytest.raises(TypeError):
+        WebSocket(server + "/", 42)
+
+
+def test_headers_and_subprotocols(server):
+    ws = open_ws(
+        server + "/headers",
+        {"headers": {"Authorization": "Bearer t0k3n", "X-Trace": "1"}, "subprotocols": ["superchat", "chat"]},
+    )
+    headers = json.loads(ws.recv(timeout=10).data)
+    assert headers["authorization"] == "Bearer t0k3n"
+    assert headers["x-trace"] == "1"
+    assert headers["sec-websocket-protocol"] == "superchat, chat"
+    assert ws.protocol == "superchat"
+    ws.close()
+
+
+def test_js_style_protocols_argument(server):
+    ws = open_ws(server + "/", "chat")
+    assert ws.protocol == "chat"
+    ws.close()
+
+
+def test_all_options_accepted(server, servers):
+    options = {
+        "headers": [("X-A", "1"), ("X-A", "2")],
+        "subprotocols": "chat",
+        "connect_timeout": 5,
+        "close_timeout": 2.5,
+        "max_message_size": 1 << 20,
+        "max_frame_size": 1 << 16,
+        "event_queue_capacity": 64,
+        "tcp_nodelay": True,
+        "read_buffer_size": 8192,
+        "write_buffer_size": 8192,
+        "cafile": servers["cafile"],
+        "root_certificates": [],
+        "spin_wait": 0,
+    }
+    assert set(options) | {"maxPayload"} == set(nwebsocket._nwebsocket.OPTIONS)
+    ws = open_ws(server + "/", options)
+    ws.close()
+
+
+def test_wss_with_root_certificates(servers):
+    with open(servers["cafile"]) as pem:
+        der = ssl.PEM_cert_to_DER_cert(pem.read())
+    for url in (servers["wss"] + "/", servers["wss_localhost"] + "/"):
+        ws = open_ws(url, {"root_certificates": [der]})
+        ws.send("secure")
+        assert ws.recv(timeout=10).data == "secure"
+        ws.close()
+
+
+def test_context_manager_closes(server):
+    with WebSocket(server + "/") as ws:
+        assert isinstance(ws.recv(timeout=10), Open)
+    assert ws.readyState == WebSocket.CLOSED
+
+
+def test_try_recv_never_blocks(server):
+    ws = WebSocket(server + "/")
+    polls = 0
+    event = None
+    while event is None and polls < 10_000_000:
+        event = ws.try_recv()
+        polls += 1
+    assert isinstance(event, Open)
+    assert ws.try_recv() is None
+    ws.close()
+    assert type(ws.try_recv()).__name__ == "Close"  # close() waited: the Close is queued
+    with pytest.raises(nwebsocket.StreamEndedError):
+        ws.try_recv()
+
+
+def test_event_reprs(server):
+    ws = WebSocket(server + "/")
+    assert repr(ws.recv(timeout=10)) == 'Open(protocol="")'
+    ws.send("hi")
+    assert repr(ws.recv(timeout=10)) == "Message(text, 2 characters)"
+    ws.close()
+    assert repr(ws.recv(timeout=10)) == 'Close(code=1000, reason="", wasClean=True)'
+
+
+def test_bad_option_values_raise(server, tmp_path):
+    url = server + "/"
+    empty = tmp_path / "empty.pem"
+    empty.write_text("")
+    bad = [
+        {"cafile": str(tmp_path / "missing.pem")},
+        {"cafile": str(empty)},
+        {"spin_wait": 1},
+        {"max_message_size": 0},
+        {"maxPayload": 10, "max_message_size": 10},
+        {"headers": {"Host": "elsewhere"}},
+        {"subprotocols": ["not a token"]},
+        {"max_message_size": 100, "max_frame_size": 200},
+    ]
+    for options in bad:
+        with pytest.raises(nwebsocket.OptionsError):
+            WebSocket(url, options)
+    with pytest.raises(TypeError):
+        WebSocket(url, {"root_certificates": ["not bytes"]})

@@ -1,0 +1,101 @@
+"""Messages: every payload type, 10,000 in order both ways, 16 MiB each way."""
+
+import time
+
+import pytest
+
+import nwebsocket
+from nwebsocket import Close, Message, Open, WebSocket
+from conftest import drain
+
+COUNT = 10_000
+
+
+def open_ws(url, options=None):
+    ws = WebSocket(url, options)
+    assert isinstance(ws.recv(timeout=10), Open)
+    return ws
+
+
+def test_payload_types(server):
+    ws = open_ws(server + "/")
+    ws.send("text é")
+    ws.send(b"\x00bytes")
+    ws.send(bytearray(b"array"))
+    ws.send(memoryview(b"xxview")[2:])
+    ws.send(b"")
+    got = [ws.recv(timeout=10).data for _ in range(5)]
+    assert got == ["text é", b"\x00bytes", b"array", b"view", b""]
+    with pytest.raises(TypeError):
+        ws.send(42)
+    ws.close()
+
+
+def test_ten_thousand_echoed_in_order(server):
+    ws = open_ws(server + "/")
+    for i in range(COUNT):
+        ws.send(str(i))
+    received = [ws.recv(timeout=10).data for _ in range(COUNT)]
+    assert received == [str(i) for i in range(COUNT)]
+    ws.close()
+
+
+def test_ten_thousand_from_the_server_in_order_with_callbacks(server):
+    ws = WebSocket(server + f"/flood/{COUNT}/64")
+    received = []
+    ws.onmessage = received.append
+    assert ws.wait_closed(30)
+    assert len(received) == COUNT
+    assert [int(m.split(":")[0]) for m in received] == list(range(COUNT))
+    assert all(len(m) == 64 for m in received)
+
+
+def test_ten_thousand_from_the_server_polled(server):
+    ws = WebSocket(server + f"/flood/{COUNT}/16")
+    numbers = []
+    for event in drain(ws):
+        if isinstance(event, Message):
+            numbers.append(int(event.data.split(":")[0]))
+    assert numbers == list(range(COUNT))
+    assert isinstance(event, Close) and event.wasClean
+
+
+def test_small_event_queue_loses_nothing(server):
+    """Backpressure instead of loss: a queue of 8 still gets all 10,000."""
+    ws = WebSocket(server + f"/flood/{COUNT}/16", {"event_queue_capacity": 8})
+    messages = sum(1 for event in drain(ws) if isinstance(event, Message))
+    assert messages == COUNT
+
+
+@pytest.mark.parametrize("kind", ["text", "binary"])
+def test_sixteen_mebibytes(server, kind):
+    size = 16 << 20
+    payload = ("ab" * (size // 2)) if kind == "text" else bytes(range(256)) * (size // 256)
+    ws = open_ws(server + "/")
+    ws.send(payload)
+    echoed = ws.recv(timeout=60).data
+    assert type(echoed) is type(payload)
+    assert len(echoed) == size and echoed == payload
+    ws.close()
+
+
+def test_over_max_message_size_fails_the_connection(server):
+    ws = open_ws(server + "/", {"maxPayload": 1000})
+    ws.send("x" * 1001)
+    events = drain(ws)
+    assert [type(e).__name__ for e in events] == ["Error", "Close"]
+    assert isinstance(events[0].error, nwebsocket.ProtocolError)
+    # We failed the connection (sending 1009 to the server): as in JS, our Close says 1006.
+    assert (events[1].code, events[1].wasClean) == (1006, False)
+
+
+def test_buffered_amount_drains(server):
+    ws = open_ws(server + "/")
+    ws.send(b"x" * (8 << 20))
+    assert ws.bufferedAmount >= 0
+    limit = time.monotonic() + 10
+    while ws.bufferedAmount and time.monotonic() < limit:
+        time.sleep(1e-3)
+    assert ws.bufferedAmount == 0
+    assert len(ws.recv(timeout=30).data) == 8 << 20
+    ws.close()
