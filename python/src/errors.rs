@@ -34,7 +34,7 @@ pub(crate) fn to_exception<'py>(py: Python<'py>, err: &Error) -> Bound<'py, PyAn
         Ok(exc) => exc,
         Err(import_failed) => return import_failed.into_value(py).into_bound(py).into_any(),
     };
-    if let Error::Rejected { status, body } = err {
+    if let Error::Rejected { status, body, .. } = err {
         // Setting attributes on a fresh exception instance cannot fail.
         let _ = exc.setattr("status", *status);
         let _ = exc.setattr("body", pyo3::types::PyBytes::new(py, body));
@@ -55,8 +55,8 @@ fn class_of(err: &Error) -> &'static str {
         Error::InvalidConfig(_) => "OptionsError",
         Error::PingTooLong(_) => "PayloadTooLongError",
         Error::Connect(_) => "ConnectFailedError",
-        Error::Timeout(_) => "WebSocketTimeoutError",
-        Error::Tls(_) => "TLSError",
+        Error::Timeout { .. } => "WebSocketTimeoutError",
+        Error::Tls { .. } => "TLSError",
         Error::Rejected { .. } => "HandshakeRejectedError",
         Error::Handshake(_) => "HandshakeError",
         Error::Protocol(_) => "ProtocolError",
