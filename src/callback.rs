@@ -10,14 +10,19 @@
 //! on_open?  on_message*  on_error?  on_close
 //! ```
 //!
-//! `on_close` runs exactly once, unless you drop the `WebSocket` before the close arrives, and
-//! nothing runs after it.
+//! `on_close` runs exactly once per connection, unless you drop the `WebSocket` before the
+//! close arrives. With reconnection on (see [`ConfigBuilder`](crate::ConfigBuilder)), every
+//! connection runs this sequence in turn: the [`CloseEvent`]'s `reconnect` field tells
+//! `on_close` whether (and when) another attempt follows, and calling
+//! [`close`](SendHandle::close) on the [`Context`] then stops the reconnecting. Nothing runs
+//! after the last `on_close`.
 //!
 //! # Where callbacks run
 //!
-//! Never on the I/O thread: a slow callback delays the callbacks after it, not pongs, the
-//! close handshake or your sends. (Events wait in the queue meanwhile; if it fills up, the
-//! I/O thread stops reading the socket, see [backpressure](crate#threads-and-shutdown).) You
+//! Never on the I/O thread: a slow callback delays the callbacks after it, not your sends or
+//! the close handshake. Events wait in the queue meanwhile; if it fills up, the I/O thread
+//! stops reading the socket (see [backpressure](crate#threads-and-shutdown)), and then a
+//! server's ping waits there too: its pong goes out once the queue has room again. You
 //! choose the thread:
 //!
 //! | call | callbacks run | returns |
@@ -379,7 +384,8 @@ impl<H: Handler> WebSocket<H> {
         handled
     }
 
-    /// Runs the callbacks on the calling thread until `on_close` has run, blocking in between.
+    /// Runs the callbacks on the calling thread until the last `on_close` has run (with
+    /// reconnection on, the one that no attempt follows), blocking in between.
     /// Returns at once if it already has. To stop early, close the connection (from a callback
     /// or through a [`SendHandle`] from another thread).
     ///
@@ -449,7 +455,8 @@ impl<H: Handler> WebSocket<H> {
             Event::Message(message) => ("on_message", catch(|| handler.on_message(ctx, message))),
             Event::Error(error) => ("on_error", catch(|| handler.on_error(ctx, error))),
             Event::Close(close) => {
-                self.closed = true;
+                // With reconnection on, a Close that another attempt follows is not the end.
+                self.closed = close.is_final();
                 ("on_close", catch(|| handler.on_close(ctx, close)))
             }
         };

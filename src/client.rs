@@ -245,9 +245,14 @@ impl Client {
                 self.delivered
                     .store(ReadyState::Open as u8, Ordering::Release);
             }
-            Event::Close(_) => {
-                self.delivered
-                    .store(ReadyState::Closed as u8, Ordering::Release);
+            Event::Close(close) => {
+                // With another attempt to come, the handle is connecting again.
+                let state = if close.is_final() {
+                    ReadyState::Closed
+                } else {
+                    ReadyState::Connecting
+                };
+                self.delivered.store(state as u8, Ordering::Release);
             }
             Event::Message(_) | Event::Error(_) => {}
         }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 
 use crate::error::{Error, Result};
+use crate::staying_connected::{self, Keepalive, OfflineSends, Reconnect};
 use crate::tls;
 
 /// Headers that the handshake writes itself; setting them by hand would break it. Extensions
@@ -62,6 +63,9 @@ pub struct Config {
     read_buffer_size: usize,
     write_buffer_size: usize,
     tls: Option<Arc<rustls::ClientConfig>>,
+    keepalive: Keepalive,
+    reconnect: Option<Reconnect>,
+    offline_sends: OfflineSends,
 }
 
 impl Default for Config {
@@ -78,6 +82,9 @@ impl Default for Config {
             read_buffer_size: 32 << 10,
             write_buffer_size: 32 << 10,
             tls: None,
+            keepalive: Keepalive::default(),
+            reconnect: None,
+            offline_sends: OfflineSends::default(),
         }
     }
 }
@@ -89,6 +96,8 @@ impl Config {
             config: Config::default(),
             raw_headers: Vec::new(),
             tls: tls::TlsSettings::default(),
+            reconnect: false,
+            reconnect_policy: None,
         }
     }
 
@@ -134,6 +143,34 @@ impl Config {
         self.tcp_nodelay
     }
 
+    /// The keepalive ping interval, if pings are on.
+    pub fn ping_interval(&self) -> Option<Duration> {
+        self.keepalive.ping_interval
+    }
+
+    /// The dead-peer timeout, if it is on.
+    pub fn dead_peer_timeout(&self) -> Option<Duration> {
+        self.keepalive.dead_peer_timeout
+    }
+
+    /// Whether the connection is reopened automatically after it is lost.
+    pub fn reconnect(&self) -> bool {
+        self.reconnect.is_some()
+    }
+
+    /// What sends do while no connection is open.
+    pub fn offline_sends(&self) -> OfflineSends {
+        self.offline_sends
+    }
+
+    pub(crate) fn keepalive(&self) -> Keepalive {
+        self.keepalive
+    }
+
+    pub(crate) fn reconnect_policy(&self) -> Option<&Reconnect> {
+        self.reconnect.as_ref()
+    }
+
     /// The size of the socket read buffer.
     pub fn read_buffer_size(&self) -> usize {
         self.read_buffer_size
@@ -177,6 +214,9 @@ pub struct ConfigBuilder {
     config: Config,
     raw_headers: Vec<(String, String)>,
     tls: tls::TlsSettings,
+    reconnect: bool,
+    /// Reconnect settings made so far; `build()` refuses them if reconnection stays off.
+    reconnect_policy: Option<Reconnect>,
 }
 
 impl ConfigBuilder {
@@ -405,13 +445,114 @@ impl ConfigBuilder {
         self
     }
 
+    /// Sends a ping whenever nothing has come from the server for this long (any bytes count,
+    /// so a message that takes long to arrive keeps the connection quiet-free). Keeps NATs and
+    /// proxies from dropping an idle connection and, with
+    /// [`dead_peer_timeout`](Self::dead_peer_timeout), finds a dead one. Costs one wake-up
+    /// per interval on a quiet connection. While reading is paused (the event queue is full)
+    /// no ping is sent: see `dead_peer_timeout`. Defaults to off: no timer, no wake-up.
+    pub fn ping_interval(mut self, interval: Duration) -> Self {
+        self.config.keepalive.ping_interval = Some(interval);
+        self
+    }
+
+    /// Gives the connection up when nothing has come from the server for this long: `Error`
+    /// ([`Error::Timeout`] with [`TimeoutKind::DeadPeer`](crate::TimeoutKind::DeadPeer)),
+    /// then `Close` 1006. It also finds a peer that vanished without a FIN or a reset. With a
+    /// [`ping_interval`](Self::ping_interval) below it, a live server always has something to
+    /// answer, and a dead one is found within interval + timeout; without one, a server that
+    /// is merely quiet counts as dead.
+    ///
+    /// While reading is paused because the event queue is full, the client reads nothing and
+    /// so cannot see the server's bytes or pongs: the dead-peer clock (and the ping interval)
+    /// is stopped then, and starts afresh when reading resumes. Defaults to off.
+    pub fn dead_peer_timeout(mut self, timeout: Duration) -> Self {
+        self.config.keepalive.dead_peer_timeout = Some(timeout);
+        self
+    }
+
+    /// Reopens the connection when it is lost: after an abnormal close (any `Close` with
+    /// `was_clean == false`) or a failed connection attempt, never after your own
+    /// [`close`](crate::SendHandle::close) or the drop, and after a clean close by the server
+    /// only if [`reconnect_on_clean_close`](Self::reconnect_on_clean_close) or
+    /// [`reconnect_on_close_code`](Self::reconnect_on_close_code) says so.
+    ///
+    /// The delays grow exponentially with full jitter (each is random between zero and
+    /// `initial × 2^(attempt − 1)`, at most the maximum; see
+    /// [`reconnect_delays`](Self::reconnect_delays)), a `Retry-After` on a 429 or 503 answer
+    /// is honoured, and everything resets once a connection has stayed open for
+    /// [`reconnect_reset_after`](Self::reconnect_reset_after). Every connection keeps the
+    /// event contract, and its `Close` says whether and when the next attempt comes
+    /// ([`CloseEvent::reconnect`](crate::CloseEvent::reconnect)); the stream ends after the
+    /// last one. The same I/O thread serves every attempt. Defaults to off, as in JS.
+    pub fn reconnect(mut self, reconnect: bool) -> Self {
+        self.reconnect = reconnect;
+        self
+    }
+
+    /// The first reconnect delay's upper bound, and the largest delay. Defaults to 500 ms and
+    /// 30 s.
+    pub fn reconnect_delays(mut self, initial: Duration, max: Duration) -> Self {
+        let policy = self.reconnect_policy.get_or_insert_with(Reconnect::default);
+        policy.initial_delay = initial;
+        policy.max_delay = max;
+        self
+    }
+
+    /// Gives up after this many failed attempts in a row: the last `Close` then ends the
+    /// stream. Defaults to never giving up.
+    pub fn reconnect_max_attempts(mut self, attempts: u32) -> Self {
+        self.reconnect_policy
+            .get_or_insert_with(Reconnect::default)
+            .max_attempts = Some(attempts);
+        self
+    }
+
+    /// A connection that stayed open this long counts as a success: the next loss starts the
+    /// delays and the attempt count from the beginning. Defaults to 10 s.
+    pub fn reconnect_reset_after(mut self, open_for: Duration) -> Self {
+        self.reconnect_policy
+            .get_or_insert_with(Reconnect::default)
+            .reset_after = open_for;
+        self
+    }
+
+    /// Also reconnects after the server closed cleanly, whatever the code. Defaults to
+    /// `false`.
+    pub fn reconnect_on_clean_close(mut self, reconnect: bool) -> Self {
+        self.reconnect_policy
+            .get_or_insert_with(Reconnect::default)
+            .on_clean_close = reconnect;
+        self
+    }
+
+    /// Also reconnects after the server closed cleanly with `code`, e.g. 1012 (service
+    /// restart) or 1013 (try again later). May be called more than once. Defaults to none.
+    pub fn reconnect_on_close_code(mut self, code: u16) -> Self {
+        self.reconnect_policy
+            .get_or_insert_with(Reconnect::default)
+            .on_close_codes
+            .push(code);
+        self
+    }
+
+    /// What sends do while no connection is open (connecting, or waiting to reconnect): queue
+    /// up to a limit, or fail. Defaults to `OfflineSends::Queue { max_bytes: 64 MiB }`.
+    pub fn offline_sends(mut self, policy: OfflineSends) -> Self {
+        self.config.offline_sends = policy;
+        self
+    }
+
     /// Checks the settings and builds the config.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] when a header name or value is invalid or reserved, a
     /// subprotocol is empty, not an HTTP token or given twice, a size or the queue capacity is
     /// zero, a buffer is over 64 MiB or the queue over 2^24 messages, the frame limit exceeds
-    /// the message limit, or a timeout is zero or over a week. For TLS: a root
+    /// the message limit, or a timeout, interval or delay is zero or over a week; the
+    /// maximum reconnect delay is below the initial one, the maximum number of attempts is
+    /// zero, a reconnect close code is not one a server may send, or reconnect settings are
+    /// made without [`reconnect(true)`](Self::reconnect). For TLS: a root
     /// certificate, PEM text, client certificate or key cannot be read or parsed; the client key
     /// does not match its certificate; [`platform_roots(false)`](Self::platform_roots) leaves
     /// no root to trust; [`danger_accept_invalid_certs`](Self::danger_accept_invalid_certs) is
@@ -423,8 +564,23 @@ impl ConfigBuilder {
             mut config,
             raw_headers,
             tls,
+            reconnect,
+            reconnect_policy,
         } = self;
         let invalid = |why: String| Err(Error::InvalidConfig(why));
+
+        config.reconnect = match (reconnect, reconnect_policy) {
+            (true, policy) => Some(policy.unwrap_or_default()),
+            (false, None) => None,
+            (false, Some(_)) => {
+                return invalid("reconnect settings are made but reconnect(true) is not".into());
+            }
+        };
+        if let Err(why) =
+            staying_connected::check(&config.keepalive, config.reconnect.as_ref(), MAX_TIMEOUT)
+        {
+            return invalid(why);
+        }
 
         for (name, value) in raw_headers {
             let Ok(header_name) = HeaderName::from_bytes(name.as_bytes()) else {

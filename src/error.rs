@@ -114,6 +114,16 @@ pub enum Error {
     #[error("connection is closed")]
     Closed,
 
+    /// No connection is open and sends are not queued meanwhile
+    /// ([`OfflineSends::Fail`](crate::OfflineSends::Fail)).
+    #[error("connection is not open")]
+    NotOpen,
+
+    /// No connection is open and the sends waiting for one already hold this many bytes
+    /// ([`OfflineSends::Queue`](crate::OfflineSends::Queue)); nothing was queued.
+    #[error("{0} bytes already wait for the connection")]
+    QueueFull(usize),
+
     /// A bug: the I/O thread panicked. The connection was dropped; please report it.
     #[error("the I/O thread panicked: {0}")]
     Internal(String),
@@ -275,6 +285,9 @@ pub enum TimeoutKind {
     /// [`ConfigBuilder::close_timeout`](crate::ConfigBuilder::close_timeout), or the socket
     /// would not take the close frame (the server stopped reading) in that time.
     Close,
+    /// Nothing came from the server for
+    /// [`ConfigBuilder::dead_peer_timeout`](crate::ConfigBuilder::dead_peer_timeout).
+    DeadPeer,
 }
 
 /// The message of a caught panic, for the log and [`Error::Internal`].

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::ops::Deref;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tungstenite::Utf8Bytes;
@@ -54,6 +55,14 @@ pub struct CloseEvent {
     pub reason: String,
     /// Whether close frames were exchanged. When `false`, an [`Event::Error`] came just before.
     pub was_clean: bool,
+    /// With automatic reconnection (`ConfigBuilder::reconnect`): the delay after which the
+    /// next connection attempt starts, when one follows; the stream then goes on with that
+    /// attempt's `Open` (or its `Error` and `Close`). `None` when this `Close` is the last
+    /// event of the stream, always so without reconnection.
+    pub reconnect: Option<Duration>,
+    /// Which attempt follows, when one does: 1 for the first one after a connection that had
+    /// stayed open, counting up while attempts fail. 0 when none follows.
+    pub attempt: u32,
 }
 
 impl OpenEvent {
@@ -83,7 +92,14 @@ impl CloseEvent {
             code,
             reason,
             was_clean,
+            reconnect: None,
+            attempt: 0,
         }
+    }
+
+    /// Whether this is the last event of the stream: no reconnection attempt follows.
+    pub fn is_final(&self) -> bool {
+        self.reconnect.is_none()
     }
 
     /// The close event of a connection that failed or ended without a close handshake.

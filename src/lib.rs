@@ -145,6 +145,7 @@
 mod client;
 mod config;
 mod sender;
+mod staying_connected;
 mod target;
 mod tls;
 // The I/O side: the background thread and everything it does.
@@ -167,6 +168,7 @@ pub use error::{
 };
 pub use event::{CloseEvent, Event, Message, OpenEvent, ReadyState, Text};
 pub use sender::SendHandle;
+pub use staying_connected::OfflineSends;
 
 /// The bytes type of binary payloads, re-exported from the `bytes` crate (1.x).
 pub use bytes::Bytes;

@@ -27,23 +27,89 @@ pub(crate) struct Outgoing {
 /// Part of the outgoing stream.
 #[derive(Debug)]
 pub(crate) enum Chunk {
-    /// Small frames, encoded and masked by their senders.
-    Encoded(Vec<u8>),
+    /// Whole frames, encoded and masked: by their senders, or taken back from a connection
+    /// that died before writing them.
+    Encoded(Frames),
     /// A large message, to be encoded by the I/O thread.
     Large { opcode: OpCode, payload: Bytes },
 }
 
+/// Encoded frames and where each starts, so that a connection that dies mid-chunk can hand
+/// back the frames the socket has not fully taken, whole, for the next connection.
+#[derive(Debug, Default)]
+pub(crate) struct Frames {
+    pub(crate) bytes: Vec<u8>,
+    /// Each frame's start in `bytes`, and its payload length, in order.
+    pub(crate) marks: Vec<FrameMark>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameMark {
+    pub(crate) start: usize,
+    pub(crate) payload: usize,
+}
+
+impl Frames {
+    fn with_capacity(bytes: usize) -> Self {
+        Frames {
+            bytes: Vec::with_capacity(bytes),
+            marks: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, opcode: OpCode, payload: &[u8]) {
+        self.marks.push(FrameMark {
+            start: self.bytes.len(),
+            payload: payload.len(),
+        });
+        encode(opcode, payload, &mut self.bytes);
+    }
+
+    /// The frames from the one that contains byte `offset` on, and the payload bytes of the
+    /// frames before it (which the socket has taken whole).
+    pub(crate) fn split_off_at_frame(mut self, offset: usize) -> (Frames, usize) {
+        let keep_from = self
+            .marks
+            .partition_point(|mark| mark.start <= offset)
+            .max(1)
+            - 1;
+        let done: usize = self.marks[..keep_from].iter().map(|m| m.payload).sum();
+        let Some(first) = self.marks.get(keep_from).map(|mark| mark.start) else {
+            return (Frames::default(), done);
+        };
+        let marks = self.marks[keep_from..]
+            .iter()
+            .map(|mark| FrameMark {
+                start: mark.start - first,
+                payload: mark.payload,
+            })
+            .collect();
+        let bytes = self.bytes.split_off(first);
+        (Frames { bytes, marks }, done)
+    }
+
+    /// The payload bytes of every frame.
+    pub(crate) fn payload(&self) -> usize {
+        self.marks.iter().map(|mark| mark.payload).sum()
+    }
+}
+
 impl Chunk {
-    /// The bytes for the socket; encodes a large message (on the I/O thread) into `spare`'s
+    /// The frames for the socket; encodes a large message (on the I/O thread) into `spare`'s
     /// allocation, if it has one.
-    pub(crate) fn into_bytes(self, spare: &mut Option<Vec<u8>>) -> Vec<u8> {
+    pub(crate) fn into_frames(self, spare: &mut Option<Vec<u8>>) -> Frames {
         match self {
-            Chunk::Encoded(bytes) => bytes,
+            Chunk::Encoded(frames) => frames,
             Chunk::Large { opcode, payload } => {
                 let mut bytes = spare.take().unwrap_or_default();
+                bytes.clear();
                 bytes.reserve(payload.len() + 14);
-                encode(opcode, &payload, &mut bytes);
-                bytes
+                let mut frames = Frames {
+                    bytes,
+                    marks: Vec::with_capacity(1),
+                };
+                frames.push(opcode, &payload);
+                frames
             }
         }
     }
@@ -59,15 +125,26 @@ impl Outgoing {
             self.chunks.push_back(Chunk::Large { opcode, payload });
             return;
         }
-        let has_room =
-            matches!(self.chunks.back(), Some(Chunk::Encoded(bytes)) if bytes.len() < LARGE);
+        let has_room = matches!(
+            self.chunks.back(),
+            Some(Chunk::Encoded(frames)) if frames.bytes.len() < LARGE
+        );
         if !has_room {
             self.chunks
-                .push_back(Chunk::Encoded(Vec::with_capacity(LARGE * 2)));
+                .push_back(Chunk::Encoded(Frames::with_capacity(LARGE * 2)));
         }
-        if let Some(Chunk::Encoded(chunk)) = self.chunks.back_mut() {
-            encode(opcode, &payload, chunk);
+        if let Some(Chunk::Encoded(frames)) = self.chunks.back_mut() {
+            frames.push(opcode, &payload);
         }
+    }
+
+    /// Puts frames that a dead connection did not write back in front of what waits, for the
+    /// next connection; `payload` is their payload byte count.
+    pub(crate) fn put_back(&mut self, frames: VecDeque<Chunk>, payload: usize) {
+        for chunk in frames.into_iter().rev() {
+            self.chunks.push_front(chunk);
+        }
+        self.payload += payload;
     }
 
     /// Takes everything queued, with its payload byte count.
@@ -138,7 +215,7 @@ mod tests {
             assert_eq!(counted, len);
             let bytes: Vec<u8> = chunks
                 .into_iter()
-                .flat_map(|chunk| chunk.into_bytes(&mut None))
+                .flat_map(|chunk| chunk.into_frames(&mut None).bytes)
                 .collect();
             let mut cursor = std::io::Cursor::new(&bytes);
             let (header, length) = FrameHeader::parse(&mut cursor).unwrap().unwrap();
@@ -165,5 +242,29 @@ mod tests {
         assert_eq!(counted, 10 + LARGE + 5);
         assert_eq!(chunks.len(), 3);
         assert!(matches!(chunks[1], Chunk::Large { .. }));
+    }
+
+    #[test]
+    fn a_chunk_splits_at_the_frame_that_holds_an_offset() {
+        let mut frames = Frames::default();
+        for len in [10usize, 200, 3] {
+            frames.push(OpCode::Data(Data::Binary), &vec![7u8; len]);
+        }
+        let starts: Vec<usize> = frames.marks.iter().map(|m| m.start).collect();
+        let total = frames.bytes.len();
+        // Nothing written: all of it stays.
+        let (kept, done) = Frames {
+            bytes: frames.bytes.clone(),
+            marks: frames.marks.clone(),
+        }
+        .split_off_at_frame(0);
+        assert_eq!((kept.bytes.len(), kept.payload(), done), (total, 213, 0));
+        // Written into the middle of the second frame: it is kept whole.
+        let (kept, done) = frames.split_off_at_frame(starts[1] + 5);
+        assert_eq!(done, 10);
+        assert_eq!(kept.payload(), 203);
+        assert_eq!(kept.bytes.len(), total - starts[1]);
+        assert_eq!(kept.marks[0].start, 0);
+        assert_eq!(kept.marks[1].start, starts[2] - starts[1]);
     }
 }

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::event::Message;
 use crate::io::Command;
 use crate::shared::Shared;
+use crate::staying_connected::OfflineSends;
 
 /// Sends on a connection: messages, pings and the close. [`Client`](crate::Client) derefs to
 /// one, so these are the client's own send calls; [`Client::sender`](crate::Client::sender)
@@ -59,13 +60,21 @@ impl SendHandle {
     ///
     /// The message is queued for the I/O thread, which writes it at once: a message under
     /// 16 KiB is framed and masked right here, a larger one is handed over without a copy.
-    /// Sends made while still connecting are written, in order, right after the handshake (the
-    /// JS API throws instead). `Ok` means accepted, not delivered: if the connection fails
-    /// first, the [`Event::Error`](crate::Event::Error) says so.
+    /// Sends made while no connection is open (still connecting, or waiting to reconnect)
+    /// follow [`OfflineSends`]: by default they are queued, up to 64 MiB, and written in order
+    /// right after the next handshake (the JS API throws instead). `Ok` means accepted, not
+    /// delivered: if the connection fails first, the [`Event::Error`](crate::Event::Error)
+    /// says so.
+    ///
+    /// When a connection is lost, every message that the socket had not taken whole stays
+    /// queued, in order, for the next connection (with reconnection on). Only messages that
+    /// the kernel had already accepted can be lost with the connection: whether they reached
+    /// the server, nobody can tell.
     ///
     /// # Errors
     /// [`Error::Closed`] after [`close`](Self::close), or once the connection is closing or
-    /// over. Nothing is queued then.
+    /// over; [`Error::NotOpen`] or [`Error::QueueFull`] while no connection is open, by the
+    /// [`OfflineSends`] policy. Nothing is queued then.
     pub fn send(&self, message: impl Into<Message>) -> Result<()> {
         let message = message.into();
         let shared = self.shared();
@@ -73,6 +82,9 @@ impl SendHandle {
             return Err(Error::Closed);
         }
         let len = message.len();
+        if !shared.is_open() {
+            self.check_offline(len)?;
+        }
         let text = message.is_text();
         let payload = message.into_bytes();
         // Counted before the I/O thread can see the frame, so its count never goes below zero.
@@ -87,6 +99,22 @@ impl SendHandle {
         }
         shared.note_outgoing();
         Ok(())
+    }
+
+    /// Applies the offline policy to a send of `len` bytes made while no connection is open.
+    fn check_offline(&self, len: usize) -> Result<()> {
+        let shared = self.shared();
+        match shared.offline {
+            OfflineSends::Fail => Err(Error::NotOpen),
+            OfflineSends::Queue { max_bytes } => {
+                let waiting = shared.buffered_amount.load(Ordering::Relaxed);
+                if waiting.saturating_add(len) > max_bytes {
+                    Err(Error::QueueFull(waiting))
+                } else {
+                    Ok(())
+                }
+            }
+        }
     }
 
     /// Sends a text message. See [`send`](Self::send).
@@ -109,7 +137,9 @@ impl SendHandle {
     /// from the server are answered automatically, with the same payload.)
     ///
     /// # Errors
-    /// [`Error::PingTooLong`] over 125 bytes; [`Error::Closed`] as for [`send`](Self::send).
+    /// [`Error::PingTooLong`] over 125 bytes; [`Error::Closed`] as for [`send`](Self::send);
+    /// [`Error::NotOpen`] while no connection is open with [`OfflineSends::Fail`] (otherwise
+    /// the ping waits for the next connection).
     pub fn ping(&self, payload: impl Into<Bytes>) -> Result<()> {
         let payload = payload.into();
         if payload.len() > 125 {
@@ -117,6 +147,9 @@ impl SendHandle {
         }
         if self.shared().is_closing() {
             return Err(Error::Closed);
+        }
+        if !self.shared().is_open() && self.shared().offline == OfflineSends::Fail {
+            return Err(Error::NotOpen);
         }
         self.outbox.push(Command::Ping(payload))
     }

@@ -5,13 +5,16 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::outgoing::Outgoing;
+use crate::staying_connected::OfflineSends;
 
 /// State shared by the [`Client`](crate::Client), its send handles and the I/O thread.
 ///
-/// Per handle (lives as long as the `Client`): the waker and its flag, `buffered_amount`,
-/// `close_requested`. Per connection (the I/O thread resets it when a connection attempt
-/// starts, see [`begin_connection`](Self::begin_connection)): `closing` and the outgoing
-/// buffer's `closed` seal.
+/// Per handle (lives as long as the `Client`, across reconnections): the waker and its flag,
+/// `buffered_amount`, `close_requested`, the offline policy, the outgoing buffer itself. Per
+/// connection (set by the I/O thread as each connection opens and ends, see
+/// [`connection_opened`](Self::connection_opened) and
+/// [`connection_ended`](Self::connection_ended)): `open`, `closing` and the outgoing buffer's
+/// `closed` seal.
 #[derive(Debug)]
 pub(crate) struct Shared {
     /// Wakes the I/O thread out of `Poll::poll`.
@@ -25,6 +28,10 @@ pub(crate) struct Shared {
     pub(crate) close_requested: AtomicBool,
     /// Per connection: set by the I/O thread once the connection is closing or over.
     pub(crate) closing: AtomicBool,
+    /// Per connection: the handshake is done and the connection not yet over.
+    open: AtomicBool,
+    /// What sends do while no connection is open.
+    pub(crate) offline: OfflineSends,
     /// Frames that senders encoded, for the I/O thread to write.
     outgoing: Mutex<Outgoing>,
     /// Set when `outgoing` has frames the I/O thread has not taken yet.
@@ -32,8 +39,10 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(waker: mio::Waker) -> Self {
+    pub(crate) fn new(waker: mio::Waker, offline: OfflineSends) -> Self {
         Shared {
+            open: AtomicBool::new(false),
+            offline,
             waker,
             driver_asleep: AtomicBool::new(false),
             buffered_amount: AtomicUsize::new(0),
@@ -44,16 +53,22 @@ impl Shared {
         }
     }
 
-    /// A connection attempt starts: its per-connection state starts afresh.
-    pub(crate) fn begin_connection(&self) {
-        self.closing.store(false, Ordering::SeqCst);
-        self.outgoing().closed = false;
+    /// The handshake is done: sends go straight out.
+    pub(crate) fn connection_opened(&self) {
+        self.open.store(true, Ordering::SeqCst);
     }
 
-    /// The connection is over: no more sends on it.
-    pub(crate) fn end_connection(&self) {
-        self.closing.store(true, Ordering::SeqCst);
-        self.outgoing().closed = true;
+    /// The connection is over. When another attempt follows, sends are taken again (by the
+    /// offline policy) for it; otherwise no more sends are taken.
+    pub(crate) fn connection_ended(&self, another_follows: bool) {
+        self.open.store(false, Ordering::SeqCst);
+        self.closing.store(!another_follows, Ordering::SeqCst);
+        self.outgoing().closed = !another_follows;
+    }
+
+    /// Whether a connection is open now.
+    pub(crate) fn is_open(&self) -> bool {
+        self.open.load(Ordering::Relaxed)
     }
 
     /// Whether sends are refused: the user closed, or the connection is closing or over.

@@ -1,6 +1,7 @@
 //! Waiting costs nothing: the I/O thread uses no CPU and does not wake up while a connection
 //! is idle, while a handshake is pending with sends queued behind it, or while reading is
-//! paused by a full event queue. (Its own binary: it finds the I/O thread by name.)
+//! paused by a full event queue; with keepalive on, it wakes once per interval (and once for
+//! the pong). (Its own binary: it finds the I/O thread by name.)
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on any error")]
 
 mod common;
@@ -8,6 +9,7 @@ mod common;
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::TcpStream;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use common::*;
@@ -84,8 +86,15 @@ fn assert_asleep(what: &str) {
     assert!(measured > 0, "{what}: no I/O thread found");
 }
 
+/// Runs the tests of this binary one at a time: each measures every I/O thread of the process.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 #[test]
 fn waiting_costs_no_cpu_and_no_wake_ups() {
+    let _one_at_a_time = one_at_a_time();
     // An open connection with nothing to do.
     let ws = Client::connect(&echo_server()).unwrap();
     expect_open(&ws);
@@ -126,6 +135,29 @@ fn waiting_costs_no_cpu_and_no_wake_ups() {
     sent_rx.recv_timeout(WAIT).unwrap();
     expect_open(&ws);
     assert_asleep("reading paused by a full queue");
+    end(ws);
+}
+
+#[test]
+fn keepalive_costs_a_wake_up_per_interval() {
+    let _one_at_a_time = one_at_a_time();
+    let interval = Duration::from_millis(100);
+    let config = Config::builder().ping_interval(interval).build().unwrap();
+    let ws = Client::connect_with_config(&echo_server(), config).unwrap();
+    expect_open(&ws);
+    wait_until_io_asleep();
+    let before = io_thread_usage();
+    // The measuring window: ten intervals.
+    std::thread::sleep(interval * 10);
+    let after = io_thread_usage();
+    let (tid, (_, switches_after)) = after.iter().next().unwrap();
+    let (_, switches_before) = before[tid];
+    let wake_ups = switches_after - switches_before;
+    // One timer wake-up to send each ping, and one to read its pong.
+    assert!(
+        (8..=24).contains(&wake_ups),
+        "{wake_ups} wake-ups in ten intervals"
+    );
     end(ws);
 }
 

@@ -1,8 +1,9 @@
 //! The I/O thread's loop. The [`Driver`] lives as long as the handle: the poller, the command
-//! channel, the config. For each connection it runs an attempt (`connect`), then a
-//! [`Session`] until the connection ends, then queues how it ended. It sleeps in `Poll::poll`
-//! on the socket and the waker together, with a timeout only when a timer is due, so an idle
-//! connection costs no CPU and no wake-ups.
+//! channel, the config, the retry state. For each connection it runs an attempt (`connect`),
+//! then a [`Session`] until the connection ends, then queues how it ended; with reconnection
+//! on, it waits out the backoff and starts over, on the same thread. It sleeps in
+//! `Poll::poll` on the socket and the waker together, with a timeout only when a timer is due
+//! (connect, close, keepalive, backoff), so an idle connection costs no CPU and no wake-ups.
 
 use std::collections::VecDeque;
 use std::io;
@@ -14,6 +15,7 @@ use tungstenite::WebSocket;
 
 use super::Command;
 use super::connect::{Attempt, Progress};
+use super::retry::Retry;
 use super::session::{Ending, Failure, Session};
 use super::wire::Wire;
 use crate::config::Config;
@@ -33,6 +35,8 @@ pub(super) struct Driver {
     backlog: VecDeque<Command>,
     config: Config,
     target: Target,
+    /// The user closed (or dropped every handle): no reconnection after this.
+    user_closed: bool,
 }
 
 /// Which queued work would make the I/O thread go on at once instead of sleeping.
@@ -61,41 +65,69 @@ impl Driver {
             backlog: VecDeque::new(),
             config,
             target,
+            user_closed: false,
         }
     }
 
-    /// Runs the connection to its end and queues its terminal events. (One connection for
-    /// now; reconnection repeats the attempt and the session here, with the same poller,
-    /// queue and commands.)
+    /// Runs connections until the last one has ended, and queues each one's events: one
+    /// connection, or, with reconnection on, as many as the policy allows, with the backoff
+    /// between them. The stream ends after the last `Close`.
     pub(super) fn run(mut self, sink: &mut EventSink) {
-        sink.begin_connection();
-        self.shared.begin_connection();
-        let ending = match self.connect(sink) {
-            Ok(ws) => self.serve(Session::new(ws), sink),
-            Err(error) => Ending::failed(error),
+        let mut retry = Retry::new(self.config.reconnect_policy().cloned());
+        let last = loop {
+            sink.begin_connection();
+            let (ending, open_for) = self.connection(sink);
+            let Some(next) = retry.next(&ending, open_for, self.user_closed) else {
+                break ending;
+            };
+            self.shared.connection_ended(true);
+            log::debug!(
+                "reconnecting in {:?} (attempt {})",
+                next.delay,
+                next.attempt
+            );
+            let mut close = ending.close;
+            close.reconnect = Some(next.delay);
+            close.attempt = next.attempt;
+            sink.close(ending.error, close);
+            // The backoff belongs to the next attempt: a close() now aborts that attempt.
+            sink.begin_connection();
+            if let Err(error) = self.back_off(Instant::now() + next.delay, sink) {
+                break Ending::failed(error);
+            }
         };
-        self.shared.end_connection();
-        // The socket is closed (by `serve` or `connect`); close the poller too, so that after
-        // the Close event only the thread's exit is left.
+        self.shared.connection_ended(false);
+        // The socket is closed; close the poller too, so that after the last Close event only
+        // the thread's exit is left.
         drop(self);
-        sink.close(ending.error, ending.close);
+        sink.close(last.error, last.close);
+    }
+
+    /// One connection: the attempt, then the session. Returns how it ended and, if it opened,
+    /// how long it was open.
+    fn connection(&mut self, sink: &mut EventSink) -> (Ending, Option<Duration>) {
+        match self.connect(sink) {
+            Ok(ws) => {
+                let opened = Instant::now();
+                let ending = self.serve(Session::new(ws), sink);
+                (ending, Some(opened.elapsed()))
+            }
+            Err(error) => (Ending::failed(error), None),
+        }
     }
 
     /// Runs the connection attempt; pings sent meanwhile wait, in order, in the backlog.
     fn connect(&mut self, sink: &mut EventSink) -> Result<Box<WebSocket<Wire>>, Error> {
         let mut attempt = Attempt::start(self.target.clone(), self.config.clone(), &self.shared)?;
         loop {
-            while let Ok(command) = self.commands.try_recv() {
-                match command {
-                    Command::Ping(_) => self.backlog.push_back(command),
-                    Command::Close(_) | Command::Shutdown => {
-                        attempt.abort(self.poll.registry());
-                        return Err(Error::Aborted);
-                    }
-                }
+            if let Err(aborted) = self.take_commands_while_closed() {
+                attempt.abort(self.poll.registry());
+                return Err(aborted);
             }
             match attempt.advance(self.poll.registry())? {
                 Progress::Open(ws, open) => {
+                    // Before the event: whoever has seen `Open` must find the connection open.
+                    self.shared.connection_opened();
                     sink.open(open);
                     return Ok(ws);
                 }
@@ -106,8 +138,35 @@ impl Driver {
         }
     }
 
+    /// Waits until `until` before the next attempt; a close ends the wait (and the stream).
+    fn back_off(&mut self, until: Instant, sink: &mut EventSink) -> Result<(), Error> {
+        loop {
+            self.take_commands_while_closed()?;
+            if Instant::now() >= until {
+                return Ok(());
+            }
+            self.sleep(sink, Some(until), Work::NewCommands)?;
+        }
+    }
+
+    /// Takes the commands that came while no connection is open: pings wait for the next one;
+    /// a close or the last handle's drop is `Err(Aborted)`.
+    fn take_commands_while_closed(&mut self) -> Result<(), Error> {
+        while let Ok(command) = self.commands.try_recv() {
+            match command {
+                Command::Ping(_) => self.backlog.push_back(command),
+                Command::Close(_) | Command::Shutdown => {
+                    self.user_closed = true;
+                    return Err(Error::Aborted);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Serves the open connection until it ends; closes its socket.
     fn serve(&mut self, mut session: Session, sink: &mut EventSink) -> Ending {
+        let keepalive = self.config.keepalive();
         let ending = loop {
             if let Err(failure) = self.write(&mut session) {
                 break session.fail(failure);
@@ -116,7 +175,10 @@ impl Driver {
             if let Some(ending) = session.read(sink, &self.shared, close_timeout) {
                 break ending;
             }
-            // Reading may have queued a pong or a close reply.
+            if let Err(failure) = session.keep_alive(keepalive) {
+                break session.fail(failure);
+            }
+            // Reading may have queued a pong or a close reply, keepalive a ping.
             if let Err(failure) = session.flush(&self.shared) {
                 break session.fail(failure);
             }
@@ -130,11 +192,16 @@ impl Driver {
             } else {
                 Work::Everything
             };
-            if let Err(err) = self.sleep(sink, session.close_deadline, work) {
+            let wake_at = match (session.close_deadline, session.keepalive_due(keepalive)) {
+                (Some(close), Some(keepalive)) => Some(close.min(keepalive)),
+                (close, keepalive) => close.or(keepalive),
+            };
+            if let Err(err) = self.sleep(sink, wake_at, work) {
                 break session.fail(Failure::silent(err));
             }
         };
         let _ = self.poll.registry().deregister(session.tcp());
+        session.hand_back_unsent(&self.shared);
         ending
     }
 
@@ -150,6 +217,9 @@ impl Driver {
         }
         // One lock for everything queued, instead of one per command.
         for command in self.commands.drain() {
+            if matches!(command, Command::Close(_) | Command::Shutdown) {
+                self.user_closed = true;
+            }
             session.carry_out(command, &self.shared, close_timeout)?;
         }
         session.flush(&self.shared)

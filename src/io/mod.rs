@@ -11,6 +11,7 @@ mod close_watch;
 mod connect;
 mod driver;
 mod handshake;
+mod retry;
 mod session;
 mod stream;
 mod wire;
@@ -68,7 +69,7 @@ pub(crate) struct IoThread {
 pub(crate) fn spawn(target: Target, config: Config) -> Result<IoThread> {
     let poll = Poll::new().map_err(Error::Runtime)?;
     let waker = Waker::new(poll.registry(), WAKER).map_err(Error::Runtime)?;
-    let shared = Arc::new(Shared::new(waker));
+    let shared = Arc::new(Shared::new(waker, config.offline_sends()));
     let (sink, events) = queue::channel(config.event_queue_capacity(), shared.clone());
     let (command_tx, command_rx) = flume::unbounded();
     let (finished_tx, finished_rx) = flume::bounded::<()>(0);

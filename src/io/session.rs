@@ -7,6 +7,7 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use tungstenite::WebSocket;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -19,6 +20,7 @@ use crate::event::{CloseEvent, Message, Text};
 use crate::outgoing::Chunk;
 use crate::queue::EventSink;
 use crate::shared::Shared;
+use crate::staying_connected::Keepalive;
 
 /// How a connection ended: the optional error and its one close event.
 #[derive(Debug)]
@@ -83,24 +85,27 @@ impl From<tungstenite::Error> for Failure {
 #[derive(Debug)]
 pub(super) struct Session {
     ws: Box<WebSocket<Wire>>,
-    /// Payload bytes handed to the writer but not yet written to the socket.
-    unflushed: usize,
     /// The socket refused more bytes: senders' frames wait where they are until it drains.
     pub(super) write_blocked: bool,
     /// The close frame received from the server, once it came.
     received_close: Option<Option<CloseFrame>>,
     /// When the close handshake must be over; set once it starts from either side.
     pub(super) close_deadline: Option<Instant>,
+    /// When the last keepalive ping went out.
+    last_ping: Option<Instant>,
+    /// Reading stopped because the event queue is full: the keepalive clocks stop too.
+    reading_paused: bool,
 }
 
 impl Session {
     pub(super) fn new(ws: Box<WebSocket<Wire>>) -> Self {
         Session {
             ws,
-            unflushed: 0,
             write_blocked: false,
             received_close: None,
             close_deadline: None,
+            last_ping: None,
+            reading_paused: false,
         }
     }
 
@@ -162,7 +167,6 @@ impl Session {
         if self.ws.can_write() {
             log::trace!("sending {payload} bytes");
             self.ws.get_mut().append(chunks);
-            self.unflushed += payload;
         } else {
             // Closing: nothing more goes out.
             shared.buffered_amount.fetch_sub(payload, Ordering::Relaxed);
@@ -189,12 +193,69 @@ impl Session {
     /// Writes what is pending until the socket pushes back.
     pub(super) fn flush(&mut self, shared: &Shared) -> Result<(), Failure> {
         self.write_blocked = false;
-        self.would_block(|ws| ws.flush())?;
-        if !self.write_blocked && self.unflushed > 0 {
-            shared
-                .buffered_amount
-                .fetch_sub(self.unflushed, Ordering::Relaxed);
-            self.unflushed = 0;
+        let flushed = self.would_block(|ws| ws.flush());
+        let written = self.ws.get_mut().take_written_payload();
+        if written > 0 {
+            shared.buffered_amount.fetch_sub(written, Ordering::Relaxed);
+        }
+        flushed
+    }
+
+    /// The connection is over: the senders' frames that the socket did not take whole go
+    /// back to the front of the send queue, for the next connection. They still count in
+    /// `buffered_amount`; what was written whole no longer does.
+    pub(super) fn hand_back_unsent(&mut self, shared: &Shared) {
+        let (unsent, payload, written) = self.ws.get_mut().take_unsent();
+        shared.buffered_amount.fetch_sub(written, Ordering::Relaxed);
+        if !unsent.is_empty() {
+            log::debug!("{payload} bytes of messages kept for the next connection");
+            shared.outgoing().put_back(unsent, payload);
+        }
+    }
+
+    /// When the keepalive must look again: the next ping or the dead-peer deadline. `None`
+    /// when neither is on, or while reading is paused.
+    pub(super) fn keepalive_due(&self, keepalive: Keepalive) -> Option<Instant> {
+        if self.reading_paused {
+            return None;
+        }
+        let last_read = self.ws.get_ref().last_read();
+        let quiet_since = self.last_ping.map_or(last_read, |ping| ping.max(last_read));
+        let ping = keepalive
+            .ping_interval
+            .map(|interval| quiet_since + interval);
+        let dead = keepalive
+            .dead_peer_timeout
+            .map(|timeout| last_read + timeout);
+        match (ping, dead) {
+            (Some(ping), Some(dead)) => Some(ping.min(dead)),
+            (one, other) => one.or(other),
+        }
+    }
+
+    /// Sends a ping when the connection has been quiet for the interval; fails it when the
+    /// server has been silent for the dead-peer timeout.
+    pub(super) fn keep_alive(&mut self, keepalive: Keepalive) -> Result<(), Failure> {
+        if self.reading_paused {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let last_read = self.ws.get_ref().last_read();
+        if let Some(timeout) = keepalive.dead_peer_timeout {
+            if now >= last_read + timeout {
+                return Err(Failure::silent(Error::Timeout {
+                    kind: TimeoutKind::DeadPeer,
+                    during: "waiting for data from the server",
+                }));
+            }
+        }
+        if let Some(interval) = keepalive.ping_interval {
+            let quiet_since = self.last_ping.map_or(last_read, |ping| ping.max(last_read));
+            if now >= quiet_since + interval && self.ws.can_write() {
+                log::trace!("keepalive ping");
+                self.last_ping = Some(now);
+                self.would_block(|ws| ws.write(tungstenite::Message::Ping(Bytes::new())))?;
+            }
         }
         Ok(())
     }
@@ -222,7 +283,16 @@ impl Session {
         shared: &Shared,
         close_timeout: Duration,
     ) -> Option<Ending> {
-        while sink.can_read() {
+        loop {
+            if !sink.can_read() {
+                self.reading_paused = true;
+                return None;
+            }
+            if self.reading_paused {
+                // The clocks stopped with the reading; they start afresh now.
+                self.reading_paused = false;
+                self.ws.get_mut().restart_read_clock();
+            }
             let message = match self.ws.read() {
                 Ok(message) => message,
                 Err(tungstenite::Error::Io(err)) if err.kind() == io::ErrorKind::WouldBlock => {
@@ -261,7 +331,6 @@ impl Session {
                 | tungstenite::Message::Frame(_) => {}
             }
         }
-        None
     }
 
     /// A close code that no endpoint may send (RFC 6455 §7.4) fails the connection, as WHATWG

@@ -1,0 +1,238 @@
+//! Whether and when to reconnect after a connection ended: the policy's triggers, exponential
+//! backoff with full jitter, `Retry-After`, the attempt limit and the reset after a connection
+//! that stayed open. Pure decisions; the driver carries them out.
+
+use std::time::{Duration, SystemTime};
+
+use super::session::Ending;
+use crate::error::Error;
+use crate::staying_connected::Reconnect;
+
+/// The per-handle retry state.
+#[derive(Debug)]
+pub(super) struct Retry {
+    policy: Option<Reconnect>,
+    /// Attempts in a row that have not led to a connection that stayed open.
+    failures: u32,
+}
+
+/// The next attempt: after `delay`, the `attempt`-th in a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Next {
+    pub(super) delay: Duration,
+    pub(super) attempt: u32,
+}
+
+impl Retry {
+    pub(super) fn new(policy: Option<Reconnect>) -> Self {
+        Retry {
+            policy,
+            failures: 0,
+        }
+    }
+
+    /// The next attempt after a connection that ended with `ending`, having been open for
+    /// `open_for` (`None`: it never opened); `None` when the stream ends here.
+    pub(super) fn next(
+        &mut self,
+        ending: &Ending,
+        open_for: Option<Duration>,
+        user_closed: bool,
+    ) -> Option<Next> {
+        let policy = self.policy.as_ref()?;
+        if user_closed || !triggers(policy, ending) {
+            return None;
+        }
+        if open_for.is_some_and(|open_for| open_for >= policy.reset_after) {
+            self.failures = 0;
+        }
+        self.failures = self.failures.saturating_add(1);
+        if policy.max_attempts.is_some_and(|max| self.failures > max) {
+            return None;
+        }
+        let mut delay = jittered(policy, self.failures);
+        if let Some(asked) = ending.error.as_ref().and_then(retry_after) {
+            delay = delay.max(asked);
+        }
+        Some(Next {
+            delay,
+            attempt: self.failures,
+        })
+    }
+}
+
+/// Whether the policy reconnects after `ending`.
+fn triggers(policy: &Reconnect, ending: &Ending) -> bool {
+    match &ending.error {
+        // Neither the server nor the network: the user, the machine, or a bug.
+        Some(Error::Aborted | Error::Runtime(_) | Error::Internal(_)) => false,
+        // Failed connection attempts and abnormal closes.
+        Some(_) => true,
+        None => policy.on_clean_close || policy.on_close_codes.contains(&ending.close.code),
+    }
+}
+
+/// Full jitter: random between zero and `initial × 2^(attempt − 1)`, capped at the maximum.
+fn jittered(policy: &Reconnect, attempt: u32) -> Duration {
+    let doublings = attempt.saturating_sub(1).min(31);
+    let ceiling = policy
+        .initial_delay
+        .saturating_mul(1 << doublings)
+        .min(policy.max_delay);
+    let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+    Duration::from_nanos(rand::random_range(0..=nanos))
+}
+
+/// How long the server asked us to wait: `Retry-After` on a 429 or 503 answer, in seconds or
+/// as an HTTP date. At most a day, whatever it says.
+fn retry_after(error: &Error) -> Option<Duration> {
+    let Error::Rejected {
+        status: 429 | 503,
+        headers,
+        ..
+    } = error
+    else {
+        return None;
+    };
+    let value = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    let delay = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => httpdate::parse_http_date(value)
+            .ok()?
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    };
+    Some(delay.min(Duration::from_secs(24 * 3600)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::CloseEvent;
+
+    fn policy() -> Reconnect {
+        Reconnect {
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            max_attempts: Some(5),
+            ..Reconnect::default()
+        }
+    }
+
+    fn lost() -> Ending {
+        Ending::failed(Error::Io(std::io::ErrorKind::ConnectionReset.into()))
+    }
+
+    fn clean(code: u16) -> Ending {
+        Ending {
+            error: None,
+            close: CloseEvent::new(code, String::new(), true),
+        }
+    }
+
+    fn rejected(status: u16, retry_after: &str) -> Ending {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::RETRY_AFTER, retry_after.parse().unwrap());
+        Ending::failed(Error::Rejected {
+            status,
+            headers: Box::new(headers),
+            body: Box::default(),
+        })
+    }
+
+    #[test]
+    fn off_without_a_policy_and_after_the_users_close() {
+        assert_eq!(Retry::new(None).next(&lost(), None, false), None);
+        assert_eq!(Retry::new(Some(policy())).next(&lost(), None, true), None);
+        let aborted = Ending::failed(Error::Aborted);
+        assert_eq!(Retry::new(Some(policy())).next(&aborted, None, false), None);
+    }
+
+    #[test]
+    fn delays_grow_with_jitter_up_to_the_maximum_then_give_up() {
+        let mut retry = Retry::new(Some(policy()));
+        let mut delays = Vec::new();
+        for attempt in 1..=5 {
+            let next = retry.next(&lost(), None, false).unwrap();
+            assert_eq!(next.attempt, attempt);
+            let ceiling =
+                Duration::from_millis(100 * (1 << (attempt - 1))).min(Duration::from_secs(1));
+            assert!(next.delay <= ceiling, "{attempt}: {:?}", next.delay);
+            delays.push(next.delay);
+        }
+        assert_eq!(retry.next(&lost(), None, false), None, "the sixth attempt");
+        // 200 draws from the same range are not all equal: the delays are random.
+        let mut retry = Retry::new(Some(Reconnect {
+            max_attempts: None,
+            ..policy()
+        }));
+        let draws: std::collections::HashSet<Duration> = (0..200)
+            .map(|_| retry.next(&lost(), None, false).unwrap().delay)
+            .collect();
+        assert!(draws.len() > 100, "{}", draws.len());
+    }
+
+    #[test]
+    fn a_connection_that_stayed_open_resets_the_count() {
+        let mut retry = Retry::new(Some(policy()));
+        for _ in 0..3 {
+            retry.next(&lost(), None, false).unwrap();
+        }
+        let next = retry
+            .next(&lost(), Some(Duration::from_secs(60)), false)
+            .unwrap();
+        assert_eq!(next.attempt, 1);
+        let next = retry
+            .next(&lost(), Some(Duration::from_millis(1)), false)
+            .unwrap();
+        assert_eq!(next.attempt, 2);
+    }
+
+    #[test]
+    fn clean_closes_only_when_asked() {
+        assert_eq!(
+            Retry::new(Some(policy())).next(&clean(1001), None, false),
+            None
+        );
+        let codes = Reconnect {
+            on_close_codes: vec![1012],
+            ..policy()
+        };
+        assert!(
+            Retry::new(Some(codes.clone()))
+                .next(&clean(1012), None, false)
+                .is_some()
+        );
+        assert_eq!(
+            Retry::new(Some(codes)).next(&clean(1000), None, false),
+            None
+        );
+        let any = Reconnect {
+            on_clean_close: true,
+            ..policy()
+        };
+        assert!(
+            Retry::new(Some(any))
+                .next(&clean(1000), None, false)
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn retry_after_is_honoured_on_429_and_503_only() {
+        let mut retry = Retry::new(Some(policy()));
+        let next = retry.next(&rejected(503, "7"), None, false).unwrap();
+        assert_eq!(next.delay, Duration::from_secs(7));
+        let next = retry.next(&rejected(429, "3"), None, false).unwrap();
+        assert_eq!(next.delay, Duration::from_secs(3));
+        let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
+        let next = retry.next(&rejected(503, &later), None, false).unwrap();
+        assert!(next.delay > Duration::from_secs(25), "{:?}", next.delay);
+        let next = retry.next(&rejected(500, "60"), None, false).unwrap();
+        assert!(next.delay <= Duration::from_secs(1));
+    }
+}
