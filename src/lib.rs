@@ -144,6 +144,7 @@
 // The handle side: what user threads call.
 mod client;
 mod config;
+mod proxy;
 mod sender;
 mod target;
 mod tls;
@@ -162,8 +163,8 @@ pub mod callback;
 pub use client::{Client, Events, TryEvents};
 pub use config::{Config, ConfigBuilder};
 pub use error::{
-    ConnectFailures, Error, RecvError, RecvTimeoutError, Result, TimeoutKind, TlsErrorKind,
-    TryRecvError,
+    ConnectFailures, Error, ProxyErrorKind, RecvError, RecvTimeoutError, Result, TimeoutKind,
+    TlsErrorKind, TryRecvError,
 };
 pub use event::{CloseEvent, Event, Message, OpenEvent, ReadyState, Text};
 pub use sender::SendHandle;

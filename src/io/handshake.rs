@@ -42,12 +42,18 @@ pub(super) struct HeadLimit {
 }
 
 impl HeadLimit {
-    pub(super) fn new(stream: Stream) -> Self {
+    /// Wraps `stream`, whose first bytes (from a proxy's answer) are already `received`.
+    pub(super) fn with_received(stream: Stream, received: Vec<u8>) -> Self {
+        let head = if received.is_empty() {
+            Head::Partial
+        } else {
+            parse_head(&received)
+        };
         HeadLimit {
             stream,
-            received: Vec::new(),
+            received,
             served: 0,
-            head: Head::Partial,
+            head,
         }
     }
 
