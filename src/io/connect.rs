@@ -361,9 +361,12 @@ impl Attempt {
         for (name, value) in self.config.header_pairs() {
             headers.append(name.clone(), value.clone());
         }
+        let mut stream = HeadLimit::with_received(stream, first_bytes);
         if let Some(authorization) = &self.target.authorization {
             if !headers.contains_key(http::header::AUTHORIZATION) {
-                headers.insert(http::header::AUTHORIZATION, authorization.clone());
+                let mut line = b"Authorization: ".to_vec();
+                line.extend_from_slice(authorization.as_bytes());
+                stream = stream.with_hidden_header(&line);
             }
         }
         if !self.config.protocols().is_empty() {
@@ -373,7 +376,6 @@ impl Attempt {
             headers.insert("Sec-WebSocket-Protocol", value);
         }
         let ws_config = Some(self.config.websocket_config());
-        let stream = HeadLimit::with_received(stream, first_bytes);
         match ClientHandshake::start(stream, request, ws_config) {
             Ok(mid) => Ok(Stage::Upgrading(mid)),
             Err(err) => Err(Error::from_handshake(err)),
