@@ -110,7 +110,7 @@ impl Config {
         &self.protocols
     }
 
-    /// The limit on DNS, TCP connect, TLS and the HTTP upgrade together.
+    /// The limit on DNS, TCP connect, the proxy's tunnel, TLS and the HTTP upgrade together.
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
     }
@@ -224,8 +224,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// Limits DNS, TCP connect (over every resolved address), TLS and the HTTP upgrade
-    /// together. Defaults to 30 s.
+    /// Limits DNS, TCP connect (over every resolved address), the proxy's tunnel, TLS and the
+    /// HTTP upgrade together. Defaults to 30 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.config.connect_timeout = timeout;
         self

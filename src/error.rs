@@ -397,8 +397,8 @@ impl fmt::Display for ProxyErrorKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TimeoutKind {
-    /// The connection attempt (DNS, TCP, TLS and the HTTP upgrade together) took longer than
-    /// [`ConfigBuilder::connect_timeout`](crate::ConfigBuilder::connect_timeout).
+    /// The connection attempt (DNS, TCP, a proxy, TLS and the HTTP upgrade together) took
+    /// longer than [`ConfigBuilder::connect_timeout`](crate::ConfigBuilder::connect_timeout).
     Connect,
     /// The server did not answer our close frame within
     /// [`ConfigBuilder::close_timeout`](crate::ConfigBuilder::close_timeout), or the socket
