@@ -141,8 +141,9 @@ impl Attempt {
     /// Moves the attempt on as far as it goes without blocking.
     ///
     /// # Errors
-    /// The error that ends the attempt: [`Error::Connect`], [`Error::Timeout`], [`Error::Tls`],
-    /// [`Error::Rejected`], [`Error::Handshake`] or [`Error::Io`]. The socket is closed then.
+    /// The error that ends the attempt: [`Error::Connect`], [`Error::Timeout`],
+    /// [`Error::ProxyRejected`], [`Error::Proxy`], [`Error::Tls`], [`Error::Rejected`],
+    /// [`Error::Handshake`] or [`Error::Io`]. The socket is closed then.
     pub(super) fn advance(&mut self, registry: &Registry) -> Result<Progress> {
         loop {
             let stage = std::mem::replace(&mut self.stage, Stage::Done);

@@ -37,7 +37,7 @@ impl Exchange {
                 Err(err) => return Err(disconnected(err)),
             }
         }
-        // Sent bytes may hold credentials: do not keep them longer than needed.
+        // Ready for the next message of the exchange.
         self.out.clear();
         self.sent = 0;
         Ok(true)
