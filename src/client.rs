@@ -96,7 +96,7 @@ impl Client {
     /// # Ok::<(), nwebsocket::Error>(())
     /// ```
     pub fn connect_with_config(url: &str, config: Config) -> Result<Client> {
-        let target = Target::parse(url)?;
+        let target = Target::parse(url)?.routed(&config);
         let url = target.uri.to_string();
         log::debug!("connecting to {}", target.redacted());
         let io = io::spawn(target, config)?;

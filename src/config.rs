@@ -7,6 +7,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 
 use crate::error::{Error, Result};
+use crate::proxy::{self, Proxy, Route};
 use crate::staying_connected::{self, Keepalive, OfflineSends, Reconnect};
 use crate::tls;
 
@@ -66,6 +67,8 @@ pub struct Config {
     keepalive: Keepalive,
     reconnect: Option<Reconnect>,
     offline_sends: OfflineSends,
+    proxy: Option<Proxy>,
+    proxy_from_env: bool,
 }
 
 impl Default for Config {
@@ -85,6 +88,8 @@ impl Default for Config {
             keepalive: Keepalive::default(),
             reconnect: None,
             offline_sends: OfflineSends::default(),
+            proxy: None,
+            proxy_from_env: true,
         }
     }
 }
@@ -98,6 +103,7 @@ impl Config {
             tls: tls::TlsSettings::default(),
             reconnect: false,
             reconnect_policy: None,
+            raw_proxy: None,
         }
     }
 
@@ -113,7 +119,7 @@ impl Config {
         &self.protocols
     }
 
-    /// The limit on DNS, TCP connect, TLS and the HTTP upgrade together.
+    /// The limit on DNS, TCP connect, the proxy's tunnel, TLS and the HTTP upgrade together.
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
     }
@@ -181,6 +187,27 @@ impl Config {
         self.write_buffer_size
     }
 
+    /// Whether the proxy environment variables are read when no proxy is set explicitly.
+    pub fn proxy_from_env(&self) -> bool {
+        self.proxy_from_env
+    }
+
+    /// How to reach `host:port` (`tls` for `wss://`): the explicit proxy, else the one the
+    /// environment (read through `var`) names for it, else directly.
+    pub(crate) fn route(
+        &self,
+        tls: bool,
+        host: &str,
+        port: u16,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Route {
+        match &self.proxy {
+            Some(proxy) => Route::Proxy(proxy.clone()),
+            None if self.proxy_from_env => proxy::route_from_env(tls, host, port, var),
+            None => Route::Direct,
+        }
+    }
+
     /// The headers as the handshake request wants them.
     pub(crate) fn header_pairs(&self) -> &[(HeaderName, HeaderValue)] {
         &self.headers
@@ -217,6 +244,7 @@ pub struct ConfigBuilder {
     reconnect: bool,
     /// Reconnect settings made so far; `build()` refuses them if reconnection stays off.
     reconnect_policy: Option<Reconnect>,
+    raw_proxy: Option<String>,
 }
 
 impl ConfigBuilder {
@@ -236,8 +264,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// Limits DNS, TCP connect (over every resolved address), TLS and the HTTP upgrade
-    /// together. Defaults to 30 s.
+    /// Limits DNS, TCP connect (over every resolved address), the proxy's tunnel, TLS and the
+    /// HTTP upgrade together. Defaults to 30 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.config.connect_timeout = timeout;
         self
@@ -543,6 +571,56 @@ impl ConfigBuilder {
         self
     }
 
+    /// Connects through this proxy, whatever the environment says:
+    ///
+    /// - `http://[user:password@]host[:port]`: an HTTP proxy, through a `CONNECT` tunnel for
+    ///   both `ws://` and `wss://` (TLS runs inside the tunnel, end to end with the server).
+    ///   Port 80 by default. A URL without a scheme is taken as `http://`.
+    /// - `socks5://[user:password@]host[:port]`: SOCKS5; this client resolves the server's
+    ///   name and hands the proxy an IP address. Port 1080 by default.
+    /// - `socks5h://...`: SOCKS5, the proxy resolves the server's name (for names only the
+    ///   proxy's network knows, and so that no DNS query leaves from here).
+    ///
+    /// User name and password are percent-decoded (write `@` as `%40`, `:` as `%3A`); the HTTP
+    /// proxy gets them as `Proxy-Authorization: Basic`, the SOCKS5 server by RFC 1929. They are
+    /// never logged and never part of an error message. `no_proxy` does not apply to this
+    /// proxy. Defaults to none: the environment decides (see
+    /// [`proxy_from_env`](Self::proxy_from_env)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = nwebsocket::Config::builder()
+    ///     .proxy("http://robot:s3cret@proxy.corp.example:3128")
+    ///     .build()?;
+    /// # drop(config);
+    /// # Ok::<(), nwebsocket::Error>(())
+    /// ```
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.raw_proxy = Some(url.into());
+        self
+    }
+
+    /// Whether, with no [`proxy`](Self::proxy) set, [`Client::connect`](crate::Client::connect)
+    /// takes the proxy from the environment, by the rules of curl:
+    ///
+    /// 1. `wss://` uses `https_proxy`, else `HTTPS_PROXY`; `ws://` uses `http_proxy`, else
+    ///    `HTTP_PROXY`;
+    /// 2. else `all_proxy`, else `ALL_PROXY`;
+    /// 3. unless `no_proxy` (else `NO_PROXY`) lists the server's host: comma-separated host
+    ///    names (matching the name and every name under it, with or without a leading `.`),
+    ///    IP addresses, CIDR ranges (`10.0.0.0/8`), any of them with `:port`, or `*` for all.
+    ///
+    /// Lowercase wins over uppercase; an empty variable counts as unset. The values take the
+    /// forms [`proxy`](Self::proxy) takes. They are read on the thread that calls `connect`,
+    /// at that call. A value that is not a valid proxy URL fails the connection with
+    /// [`Error::InvalidConfig`] (as an [`Event::Error`](crate::Event::Error)) rather than go
+    /// around the proxy. Defaults to `true`.
+    pub fn proxy_from_env(mut self, read: bool) -> Self {
+        self.config.proxy_from_env = read;
+        self
+    }
+
     /// Checks the settings and builds the config.
     ///
     /// # Errors
@@ -558,7 +636,9 @@ impl ConfigBuilder {
     /// no root to trust; [`danger_accept_invalid_certs`](Self::danger_accept_invalid_certs) is
     /// combined with a root option; or
     /// [`unversioned_rustls_config`](Self::unversioned_rustls_config) is combined with any other
-    /// TLS option.
+    /// TLS option. For proxies: the [`proxy`](Self::proxy) URL does not parse, has a scheme other
+    /// than `http`, `socks5` or `socks5h`, a path, or (for SOCKS5) a user name or password over
+    /// 255 bytes; the message never quotes the credentials.
     pub fn build(self) -> Result<Config> {
         let ConfigBuilder {
             mut config,
@@ -566,6 +646,7 @@ impl ConfigBuilder {
             tls,
             reconnect,
             reconnect_policy,
+            raw_proxy,
         } = self;
         let invalid = |why: String| Err(Error::InvalidConfig(why));
 
@@ -626,6 +707,9 @@ impl ConfigBuilder {
         }
         if config.max_frame_size > config.max_message_size {
             return invalid("max_frame_size exceeds max_message_size".into());
+        }
+        if let Some(url) = raw_proxy {
+            config.proxy = Some(Proxy::parse(&url).map_err(Error::InvalidConfig)?);
         }
         config.tls = tls.build()?;
         Ok(config)
@@ -696,5 +780,37 @@ mod tests {
         rejects(Config::builder().close_timeout(Duration::MAX));
         rejects(Config::builder().header("Sec-WebSocket-Extensions", "permessage-deflate"));
         rejects(Config::builder().root_certificate(b"not a certificate".to_vec()));
+    }
+
+    #[test]
+    fn proxies_are_checked_and_an_explicit_one_wins_over_the_environment() {
+        rejects(Config::builder().proxy("https://proxy:443"));
+        rejects(Config::builder().proxy("socks4://proxy"));
+        rejects(Config::builder().proxy("http://proxy:3128/path"));
+        let Err(Error::InvalidConfig(why)) =
+            Config::builder().proxy("ftp://robot:hunter2@proxy").build()
+        else {
+            panic!("accepted")
+        };
+        assert!(!why.contains("hunter2"), "{why}");
+
+        let env = |name: &str| (name == "https_proxy").then(|| "http://env-proxy:1".to_owned());
+        let explicit = Config::builder()
+            .proxy("socks5h://explicit:2")
+            .build()
+            .unwrap();
+        let Route::Proxy(proxy) = explicit.route(true, "h", 443, env) else {
+            panic!("no proxy")
+        };
+        assert_eq!(proxy.to_string(), "socks5h://explicit:2");
+        let default = Config::default();
+        assert!(default.proxy_from_env());
+        let Route::Proxy(proxy) = default.route(true, "h", 443, env) else {
+            panic!("no proxy")
+        };
+        assert_eq!(proxy.to_string(), "http://env-proxy:1");
+        assert_eq!(default.route(false, "h", 80, env), Route::Direct);
+        let ignoring = Config::builder().proxy_from_env(false).build().unwrap();
+        assert_eq!(ignoring.route(true, "h", 443, env), Route::Direct);
     }
 }

@@ -85,6 +85,30 @@ pub enum Error {
         body: Box<[u8]>,
     },
 
+    /// The HTTP proxy refused the `CONNECT` tunnel: 407 (credentials missing or refused), 401
+    /// (some proxies, tinyproxy among them, answer wrong credentials so), 403 (not allowed),
+    /// 502 (the proxy could not reach the server), ...
+    #[error("the proxy refused the tunnel with HTTP status {status}")]
+    ProxyRejected {
+        /// The HTTP status code, e.g. 407.
+        status: u16,
+        /// The response headers, e.g. `Proxy-Authenticate`, which names the schemes the proxy
+        /// accepts.
+        headers: Box<http::HeaderMap>,
+    },
+
+    /// The proxy (HTTP `CONNECT` or SOCKS5) failed otherwise: a SOCKS5 error reply, refused
+    /// SOCKS5 credentials, a proxy that closed the connection or spoke another protocol.
+    /// `kind` says which. Proxy credentials never appear in the message.
+    #[error("proxy failed: {kind}")]
+    Proxy {
+        /// What went wrong, for a caller to match on.
+        kind: ProxyErrorKind,
+        /// The cause, where there is one: the I/O error, or what was wrong with the reply.
+        #[source]
+        source: Option<BoxError>,
+    },
+
     /// The server's upgrade response was not a valid WebSocket handshake (garbage, a wrong
     /// `Sec-WebSocket-Accept`, a subprotocol we did not offer, ...).
     #[error("invalid handshake response")]
@@ -274,12 +298,117 @@ impl fmt::Display for TlsErrorKind {
     }
 }
 
+/// What kind of proxy failure an [`Error::Proxy`] is. An HTTP proxy's refusal is
+/// [`Error::ProxyRejected`] instead, with its status and headers.
+///
+/// # Examples
+///
+/// ```
+/// use nwebsocket::{Error, ProxyErrorKind};
+///
+/// fn advice(err: &Error) -> &'static str {
+///     match err {
+///         Error::ProxyRejected { status: 407 | 401, .. } => "check the proxy credentials",
+///         Error::Proxy { kind: ProxyErrorKind::AuthFailed, .. } => "check the proxy credentials",
+///         Error::Proxy { kind: ProxyErrorKind::ConnectionRefused, .. } => "is the server up?",
+///         Error::Proxy { .. } | Error::ProxyRejected { .. } => "the proxy failed",
+///         _ => "not the proxy",
+///     }
+/// }
+/// # assert_eq!(advice(&Error::Closed), "not the proxy");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProxyErrorKind {
+    /// The SOCKS5 server accepts none of the authentication methods offered: it requires a
+    /// user name and password and none was given, or a method this client lacks (GSSAPI).
+    AuthRequired,
+    /// The SOCKS5 server refused the user name and password (RFC 1929).
+    AuthFailed,
+    /// SOCKS5 reply 1: general SOCKS server failure.
+    GeneralFailure,
+    /// SOCKS5 reply 2: the connection is not allowed by the server's rules.
+    NotAllowed,
+    /// SOCKS5 reply 3: the network is unreachable from the proxy.
+    NetworkUnreachable,
+    /// SOCKS5 reply 4: the host is unreachable from the proxy (this includes a name that the
+    /// proxy could not resolve, with `socks5h://`).
+    HostUnreachable,
+    /// SOCKS5 reply 5: the server refused the proxy's connection.
+    ConnectionRefused,
+    /// SOCKS5 reply 6: TTL expired.
+    TtlExpired,
+    /// SOCKS5 reply 7: the proxy does not support `CONNECT`.
+    CommandNotSupported,
+    /// SOCKS5 reply 8: the proxy does not support the address type (say, IPv6 or a domain
+    /// name: try `socks5://` instead of `socks5h://`).
+    AddressTypeNotSupported,
+    /// A SOCKS5 reply code that RFC 1928 does not assign.
+    Reply(u8),
+    /// The proxy closed or reset the connection before the tunnel was up.
+    Disconnected,
+    /// The proxy's answer was not SOCKS5 or HTTP as expected (or too long); the source says
+    /// what was wrong.
+    Protocol,
+}
+
+impl ProxyErrorKind {
+    /// The kind of a SOCKS5 reply code other than 0 (success).
+    pub(crate) fn of_socks_reply(code: u8) -> Self {
+        match code {
+            1 => ProxyErrorKind::GeneralFailure,
+            2 => ProxyErrorKind::NotAllowed,
+            3 => ProxyErrorKind::NetworkUnreachable,
+            4 => ProxyErrorKind::HostUnreachable,
+            5 => ProxyErrorKind::ConnectionRefused,
+            6 => ProxyErrorKind::TtlExpired,
+            7 => ProxyErrorKind::CommandNotSupported,
+            8 => ProxyErrorKind::AddressTypeNotSupported,
+            other => ProxyErrorKind::Reply(other),
+        }
+    }
+}
+
+impl fmt::Display for ProxyErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProxyErrorKind::AuthRequired => {
+                f.write_str("the SOCKS5 server accepts none of the offered authentication methods")
+            }
+            ProxyErrorKind::AuthFailed => {
+                f.write_str("the SOCKS5 server refused the user name and password")
+            }
+            ProxyErrorKind::GeneralFailure => f.write_str("SOCKS5 reply 1, general failure"),
+            ProxyErrorKind::NotAllowed => {
+                f.write_str("SOCKS5 reply 2, connection not allowed by ruleset")
+            }
+            ProxyErrorKind::NetworkUnreachable => {
+                f.write_str("SOCKS5 reply 3, network unreachable")
+            }
+            ProxyErrorKind::HostUnreachable => f.write_str("SOCKS5 reply 4, host unreachable"),
+            ProxyErrorKind::ConnectionRefused => f.write_str("SOCKS5 reply 5, connection refused"),
+            ProxyErrorKind::TtlExpired => f.write_str("SOCKS5 reply 6, TTL expired"),
+            ProxyErrorKind::CommandNotSupported => {
+                f.write_str("SOCKS5 reply 7, command not supported")
+            }
+            ProxyErrorKind::AddressTypeNotSupported => {
+                f.write_str("SOCKS5 reply 8, address type not supported")
+            }
+            ProxyErrorKind::Reply(code) => write!(f, "SOCKS5 reply {code}, unassigned"),
+            ProxyErrorKind::Disconnected => {
+                f.write_str("the proxy closed the connection before the tunnel was up")
+            }
+            ProxyErrorKind::Protocol => f.write_str("invalid answer from the proxy"),
+        }
+    }
+}
+
 /// Which timer ended a connection with [`Error::Timeout`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TimeoutKind {
-    /// The connection attempt (DNS, TCP, TLS and the HTTP upgrade together) took longer than
-    /// [`ConfigBuilder::connect_timeout`](crate::ConfigBuilder::connect_timeout).
+    /// The connection attempt (DNS, TCP, a proxy, TLS and the HTTP upgrade together) took
+    /// longer than [`ConfigBuilder::connect_timeout`](crate::ConfigBuilder::connect_timeout).
     Connect,
     /// The server did not answer our close frame within
     /// [`ConfigBuilder::close_timeout`](crate::ConfigBuilder::close_timeout), or the socket
@@ -530,6 +659,32 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn every_socks_reply_has_its_kind() {
+        let kinds: Vec<ProxyErrorKind> = (1..=9).map(ProxyErrorKind::of_socks_reply).collect();
+        assert_eq!(
+            kinds,
+            [
+                ProxyErrorKind::GeneralFailure,
+                ProxyErrorKind::NotAllowed,
+                ProxyErrorKind::NetworkUnreachable,
+                ProxyErrorKind::HostUnreachable,
+                ProxyErrorKind::ConnectionRefused,
+                ProxyErrorKind::TtlExpired,
+                ProxyErrorKind::CommandNotSupported,
+                ProxyErrorKind::AddressTypeNotSupported,
+                ProxyErrorKind::Reply(9),
+            ]
+        );
+        for code in 1..=255 {
+            let err = Error::Proxy {
+                kind: ProxyErrorKind::of_socks_reply(code),
+                source: None,
+            };
+            assert!(err.to_string().contains(&format!("reply {code}")), "{err}");
+        }
     }
 
     #[test]

@@ -115,6 +115,33 @@
 //! a wrong name, an expired certificate, a missing client certificate and a server's alert
 //! apart; the rustls error is its [`source()`](std::error::Error::source).
 //!
+//! # Proxies
+//!
+//! An HTTP proxy (a `CONNECT` tunnel, for `ws://` too) or a SOCKS5 proxy (`socks5://`, the
+//! client resolves the server's name; `socks5h://`, the proxy does), each with optional
+//! credentials, is one more stage of the connection attempt under the same connect timeout;
+//! TLS runs inside the tunnel, end to end. Set one with [`ConfigBuilder::proxy`], or let
+//! [`Client::connect`] take it from the environment as curl does (`https_proxy` for `wss://`,
+//! `http_proxy` for `ws://`, then `all_proxy`, except hosts in `no_proxy`; lowercase first;
+//! see [`ConfigBuilder::proxy_from_env`], which also turns that off). A refusal is
+//! [`Error::ProxyRejected`] (HTTP status and headers) or [`Error::Proxy`] with a
+//! [`ProxyErrorKind`] (each SOCKS5 reply, refused credentials, a proxy that hung up).
+//!
+//! Credentials from a proxy URL or from the WebSocket URL's user-info are never logged and
+//! never in an error message. User-info in the WebSocket URL is sent to the server as
+//! `Authorization: Basic`, unless an `Authorization` header is configured.
+//!
+//! ```no_run
+//! use nwebsocket::{Client, Config};
+//!
+//! let config = Config::builder()
+//!     .proxy("socks5h://robot:s3cret@10.0.0.1:1080")
+//!     .build()?;
+//! let ws = Client::connect_with_config("wss://broker.internal/feed", config)?;
+//! # drop(ws);
+//! # Ok::<(), nwebsocket::Error>(())
+//! ```
+//!
 //! # Errors
 //!
 //! One error type, [`Error`]. Calls on the handle return it for bad arguments; a failing
@@ -124,8 +151,8 @@
 //!
 //! # Logging
 //!
-//! Through the `log` crate: `debug` for state changes, `trace` for each message. Payloads are
-//! never logged.
+//! Through the `log` crate: `debug` for state changes, `trace` for each message. Payloads and
+//! credentials are never logged.
 //!
 //! # Feature flags
 //!
@@ -144,6 +171,7 @@
 // The handle side: what user threads call.
 mod client;
 mod config;
+mod proxy;
 mod sender;
 mod staying_connected;
 mod target;
@@ -163,8 +191,8 @@ pub mod callback;
 pub use client::{Client, Events, TryEvents};
 pub use config::{Config, ConfigBuilder};
 pub use error::{
-    ConnectFailures, Error, RecvError, RecvTimeoutError, Result, TimeoutKind, TlsErrorKind,
-    TryRecvError,
+    ConnectFailures, Error, ProxyErrorKind, RecvError, RecvTimeoutError, Result, TimeoutKind,
+    TlsErrorKind, TryRecvError,
 };
 pub use event::{CloseEvent, Event, Message, OpenEvent, ReadyState, Text};
 pub use sender::SendHandle;

@@ -1,13 +1,18 @@
-//! Parses and checks a `ws://` or `wss://` URL before any thread starts.
+//! Parses and checks a `ws://` or `wss://` URL before any thread starts, and picks the route
+//! to it (directly or through a proxy) when `connect` is called.
 
-use http::Uri;
+use std::fmt;
+
 use http::uri::{PathAndQuery, Scheme};
+use http::{HeaderValue, Uri};
 
+use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::proxy::{Credentials, Route};
 
-/// Where to connect and how: the parsed URL split into what DNS, TCP, TLS and the HTTP upgrade
-/// each need.
-#[derive(Debug, Clone)]
+/// Where to connect and how: the parsed URL split into what DNS, TCP, the proxy, TLS and the
+/// HTTP upgrade each need.
+#[derive(Clone)]
 pub(crate) struct Target {
     /// The URL as the handshake sends it: scheme and host lowercase, path `/` when empty, the
     /// query string kept.
@@ -17,6 +22,20 @@ pub(crate) struct Target {
     pub(crate) port: u16,
     /// Chosen by the scheme (`wss`), never by the port.
     pub(crate) tls: bool,
+    /// `Basic` credentials from the URL's user-info, for the upgrade request (as curl and
+    /// Node's `ws` send them). Marked sensitive.
+    pub(crate) authorization: Option<HeaderValue>,
+    /// Directly or through a proxy; [`Direct`](Route::Direct) until [`routed`](Self::routed).
+    pub(crate) route: Route,
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Target")
+            .field("uri", &self.redacted())
+            .field("route", &self.route)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Target {
@@ -41,6 +60,12 @@ impl Target {
             _ => return Err(invalid("the scheme must be ws or wss")),
         };
         let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
+        let authorization = match authority.as_str().rsplit_once('@') {
+            Some((userinfo, _)) => Some(basic_authorization(userinfo).ok_or_else(|| {
+                invalid("the user name or password is not percent-encoded UTF-8")
+            })?),
+            None => None,
+        };
         let bracketed = authority.host();
         let host = bracketed
             .strip_prefix('[')
@@ -70,8 +95,37 @@ impl Target {
             host,
             port,
             tls,
+            authorization,
+            route: Route::Direct,
         })
     }
+
+    /// Picks the route by `config` and the process environment, read now (on the thread
+    /// that calls `connect`; the I/O thread never reads it).
+    pub(crate) fn routed(mut self, config: &Config) -> Self {
+        self.route = config.route(self.tls, &self.host, self.port, |name| {
+            std::env::var(name).ok()
+        });
+        self
+    }
+}
+
+/// `user[:password]` (percent-encoded) as a sensitive `Basic` header value.
+fn basic_authorization(userinfo: &str) -> Option<HeaderValue> {
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .ok()
+            .map(|s| s.into_owned())
+    };
+    let credentials = Credentials {
+        user: decode(user)?,
+        password: decode(password)?,
+    };
+    let mut value = HeaderValue::from_str(&credentials.basic()).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 impl Target {
@@ -132,6 +186,27 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn user_info_becomes_basic_authorization_and_stays_out_of_debug() {
+        let t = Target::parse("wss://al%40ice:open%20sesame@host/x").unwrap();
+        let value = t.authorization.as_ref().unwrap();
+        assert!(value.is_sensitive());
+        // base64("al@ice:open sesame")
+        assert_eq!(value, "Basic YWxAaWNlOm9wZW4gc2VzYW1l");
+        let debug = format!("{t:?}");
+        assert!(
+            !debug.contains("sesame") && !debug.contains("al%40ice"),
+            "{debug}"
+        );
+        assert!(Target::parse("ws://host/").unwrap().authorization.is_none());
+        let t = Target::parse("ws://user@host/").unwrap();
+        assert_eq!(t.authorization.unwrap(), "Basic dXNlcjo="); // "user:"
+        assert!(matches!(
+            Target::parse("ws://u:%ff@host/"),
+            Err(Error::InvalidUrl(_))
+        ));
+    }
 
     #[test]
     fn keeps_the_query_string() {

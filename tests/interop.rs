@@ -1,13 +1,11 @@
 //! Interop against servers no one here wrote: Python `websockets`, Node `ws`, nginx terminating
-//! TLS (certificates from a private CA made in the run), and the proxies tinyproxy and dante.
+//! TLS (certificates from a private CA made in the run), and the proxies tinyproxy (HTTP
+//! CONNECT with BasicAuth: ws and wss, right, wrong and missing credentials) and dante
+//! (SOCKS5, `socks5://` and `socks5h://`, with and without RFC 1929 auth, ws and wss).
 //! Every test is ignored in a plain `cargo test`; `.ci/interop.sh` installs the peers and runs
-//! them with `--ignored`. A peer that cannot be found or started fails its test.
-//!
-//! What comes next (issue 10, the proxy half): the client has no proxy support yet, so the
-//! proxies are only proven to start and to speak their protocol here. Then add, with
-//! [`tinyproxy`] and [`dante`] as they are: ws and wss through HTTP CONNECT with right (200),
-//! wrong (401) and missing (407) credentials, `socks5://` and `socks5h://` with and without
-//! RFC 1929 auth, and the environment variables (`https_proxy`, `no_proxy`, ...).
+//! them with `--ignored`. A peer that cannot be found or started fails its test. The proxy
+//! environment variables are covered by tests/proxy.rs (their rules do not depend on which
+//! proxy answers).
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on any error")]
 
 mod common;
@@ -19,7 +17,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
-use nwebsocket::{Client, CloseEvent, Config, Error, Event, Message, TlsErrorKind};
+use nwebsocket::{Client, CloseEvent, Config, Error, Event, Message, ProxyErrorKind, TlsErrorKind};
 use peers::*;
 use rcgen::{CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 
@@ -452,7 +450,7 @@ fn nginx_mutual_tls() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Proxies: started and proven to speak their protocol (client support comes next)
+// Proxies: first proven to speak their protocol by hand, then with the client
 
 #[test]
 #[ignore = "needs the interop peers; .ci/interop.sh installs them"]
@@ -540,4 +538,167 @@ fn dante_starts_with_and_without_auth() {
     );
     let none = socks5_connect(&guarded, None, target.port);
     assert!(none.is_err(), "{none:?}");
+}
+
+/// A config through `proxy` that ignores the environment.
+fn via(proxy: &str) -> nwebsocket::ConfigBuilder {
+    Config::builder().proxy_from_env(false).proxy(proxy)
+}
+
+#[test]
+#[ignore = "needs the interop peers; .ci/interop.sh installs them"]
+fn tinyproxy_tunnels_ws_and_wss_with_the_right_credentials() {
+    let upstream = python_websockets();
+    let nginx = nginx(&upstream, false);
+    let proxy = tinyproxy();
+    let url = format!(
+        "http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{}",
+        proxy.port
+    );
+    echo_round_trip(
+        &upstream.url("ws", "/echo"),
+        via(&url).build().unwrap(),
+        text_and_binary(),
+    );
+    // wss: TLS with nginx inside the tunnel, verified for localhost (tinyproxy resolves it).
+    let config = via(&url)
+        .root_certificates_pem_file(nginx.dir.join("ca.pem"))
+        .build()
+        .unwrap();
+    echo_round_trip(
+        &format!("wss://localhost:{}/", nginx.port),
+        config,
+        text_and_binary(),
+    );
+}
+
+#[test]
+#[ignore = "needs the interop peers; .ci/interop.sh installs them"]
+fn tinyproxy_refuses_wrong_credentials_with_401_and_missing_ones_with_407() {
+    let upstream = python_websockets();
+    let proxy = tinyproxy();
+    let target = upstream.url("ws", "/echo");
+
+    let wrong = format!("http://{PROXY_USER}:wrong-pw@127.0.0.1:{}", proxy.port);
+    let err = fails_before_open(&target, via(&wrong).build().unwrap());
+    let Error::ProxyRejected { status, .. } = &err else {
+        panic!("expected ProxyRejected, got {err:?}; log:\n{}", proxy.log())
+    };
+    assert_eq!(*status, 401, "{err:?}");
+    assert!(!format!("{err} {err:?}").contains("wrong-pw"), "{err:?}");
+
+    let missing = format!("http://127.0.0.1:{}", proxy.port);
+    let err = fails_before_open(&target, via(&missing).build().unwrap());
+    let Error::ProxyRejected { status, headers } = &err else {
+        panic!("expected ProxyRejected, got {err:?}")
+    };
+    assert_eq!(*status, 407, "{err:?}");
+    let challenge = headers
+        .get("proxy-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(challenge.starts_with("Basic"), "{headers:?}");
+}
+
+#[test]
+#[ignore = "needs the interop peers; .ci/interop.sh installs them"]
+fn dante_without_auth_tunnels_ws_and_wss_resolved_here_or_there() {
+    let upstream = python_websockets();
+    let nginx = nginx(&upstream, false);
+    let proxy = dante(false);
+    for scheme in ["socks5", "socks5h"] {
+        let url = format!("{scheme}://127.0.0.1:{}", proxy.port);
+        echo_round_trip(
+            &format!("ws://localhost:{}/echo", upstream.port),
+            via(&url).build().unwrap(),
+            text_and_binary(),
+        );
+        let config = via(&url)
+            .root_certificates_pem_file(nginx.dir.join("ca.pem"))
+            .build()
+            .unwrap();
+        echo_round_trip(
+            &format!("wss://localhost:{}/", nginx.port),
+            config,
+            text_and_binary(),
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs the interop peers; .ci/interop.sh installs them"]
+fn dante_with_auth_tunnels_ws_and_wss_and_refuses_wrong_or_missing_credentials() {
+    let upstream = python_websockets();
+    let nginx = nginx(&upstream, false);
+    let proxy = dante(true);
+    for scheme in ["socks5", "socks5h"] {
+        let url = format!(
+            "{scheme}://{SOCKS_USER}:{SOCKS_PASSWORD}@127.0.0.1:{}",
+            proxy.port
+        );
+        echo_round_trip(
+            &upstream.url("ws", "/echo"),
+            via(&url).build().unwrap(),
+            text_and_binary(),
+        );
+        let config = via(&url)
+            .root_certificates_pem_file(nginx.dir.join("ca.pem"))
+            .build()
+            .unwrap();
+        echo_round_trip(
+            &format!("wss://localhost:{}/", nginx.port),
+            config,
+            text_and_binary(),
+        );
+    }
+    let target = upstream.url("ws", "/echo");
+    let wrong = format!("socks5h://{SOCKS_USER}:wrong-pw@127.0.0.1:{}", proxy.port);
+    let err = fails_before_open(&target, via(&wrong).build().unwrap());
+    assert!(
+        matches!(
+            err,
+            Error::Proxy {
+                kind: ProxyErrorKind::AuthFailed,
+                ..
+            }
+        ),
+        "{err:?}; log:\n{}",
+        proxy.log()
+    );
+    assert!(!format!("{err} {err:?}").contains("wrong-pw"), "{err:?}");
+    let missing = format!("socks5h://127.0.0.1:{}", proxy.port);
+    let err = fails_before_open(&target, via(&missing).build().unwrap());
+    assert!(
+        matches!(
+            err,
+            Error::Proxy {
+                kind: ProxyErrorKind::AuthRequired,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs the interop peers; .ci/interop.sh installs them"]
+fn dante_reports_a_refused_connection_as_its_reply_code() {
+    let proxy = dante(false);
+    let port = closed_port();
+    let url = format!("socks5://127.0.0.1:{}", proxy.port);
+    let err = fails_before_open(
+        &format!("ws://127.0.0.1:{port}/"),
+        via(&url).build().unwrap(),
+    );
+    assert!(
+        matches!(
+            err,
+            Error::Proxy {
+                kind: ProxyErrorKind::ConnectionRefused,
+                ..
+            }
+        ),
+        "{err:?}; log:\n{}",
+        proxy.log()
+    );
 }

@@ -1,7 +1,12 @@
 //! One connection attempt, as a non-blocking state machine: resolve, TCP connect (each address
-//! in turn), TLS, HTTP upgrade. The I/O thread calls [`Attempt::advance`] whenever something
-//! may have changed and sleeps until [`Attempt::wake_at`] otherwise, so an attempt can be
-//! aborted at any point and a new one started from scratch.
+//! in turn), the proxy's tunnel if there is a proxy, TLS, HTTP upgrade. Each stage takes the
+//! transport of the one before it. The I/O thread calls [`Attempt::advance`] whenever
+//! something may have changed and sleeps until [`Attempt::wake_at`] otherwise, so an attempt
+//! can be aborted at any point and a new one started from scratch; one deadline covers every
+//! stage.
+//!
+//! With a proxy, the resolver and TCP reach the proxy, not the server; only `socks5://` also
+//! resolves the server's name here, to hand the proxy an address.
 
 use std::collections::VecDeque;
 use std::io;
@@ -21,11 +26,13 @@ use tungstenite::handshake::{HandshakeError, MidHandshake};
 
 use super::SOCKET;
 use super::handshake::{HeadLimit, open_event};
+use super::proxy::Tunnel;
 use super::stream::Stream;
 use super::wire::Wire;
 use crate::config::Config;
 use crate::error::{ConnectFailures, Error, Result, TimeoutKind};
 use crate::event::OpenEvent;
+use crate::proxy::{Proxy, ProxyKind, Route};
 use crate::shared::Shared;
 use crate::target::Target;
 
@@ -38,10 +45,19 @@ pub(super) enum Progress {
     Open(Box<WebSocket<Wire>>, OpenEvent),
 }
 
+/// What the resolver found: the addresses to dial (the proxy's, or the server's), and with
+/// `socks5://` the server's address for the proxy.
+#[derive(Debug)]
+struct Resolved {
+    dial: Vec<SocketAddr>,
+    server: Option<SocketAddr>,
+}
+
 #[derive(Debug)]
 enum Stage {
-    Resolving(flume::Receiver<io::Result<Vec<SocketAddr>>>),
+    Resolving(flume::Receiver<Result<Resolved>>),
     Dialing(Dial),
+    Proxy(Box<(TcpStream, Tunnel)>),
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
     Upgrading(MidHandshake<ClientHandshake<HeadLimit>>),
     /// Between stages, and after the end.
@@ -65,26 +81,41 @@ pub(super) struct Attempt {
     config: Config,
     deadline: Instant,
     stage: Stage,
+    /// The server's address for a `socks5://` proxy, once resolved.
+    server: Option<SocketAddr>,
 }
 
 impl Attempt {
-    /// Starts resolving `target`. An IP literal needs no resolver; a name is resolved on a
-    /// short-lived helper thread, so that the attempt stays abortable and its timeout holds.
+    /// Starts resolving the first hop: the proxy, or else the server (and with `socks5://`
+    /// the server too). IP literals need no resolver; names are resolved on a short-lived
+    /// helper thread, so that the attempt stays abortable and its timeout holds.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when the environment named a proxy that does not parse;
+    /// [`Error::Runtime`] when the helper thread cannot start.
     pub(super) fn start(target: Target, config: Config, shared: &Arc<Shared>) -> Result<Self> {
         let deadline = Instant::now() + config.connect_timeout();
+        let (first_hop, server) = match &target.route {
+            Route::Direct => (Lookup::server(&target), None),
+            Route::Proxy(proxy) => {
+                log::debug!("through the proxy {proxy}");
+                let server = (proxy.kind == ProxyKind::Socks5).then(|| Lookup::server(&target));
+                (Lookup::proxy(proxy), server)
+            }
+            Route::BadEnvironment(why) => return Err(Error::InvalidConfig(why.clone())),
+        };
         let (tx, rx) = flume::bounded(1);
-        if let Ok(ip) = target.host.parse::<IpAddr>() {
-            let _ = tx.send(Ok(vec![SocketAddr::new(ip, target.port)]));
+        if first_hop.is_literal() && server.as_ref().is_none_or(Lookup::is_literal) {
+            let _ = tx.send(resolve(&first_hop, server.as_ref()));
         } else {
-            let host = (target.host.clone(), target.port);
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("nwebsocket-dns".into())
                 .stack_size(128 << 10)
                 .spawn(move || {
-                    let addrs = host.to_socket_addrs().map(Iterator::collect);
+                    let resolved = resolve(&first_hop, server.as_ref());
                     // The attempt may be gone (aborted, timed out): then nobody listens.
-                    if tx.send(addrs).is_ok() {
+                    if tx.send(resolved).is_ok() {
                         shared.wake_driver_always();
                     }
                 })
@@ -95,6 +126,7 @@ impl Attempt {
             config,
             deadline,
             stage: Stage::Resolving(rx),
+            server: None,
         })
     }
 
@@ -109,8 +141,9 @@ impl Attempt {
     /// Moves the attempt on as far as it goes without blocking.
     ///
     /// # Errors
-    /// The error that ends the attempt: [`Error::Connect`], [`Error::Timeout`], [`Error::Tls`],
-    /// [`Error::Rejected`], [`Error::Handshake`] or [`Error::Io`]. The socket is closed then.
+    /// The error that ends the attempt: [`Error::Connect`], [`Error::Timeout`],
+    /// [`Error::ProxyRejected`], [`Error::Proxy`], [`Error::Tls`], [`Error::Rejected`],
+    /// [`Error::Handshake`] or [`Error::Io`]. The socket is closed then.
     pub(super) fn advance(&mut self, registry: &Registry) -> Result<Progress> {
         loop {
             let stage = std::mem::replace(&mut self.stage, Stage::Done);
@@ -137,6 +170,7 @@ impl Attempt {
     pub(super) fn abort(&mut self, registry: &Registry) {
         match std::mem::replace(&mut self.stage, Stage::Done) {
             Stage::Dialing(mut dial) => deregister(registry, &mut dial.stream),
+            Stage::Proxy(mut proxy) => deregister(registry, &mut proxy.0),
             Stage::Tls(mut tls) => deregister(registry, &mut tls.sock),
             Stage::Upgrading(mut mid) => {
                 deregister(registry, mid.get_mut().get_mut().stream().tcp());
@@ -149,6 +183,7 @@ impl Attempt {
         match self.stage {
             Stage::Resolving(_) => "resolving the host",
             Stage::Dialing(_) => "connecting",
+            Stage::Proxy(_) => "in the proxy handshake",
             Stage::Tls(_) => "in the TLS handshake",
             Stage::Upgrading(_) | Stage::Done => "in the WebSocket handshake",
         }
@@ -160,14 +195,12 @@ impl Attempt {
         let pending = Some(Progress::Pending);
         match stage {
             Stage::Resolving(rx) => match rx.try_recv() {
-                Ok(Ok(addrs)) if addrs.is_empty() => Err(Error::Connect(
-                    format!("{} resolved to no address", self.target.host).into(),
-                )),
-                Ok(Ok(addrs)) => Ok((self.dial(addrs.into(), Vec::new(), registry)?, None)),
-                Ok(Err(err)) => Err(Error::Connect(Box::new(io::Error::new(
-                    err.kind(),
-                    format!("could not resolve {}: {err}", self.target.host),
-                )))),
+                Ok(Ok(resolved)) => {
+                    self.server = resolved.server;
+                    let dial = self.dial(resolved.dial.into(), Vec::new(), registry)?;
+                    Ok((dial, None))
+                }
+                Ok(Err(err)) => Err(err),
                 Err(flume::TryRecvError::Empty) => Ok((Stage::Resolving(rx), pending)),
                 Err(flume::TryRecvError::Disconnected) => {
                     Err(Error::Connect("the resolver thread died".into()))
@@ -177,7 +210,7 @@ impl Attempt {
                 Ok(true) => {
                     dial.stream.set_nodelay(self.config.tcp_nodelay())?;
                     log::debug!("TCP connected to {}", dial.addr);
-                    Ok((self.secure(dial.stream)?, None))
+                    Ok((self.tunnel(dial.stream, registry)?, None))
                 }
                 Ok(false) if Instant::now() < dial.addr_deadline => {
                     Ok((Stage::Dialing(dial), pending))
@@ -188,6 +221,20 @@ impl Attempt {
                 }
                 Err(err) => self.next_address(dial, err, registry).map(|s| (s, None)),
             },
+            Stage::Proxy(mut proxy) => {
+                let (tcp, tunnel) = &mut *proxy;
+                match tunnel.advance(tcp) {
+                    Ok(None) => Ok((Stage::Proxy(proxy), pending)),
+                    Ok(Some(first_bytes)) => {
+                        log::debug!("proxy tunnel open");
+                        Ok((self.secure(proxy.0, first_bytes)?, None))
+                    }
+                    Err(err) => {
+                        deregister(registry, tcp);
+                        Err(err)
+                    }
+                }
+            }
             Stage::Tls(mut tls) => {
                 while tls.conn.is_handshaking() {
                     match tls.conn.complete_io(&mut tls.sock) {
@@ -203,7 +250,7 @@ impl Attempt {
                     }
                 }
                 log::debug!("TLS established with {}", self.target.host);
-                Ok((self.upgrade(Stream::Tls(tls))?, None))
+                Ok((self.upgrade(Stream::Tls(tls), Vec::new())?, None))
             }
             Stage::Upgrading(mid) => match mid.handshake() {
                 Ok((ws, response)) => {
@@ -266,19 +313,45 @@ impl Attempt {
         self.dial(dial.rest, dial.failures, registry)
     }
 
-    /// Wraps the connected socket in TLS for `wss://`, or goes straight to the upgrade.
-    fn secure(&self, tcp: TcpStream) -> Result<Stage> {
+    /// Starts the proxy's tunnel over the connected socket, or goes on to TLS.
+    fn tunnel(&self, mut tcp: TcpStream, registry: &Registry) -> Result<Stage> {
+        let Route::Proxy(proxy) = &self.target.route else {
+            return self.secure(tcp, Vec::new());
+        };
+        match Tunnel::start(proxy, &self.target.host, self.target.port, self.server) {
+            Ok(tunnel) => Ok(Stage::Proxy(Box::new((tcp, tunnel)))),
+            Err(err) => {
+                deregister(registry, &mut tcp);
+                Err(err)
+            }
+        }
+    }
+
+    /// Wraps the connection (to the server, or the proxy's tunnel to it) in TLS for `wss://`,
+    /// or goes straight to the upgrade. `first_bytes` came from the server with the proxy's
+    /// answer.
+    fn secure(&self, tcp: TcpStream, first_bytes: Vec<u8>) -> Result<Stage> {
         if !self.target.tls {
-            return self.upgrade(Stream::Plain(tcp));
+            return self.upgrade(Stream::Plain(tcp), first_bytes);
         }
         let name = ServerName::try_from(self.target.host.clone()).map_err(Error::from_rustls)?;
-        let conn =
+        let mut conn =
             ClientConnection::new(self.config.tls_config()?, name).map_err(Error::from_rustls)?;
+        if !first_bytes.is_empty() {
+            let mut rest = &first_bytes[..];
+            while !rest.is_empty() {
+                conn.read_tls(&mut rest).map_err(Error::from_tls)?;
+            }
+            // The socket may have nothing more to say: process these now, not on its next read.
+            conn.process_new_packets().map_err(Error::from_rustls)?;
+        }
         Ok(Stage::Tls(Box::new(StreamOwned::new(conn, tcp))))
     }
 
-    /// Starts the HTTP upgrade with the configured headers and subprotocols.
-    fn upgrade(&self, stream: Stream) -> Result<Stage> {
+    /// Starts the HTTP upgrade with the configured headers and subprotocols, and the URL's
+    /// credentials unless an `Authorization` header is configured. `first_bytes` came from
+    /// the server with the proxy's answer.
+    fn upgrade(&self, stream: Stream, first_bytes: Vec<u8>) -> Result<Stage> {
         let mut request = self
             .target
             .uri
@@ -289,6 +362,14 @@ impl Attempt {
         for (name, value) in self.config.header_pairs() {
             headers.append(name.clone(), value.clone());
         }
+        let mut stream = HeadLimit::with_received(stream, first_bytes);
+        if let Some(authorization) = &self.target.authorization {
+            if !headers.contains_key(http::header::AUTHORIZATION) {
+                let mut line = b"Authorization: ".to_vec();
+                line.extend_from_slice(authorization.as_bytes());
+                stream = stream.with_hidden_header(&line);
+            }
+        }
         if !self.config.protocols().is_empty() {
             let offered = self.config.protocols().join(", ");
             let value = HeaderValue::from_str(&offered)
@@ -296,11 +377,74 @@ impl Attempt {
             headers.insert("Sec-WebSocket-Protocol", value);
         }
         let ws_config = Some(self.config.websocket_config());
-        match ClientHandshake::start(HeadLimit::new(stream), request, ws_config) {
+        match ClientHandshake::start(stream, request, ws_config) {
             Ok(mid) => Ok(Stage::Upgrading(mid)),
             Err(err) => Err(Error::from_handshake(err)),
         }
     }
+}
+
+/// A name (or IP literal) to resolve, and what it names, for the error message.
+#[derive(Debug)]
+struct Lookup {
+    host: String,
+    port: u16,
+    what: &'static str,
+}
+
+impl Lookup {
+    fn server(target: &Target) -> Self {
+        Lookup {
+            host: target.host.clone(),
+            port: target.port,
+            what: "",
+        }
+    }
+
+    fn proxy(proxy: &Proxy) -> Self {
+        Lookup {
+            host: proxy.host.clone(),
+            port: proxy.port,
+            what: "the proxy ",
+        }
+    }
+
+    fn is_literal(&self) -> bool {
+        self.host.parse::<IpAddr>().is_ok()
+    }
+
+    fn resolve(&self) -> Result<Vec<SocketAddr>> {
+        if let Ok(ip) = self.host.parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, self.port)]);
+        }
+        let (what, host) = (self.what, &self.host);
+        match (host.as_str(), self.port).to_socket_addrs() {
+            Ok(addrs) => {
+                let addrs: Vec<SocketAddr> = addrs.collect();
+                if addrs.is_empty() {
+                    return Err(Error::Connect(
+                        format!("{what}{host} resolved to no address").into(),
+                    ));
+                }
+                Ok(addrs)
+            }
+            Err(err) => Err(Error::Connect(Box::new(io::Error::new(
+                err.kind(),
+                format!("could not resolve {what}{host}: {err}"),
+            )))),
+        }
+    }
+}
+
+/// Resolves the first hop and, for `socks5://`, the server (whose first address the proxy
+/// gets, as curl does).
+fn resolve(first_hop: &Lookup, server: Option<&Lookup>) -> Result<Resolved> {
+    let dial = first_hop.resolve()?;
+    let server = match server {
+        Some(server) => server.resolve()?.first().copied(),
+        None => None,
+    };
+    Ok(Resolved { dial, server })
 }
 
 /// Whether a non-blocking connect has finished; `Err` if it failed.

@@ -7,6 +7,10 @@
 //! ends is found by parsing it with httparse, as tungstenite itself does, so every status line
 //! that tungstenite accepts is recognised. Other responses pass whole, body included, so that
 //! tungstenite can report them.
+//!
+//! On the way out it can add a header line that tungstenite never sees: the `Authorization`
+//! made from the URL's user-info. tungstenite logs the whole request at trace level, and
+//! credentials must never reach a log.
 
 use std::io::{self, Read, Write};
 
@@ -33,22 +37,97 @@ enum Head {
     Other,
 }
 
-#[derive(Debug)]
 pub(super) struct HeadLimit {
     stream: Stream,
     received: Vec<u8>,
     served: usize,
     head: Head,
+    outgoing: Outgoing,
+}
+
+/// The request on its way out, when a hidden header is to be added.
+#[derive(Debug, Default)]
+struct Outgoing {
+    /// The header line (with its CRLF) to add after the request line, until it has been.
+    hidden_header: Option<Vec<u8>>,
+    /// Request bytes taken from tungstenite and not yet written to the stream.
+    bytes: Vec<u8>,
+}
+
+impl Outgoing {
+    /// Nothing to add and nothing held back: writes may go straight to the stream.
+    fn is_idle(&self) -> bool {
+        self.hidden_header.is_none() && self.bytes.is_empty()
+    }
+
+    /// Takes request bytes, adding the hidden header once the request line is complete.
+    fn take(&mut self, buf: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(buf);
+        if self.hidden_header.is_some() {
+            // The CRLF may straddle the previous write and this one.
+            let from = start.saturating_sub(1);
+            if let Some(at) = self.bytes[from..].windows(2).position(|w| w == b"\r\n") {
+                let at = from + at + 2;
+                if let Some(header) = self.hidden_header.take() {
+                    self.bytes.splice(at..at, header);
+                }
+            }
+        }
+    }
+
+    /// Writes what is held back, once the header is in; `WouldBlock` if `out` is full.
+    fn push(&mut self, out: &mut impl Write) -> io::Result<()> {
+        if self.hidden_header.is_some() {
+            return Ok(());
+        }
+        while !self.bytes.is_empty() {
+            match out.write(&self.bytes)? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => {
+                    self.bytes.drain(..n);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for HeadLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeadLimit")
+            .field("stream", &self.stream)
+            .field("received", &self.received.len())
+            .field("served", &self.served)
+            .field("head", &self.head)
+            .finish_non_exhaustive()
+    }
 }
 
 impl HeadLimit {
-    pub(super) fn new(stream: Stream) -> Self {
+    /// Wraps `stream`, whose first bytes (from a proxy's answer) are already `received`.
+    pub(super) fn with_received(stream: Stream, received: Vec<u8>) -> Self {
+        let head = if received.is_empty() {
+            Head::Partial
+        } else {
+            parse_head(&received)
+        };
         HeadLimit {
             stream,
-            received: Vec::new(),
+            received,
             served: 0,
-            head: Head::Partial,
+            head,
+            outgoing: Outgoing::default(),
         }
+    }
+
+    /// Adds `line` (`Name: value`, no CRLF) to the request after its request line, behind
+    /// tungstenite's back (see the module docs).
+    pub(super) fn with_hidden_header(mut self, line: &[u8]) -> Self {
+        let mut line = line.to_vec();
+        line.extend_from_slice(b"\r\n");
+        self.outgoing.hidden_header = Some(line);
+        self
     }
 
     pub(super) fn stream(&mut self) -> &mut Stream {
@@ -112,10 +191,19 @@ impl Read for HeadLimit {
 
 impl Write for HeadLimit {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.stream.write(buf)
+        if self.outgoing.is_idle() {
+            return self.stream.write(buf);
+        }
+        // Take all of it; `flush` (which tungstenite calls after the request) writes the rest.
+        self.outgoing.take(buf);
+        match self.outgoing.push(&mut self.stream) {
+            Err(err) if err.kind() != io::ErrorKind::WouldBlock => Err(err),
+            _ => Ok(buf.len()),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        self.outgoing.push(&mut self.stream)?;
         self.stream.flush()
     }
 }
@@ -164,6 +252,56 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// A stream that takes at most 3 bytes per write and says `WouldBlock` every other time.
+    struct Trickle {
+        written: Vec<u8>,
+        block: bool,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.block = !self.block;
+            if self.block {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(3);
+            self.written.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_hidden_header_goes_after_the_request_line_at_any_split() {
+        let request = b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n";
+        let want = b"GET /x HTTP/1.1\r\nAuthorization: Basic eA==\r\nHost: h\r\n\r\n";
+        for piece in 1..request.len() {
+            let mut outgoing = Outgoing {
+                hidden_header: Some(b"Authorization: Basic eA==\r\n".to_vec()),
+                bytes: Vec::new(),
+            };
+            let mut out = Trickle {
+                written: Vec::new(),
+                block: false,
+            };
+            // As HeadLimit does: take each write, push what can go, then flush to the end.
+            for chunk in request.chunks(piece) {
+                outgoing.take(chunk);
+                let _ = outgoing.push(&mut out);
+            }
+            for _ in 0..1000 {
+                if outgoing.push(&mut out).is_ok() {
+                    break;
+                }
+            }
+            assert_eq!(out.written, want, "pieces of {piece}");
+            assert!(outgoing.is_idle());
         }
     }
 

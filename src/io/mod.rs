@@ -1,6 +1,7 @@
 //! The I/O thread's world. One thread per handle, named `nwebsocket-io`, owns the socket and
-//! does everything on it: the connection attempt (`connect`: resolve, TCP, TLS, the HTTP
-//! upgrade, with `handshake` finding where the response head ends), then the open connection
+//! does everything on it: the connection attempt (`connect`: resolve, TCP, the tunnel through
+//! a proxy (`proxy`), TLS, the HTTP upgrade, with `handshake` finding where the response head
+//! ends), then the open connection
 //! (`session`: reads, writes through `wire`, the close handshake), all driven by `driver`,
 //! which sleeps on socket readiness and a waker together.
 //!
@@ -11,6 +12,7 @@ mod close_watch;
 mod connect;
 mod driver;
 mod handshake;
+mod proxy;
 mod retry;
 mod session;
 mod stream;
