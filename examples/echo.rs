@@ -7,7 +7,7 @@
 //!
 //! ```sh
 //! https_proxy=http://user:pass@proxy:3128 cargo run --example echo -- wss://echo.example.com/
-//! all_proxy=socks5h://127.0.0.1:1080 cargo run --example echo -- ws://echo.internal/
+//! all_proxy=socks5h://127.0.0.1:1080 cargo run --example echo -- ws://echo.example.org/
 //! ```
 #![allow(clippy::print_stdout, reason = "an example prints what it does")]
 

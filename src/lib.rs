@@ -49,12 +49,14 @@
 //!
 //! # Threads and shutdown
 //!
-//! - One thread per connection, named `nwebsocket-io`; a host name (not an IP literal) is
-//!   resolved on a short-lived `nwebsocket-dns` thread, so that connect timeouts and `close()`
+//! - One thread per [`Client`], named `nwebsocket-io`, for its whole life: with reconnection
+//!   on, every attempt runs on it. A host name (not an IP literal) is resolved on a
+//!   short-lived `nwebsocket-dns` thread per attempt, so that connect timeouts and `close()`
 //!   interrupt resolution too.
 //! - The I/O thread waits on socket readiness and a waker together: a send is written at once,
-//!   and an idle connection costs no CPU and no wake-ups. Only timers (connect and close
-//!   timeouts) wake it otherwise.
+//!   and an idle connection costs no CPU and no wake-ups. Only timers wake it otherwise: the
+//!   connect and close timeouts, and, when you turn them on, the keepalive ping, the
+//!   dead-peer timeout and the reconnect backoff.
 //! - **Sends:** a message under 16 KiB is framed and masked by the thread that sends it,
 //!   straight into a shared outgoing buffer (a short lock, never held across a wait); the I/O
 //!   thread only moves those bytes to the socket. A larger message is handed over as it is
@@ -70,8 +72,55 @@
 //! - Dropping the [`Client`] and every [`SendHandle`] starts a close with code 1001 "going
 //!   away"; the drop never blocks. The I/O thread finishes the close handshake (waiting up to
 //!   [`Config::close_timeout`] for the server), closes the socket and exits.
-//!   [`Client::wait_closed`] blocks, with a timeout, until that has happened.
-//! - Your code never runs on the I/O thread, so nothing you do delays a pong or a close reply.
+//!   [`Client::wait_closed`] blocks, with a timeout, until that has happened. A close or drop
+//!   works also while the server has stopped reading: the close timer runs although the close
+//!   frame cannot be written, and then the connection is dropped.
+//! - Your code never runs on the I/O thread, so a slow consumer delays no pong or close reply,
+//!   until the event queue is full: then the I/O thread reads nothing, a server's ping waits
+//!   in the socket with everything else, and its pong goes out once you have taken half the
+//!   queue.
+//!
+//! # Staying connected
+//!
+//! All off by default, as in JS; each is one setting on [`ConfigBuilder`]:
+//!
+//! - [`ping_interval`](ConfigBuilder::ping_interval): a ping whenever the server has sent
+//!   nothing for that long (one wake-up per interval, plus one for the pong);
+//! - [`dead_peer_timeout`](ConfigBuilder::dead_peer_timeout): give up on a server that has
+//!   sent nothing for that long, also one that vanished without a FIN or reset (`Error` with
+//!   [`TimeoutKind::DeadPeer`], then `Close` 1006);
+//! - [`reconnect`](ConfigBuilder::reconnect): reopen a lost connection, with exponential
+//!   backoff and full jitter, `Retry-After`, an optional attempt limit. The events of all
+//!   connections come in one stream: each connection keeps the `Open? Message* Error? Close`
+//!   shape, and a [`CloseEvent::reconnect`] of `Some(delay)` says that another attempt follows
+//!   (the stream ends after the one with `None`). Sends made while disconnected wait, up to
+//!   a limit, for the next connection, or fail at once ([`OfflineSends`]); messages that the
+//!   socket had not taken whole when a connection died are written on the next one.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use nwebsocket::{Client, Config, Event};
+//!
+//! let config = Config::builder()
+//!     .ping_interval(Duration::from_secs(5))
+//!     .dead_peer_timeout(Duration::from_secs(15))
+//!     .reconnect(true)
+//!     .build()?;
+//! let ws = Client::connect_with_config("ws://127.0.0.1:9001/telemetry", config)?;
+//! for event in &ws {
+//!     match event {
+//!         Event::Open(_) => println!("connected"),
+//!         Event::Message(message) => println!("{message:?}"),
+//!         Event::Error(err) => println!("connection lost: {err}"),
+//!         Event::Close(close) => match close.reconnect {
+//!             Some(delay) => println!("retrying in {delay:?} (attempt {})", close.attempt),
+//!             None => println!("closed for good: {}", close.code),
+//!         },
+//!         _ => {}
+//!     }
+//! }
+//! # Ok::<(), nwebsocket::Error>(())
+//! ```
 //!
 //! # Callbacks
 //!
