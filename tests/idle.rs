@@ -161,6 +161,35 @@ fn keepalive_costs_a_wake_up_per_interval() {
     end(ws);
 }
 
+#[test]
+fn keepalive_does_not_spin_while_the_close_handshake_waits() {
+    let _one_at_a_time = one_at_a_time();
+    // The server never answers the close frame: the client waits out its close timeout with a
+    // ping long overdue, which it may not send after its close frame.
+    let url = raw_ws_server(|stream: TcpStream| {
+        let _ = std::io::copy(&mut &stream, &mut std::io::sink());
+    });
+    let config = Config::builder()
+        .ping_interval(Duration::from_millis(20))
+        .close_timeout(Duration::from_millis(600))
+        .build()
+        .unwrap();
+    let ws = Client::connect_with_config(&url, config).unwrap();
+    expect_open(&ws);
+    wait_until_io_asleep();
+    let before = io_thread_usage();
+    ws.close().unwrap();
+    // The measuring window: most of the close timeout.
+    std::thread::sleep(Duration::from_millis(400));
+    let after = io_thread_usage();
+    let (tid, (ticks_after, _)) = after.iter().next().unwrap();
+    let ticks = ticks_after - before[tid].0;
+    // A spinning I/O thread would burn the whole window: 40 ticks at 100 Hz.
+    assert!(ticks <= 2, "{ticks} CPU ticks while waiting for the close");
+    assert_eq!(check_contract(&until_close(&ws)).code, 1006);
+    assert!(ws.wait_closed(WAIT));
+}
+
 /// Closes and waits for the I/O thread to be gone, so that the next scenario sees only its own.
 fn end(ws: Client) {
     ws.close().unwrap();

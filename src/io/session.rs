@@ -221,8 +221,10 @@ impl Session {
         }
         let last_read = self.ws.get_ref().last_read();
         let quiet_since = self.last_ping.map_or(last_read, |ping| ping.max(last_read));
+        // Once our close frame is out no ping may follow: only the close timer runs then.
         let ping = keepalive
             .ping_interval
+            .filter(|_| self.ws.can_write())
             .map(|interval| quiet_since + interval);
         let dead = keepalive
             .dead_peer_timeout
