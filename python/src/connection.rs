@@ -40,8 +40,6 @@ pub(crate) struct Connection {
     observed: AtomicU8,
     /// The callback dispatcher, if the `WebSocket` has callbacks.
     pub(crate) dispatcher: Dispatcher,
-    /// How long a wait for an event spins before it parks (`options::Settings::spin`).
-    spin: Duration,
 }
 
 /// What a take from the event queue gave.
@@ -60,15 +58,13 @@ impl Connection {
     #[new]
     #[pyo3(signature = (url, options=None))]
     fn new(py: Python<'_>, url: &str, options: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
-        let settings = options::settings(py, options)?;
-        let client =
-            Client::connect_with_config(url, settings.config).map_err(|err| to_pyerr(py, &err))?;
+        let config = options::config(py, options)?;
+        let client = Client::connect_with_config(url, config).map_err(|err| to_pyerr(py, &err))?;
         Ok(Connection {
             client,
             slot: Mutex::new(None),
             observed: AtomicU8::new(CONNECTING),
             dispatcher: Dispatcher::default(),
-            spin: settings.spin,
         })
     }
 
@@ -213,7 +209,7 @@ impl Connection {
     /// JS `protocol`: the subprotocol the server chose, or `""`.
     #[getter]
     fn protocol(&self) -> String {
-        self.client.protocol().to_owned()
+        self.client.protocol()
     }
 
     /// Marks the connection as dispatched to callbacks. Returns `True` only for the first
@@ -344,23 +340,15 @@ impl Connection {
         let Some(deadline) = deadline else {
             return Ok(Taken::Nothing);
         };
-        // The slot stays locked while we wait, so nobody takes an event past us.
-        if !self.spin.is_zero() {
-            let spin_end = Instant::now() + self.spin;
-            let spin_end = deadline.map_or(spin_end, |deadline| deadline.min(spin_end));
-            if let Some(taken) = py.detach(|| self.spin_until(spin_end)) {
-                return Ok(taken);
-            }
-        }
+        // The slot stays locked while we wait, so nobody takes an event past us. The wait is
+        // the core's blocking one: the thread parks until an event or the deadline.
         let taken = wait::block_on(py, deadline, |until| {
             let result = match until {
                 None => self
                     .client
                     .recv()
                     .map_err(|_| RecvTimeoutError::Disconnected),
-                Some(until) => self
-                    .client
-                    .recv_timeout(until.saturating_duration_since(Instant::now())),
+                Some(until) => self.client.recv_deadline(until),
             };
             match result {
                 Ok(event) => Some(Taken::Event(event)),
@@ -370,18 +358,6 @@ impl Connection {
         })?;
         drop(slot);
         Ok(taken.unwrap_or(Taken::Nothing))
-    }
-
-    /// Checks for an event until `end`, yielding the CPU between checks; `None` if none came.
-    fn spin_until(&self, end: Instant) -> Option<Taken> {
-        while Instant::now() < end {
-            match self.client.try_recv() {
-                Ok(event) => return Some(Taken::Event(event)),
-                Err(TryRecvError::Disconnected) => return Some(Taken::Ended),
-                Err(TryRecvError::Empty) => std::thread::yield_now(),
-            }
-        }
-        None
     }
 
     /// Locks the slot, releasing the GIL while another thread holds it.
@@ -404,13 +380,11 @@ impl Connection {
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
         let first = match slot.take() {
             Some(event) => event,
-            None => match self.spin_until(Instant::now() + self.spin) {
-                Some(Taken::Event(event)) => event,
-                Some(Taken::Ended) => return Vec::new(),
-                Some(Taken::Nothing) | None => match self.client.recv() {
-                    Ok(event) => event,
-                    Err(_) => return Vec::new(),
-                },
+            // The dispatcher is never the main thread, so it needs no slices for Ctrl-C: it
+            // parks until the next event.
+            None => match self.client.recv() {
+                Ok(event) => event,
+                Err(_) => return Vec::new(),
             },
         };
         let mut batch = Vec::with_capacity(limit.min(16));

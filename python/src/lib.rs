@@ -8,8 +8,8 @@
 //! - The core's I/O thread never touches Python.
 //! - Every call that can block (`recv`, `close`, `wait_closed`) releases the GIL; on the main
 //!   thread it waits in 50 ms slices with a signal check between them, so Ctrl-C interrupts it.
-//!   A wait for an event first spins briefly, yielding the CPU (`spin_wait`, 100 µs): waking
-//!   a parked thread costs about that much on a VM.
+//!   Waits are the core's blocking ones (`recv`, `recv_deadline`): the thread parks until an
+//!   event comes, and never spins.
 //! - Callbacks run on one dispatcher thread per connection ([`dispatch`]), a Python thread
 //!   started by the package only once a callback is set. It waits for events without the GIL
 //!   and without waking up, takes up to 256 at once, and attaches once per batch. It begins

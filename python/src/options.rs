@@ -1,19 +1,19 @@
 //! The `options` argument of `WebSocket(url, options)`: a dict with pythonic names, turned into
 //! the core's `Config`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use nwebsocket::{Config, ConfigBuilder};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 
 use crate::errors::new_error;
 
 /// Every key `options` may hold. `maxPayload` is the 1.0 package's name for
-/// `max_message_size`.
-pub(crate) const KEYS: [&str; 14] = [
+/// `max_message_size`; `cafile`, `cadata`, `certfile` and `keyfile` are the names of Python's
+/// `ssl` module.
+pub(crate) const KEYS: [&str; 20] = [
     "headers",
     "subprotocols",
     "connect_timeout",
@@ -25,46 +25,85 @@ pub(crate) const KEYS: [&str; 14] = [
     "tcp_nodelay",
     "read_buffer_size",
     "write_buffer_size",
-    "root_certificates",
     "cafile",
-    "spin_wait",
+    "cadata",
+    "root_certificates",
+    "platform_roots",
+    "certfile",
+    "keyfile",
+    "certdata",
+    "keydata",
+    "danger_accept_invalid_certs",
 ];
-
-/// How long a waiting caller checks for an event before it parks, by default (see
-/// [`Settings::spin`]).
-const DEFAULT_SPIN: Duration = Duration::from_micros(100);
-
-/// The longest `spin_wait` accepted.
-const MAX_SPIN: Duration = Duration::from_millis(10);
-
-/// What `options` sets: the core's config, and what the Python layer itself uses.
-#[derive(Debug)]
-pub(crate) struct Settings {
-    /// The core's connection settings.
-    pub(crate) config: Config,
-    /// How long `recv()` and the dispatcher keep checking for an event, yielding the CPU
-    /// between checks, before they park their thread. Waking a parked thread costs about
-    /// 100 µs on the 2-vCPU VM we measured on, more than the loopback round trip itself; a
-    /// spin about as long as a wake-up saves it when the answer is about to come, and costs
-    /// at most this much CPU per wait (loopback RTT p50 150 -> 25-80 µs, and less CPU per
-    /// message, in `python/bench`).
-    pub(crate) spin: Duration,
-}
 
 /// The core's default frame limit; lowered to the message limit when that is smaller.
 const DEFAULT_MAX_FRAME_SIZE: usize = 16 << 20;
 
-/// Reads `options` (`None` or a dict).
+/// The client certificate options, gathered before they go to the builder together.
+#[derive(Default)]
+struct ClientCertificate {
+    certfile: Option<PathBuf>,
+    keyfile: Option<PathBuf>,
+    certdata: Option<Vec<u8>>,
+    keydata: Option<Vec<u8>>,
+}
+
+impl ClientCertificate {
+    /// Sets the certificate and key on `builder`: from files, or from PEM data. As with
+    /// `ssl.SSLContext.load_cert_chain`, the key may be in the certificate's PEM.
+    fn apply(self, py: Python<'_>, builder: ConfigBuilder) -> PyResult<ConfigBuilder> {
+        let mix = |why: &str| Err(new_error(py, "OptionsError", why.to_owned()));
+        match self {
+            ClientCertificate {
+                certfile: Some(_),
+                certdata: Some(_),
+                ..
+            } => mix("give the client certificate as certfile or as certdata, not both"),
+            ClientCertificate {
+                certfile: None,
+                keyfile: Some(_),
+                ..
+            } => mix("keyfile needs certfile (the client certificate)"),
+            ClientCertificate {
+                certdata: None,
+                keydata: Some(_),
+                ..
+            } => mix("keydata needs certdata (the client certificate)"),
+            ClientCertificate {
+                certfile: Some(certfile),
+                keyfile,
+                keydata: None,
+                ..
+            } => {
+                let keyfile = keyfile.unwrap_or_else(|| certfile.clone());
+                Ok(builder.client_certificate_pem_file(certfile, keyfile))
+            }
+            ClientCertificate {
+                certdata: Some(certdata),
+                keydata,
+                keyfile: None,
+                ..
+            } => {
+                let keydata = keydata.unwrap_or_else(|| certdata.clone());
+                Ok(builder.client_certificate_pem(certdata, keydata))
+            }
+            ClientCertificate {
+                certfile: None,
+                certdata: None,
+                ..
+            } => Ok(builder),
+        }
+    }
+}
+
+/// Reads `options` (`None` or a dict) into the core's `Config`.
 ///
 /// # Errors
 /// `TypeError` if `options` is not a dict or a value has the wrong type; `OptionsError` (a
 /// `ValueError`) for an unknown key, a bad value, or a combination the core refuses.
-pub(crate) fn settings(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyResult<Settings> {
+pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyResult<Config> {
     let Some(options) = options.filter(|options| !options.is_none()) else {
-        return Ok(Settings {
-            config: Config::default(),
-            spin: DEFAULT_SPIN,
-        });
+        return Ok(Config::default());
     };
     let options = options
         .cast::<PyDict>()
@@ -72,7 +111,7 @@ pub(crate) fn settings(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> Py
     let mut builder = Config::builder();
     let mut message_limit = None;
     let mut frame_limit = None;
-    let mut spin = DEFAULT_SPIN;
+    let mut client = ClientCertificate::default();
     for (key, value) in options.iter() {
         let key: String = key
             .extract()
@@ -110,9 +149,11 @@ pub(crate) fn settings(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> Py
                 builder
             }
             "event_queue_capacity" => builder.event_queue_capacity(size(py, &key, &value)?),
-            "tcp_nodelay" => builder.tcp_nodelay(value.extract()?),
+            "tcp_nodelay" => builder.tcp_nodelay(flag(&key, &value)?),
             "read_buffer_size" => builder.read_buffer_size(size(py, &key, &value)?),
             "write_buffer_size" => builder.write_buffer_size(size(py, &key, &value)?),
+            "cafile" => builder.root_certificates_pem_file(path(&key, &value)?),
+            "cadata" => cadata(builder, &value)?,
             "root_certificates" => {
                 for der in value.try_iter()? {
                     let der = der?;
@@ -125,34 +166,39 @@ pub(crate) fn settings(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> Py
                 }
                 builder
             }
-            "cafile" => cafile(py, builder, &value)?,
-            "spin_wait" => {
-                let seconds: f64 = value.extract()?;
-                spin = match Duration::try_from_secs_f64(seconds) {
-                    Ok(duration) if duration <= MAX_SPIN => duration,
-                    _ => {
-                        return Err(new_error(
-                            py,
-                            "OptionsError",
-                            format!("spin_wait must be 0 to 0.01 seconds, not {seconds}"),
-                        ));
-                    }
-                };
+            "platform_roots" => builder.platform_roots(flag(&key, &value)?),
+            "certfile" => {
+                client.certfile = Some(path(&key, &value)?);
                 builder
+            }
+            "keyfile" => {
+                client.keyfile = Some(path(&key, &value)?);
+                builder
+            }
+            "certdata" => {
+                client.certdata = Some(pem(&key, &value)?);
+                builder
+            }
+            "keydata" => {
+                client.keydata = Some(pem(&key, &value)?);
+                builder
+            }
+            "danger_accept_invalid_certs" => {
+                builder.danger_accept_invalid_certs(flag(&key, &value)?)
             }
             _ => return Err(unknown(py, &key)),
         };
     }
+    builder = client.apply(py, builder)?;
     if let Some(limit) = message_limit {
         builder = builder.max_message_size(limit);
     }
     if let Some(limit) = frame_limit.or(message_limit.map(|m| m.min(DEFAULT_MAX_FRAME_SIZE))) {
         builder = builder.max_frame_size(limit);
     }
-    let config = builder
+    builder
         .build()
-        .map_err(|err| crate::errors::to_pyerr(py, &err))?;
-    Ok(Settings { config, spin })
+        .map_err(|err| crate::errors::to_pyerr(py, &err))
 }
 
 fn unknown(py: Python<'_>, key: &str) -> PyErr {
@@ -228,38 +274,37 @@ fn headers(
     Ok(builder)
 }
 
-/// `cafile`: the path of a PEM file whose certificates are trusted as roots for `wss://`.
-fn cafile(
-    py: Python<'_>,
-    mut builder: ConfigBuilder,
-    value: &Bound<'_, PyAny>,
-) -> PyResult<ConfigBuilder> {
-    let path: std::path::PathBuf = value.extract()?;
-    let certificates = CertificateDer::pem_file_iter(&path)
-        .map_err(|err| {
-            new_error(
-                py,
-                "OptionsError",
-                format!("cannot read cafile {}: {err}", path.display()),
-            )
-        })?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|err| {
-            new_error(
-                py,
-                "OptionsError",
-                format!("cannot parse cafile {}: {err}", path.display()),
-            )
-        })?;
-    if certificates.is_empty() {
-        return Err(new_error(
-            py,
-            "OptionsError",
-            format!("cafile {} holds no certificate", path.display()),
-        ));
+/// A `bool`, strictly: `"no"` or `0` for a flag is a mistake, not `True` or `False`.
+fn flag(key: &str, value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    value
+        .extract::<bool>()
+        .map_err(|_| pyo3::exceptions::PyTypeError::new_err(format!("{key} must be True or False")))
+}
+
+/// A file path: `str` or `os.PathLike`.
+fn path(key: &str, value: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
+    value.extract::<PathBuf>().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!("{key} must be a path (str or os.PathLike)"))
+    })
+}
+
+/// PEM text: `str`, or `bytes` (also `bytearray`).
+fn pem(key: &str, value: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    if let Ok(text) = value.cast::<PyString>() {
+        return Ok(text.to_cow()?.as_bytes().to_vec());
     }
-    for certificate in certificates {
-        builder = builder.root_certificate(certificate.as_ref());
+    value.extract::<Vec<u8>>().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!("{key} must be PEM text, as str or bytes"))
+    })
+}
+
+/// `cadata`, as in `ssl.SSLContext.load_verify_locations`: PEM as `str`; `bytes` are PEM when
+/// they hold a `-----BEGIN` line, else one DER-encoded certificate (as `ssl` takes them).
+fn cadata(builder: ConfigBuilder, value: &Bound<'_, PyAny>) -> PyResult<ConfigBuilder> {
+    let data = pem("cadata", value)?;
+    if value.is_instance_of::<PyString>() || data.windows(10).any(|w| w == b"-----BEGIN") {
+        Ok(builder.root_certificates_pem(data))
+    } else {
+        Ok(builder.root_certificate(data))
     }
-    Ok(builder)
 }
