@@ -2,10 +2,10 @@
 //! `WebSocketError` and `ConnectionError`); this module picks one for each core error and raises
 //! it.
 
-use nwebsocket::Error;
+use nwebsocket::{ConnectFailures, Error, TimeoutKind, TlsErrorKind};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyModule;
+use pyo3::types::{PyBytes, PyList, PyModule};
 
 /// `nwebsocket.errors`, imported on first use.
 static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
@@ -28,18 +28,121 @@ fn exception<'py>(py: Python<'py>, name: &str, message: String) -> PyResult<Boun
 }
 
 /// The exception instance for a core error: raised by a call, or handed to `onerror` and
-/// `Error.error`. A rejected handshake carries `status` and `body` attributes.
+/// `Error.error`. Some carry what a caller may act on, as attributes (see `errors.py`):
+/// `WebSocketTimeoutError.kind`, `TLSError.kind` and `.alert`, `HandshakeRejectedError.status`,
+/// `.headers` and `.body`, `ConnectFailedError.failures`, `IOThreadError.errno`.
 pub(crate) fn to_exception<'py>(py: Python<'py>, err: &Error) -> Bound<'py, PyAny> {
     let exc = match exception(py, class_of(err), describe(err)) {
         Ok(exc) => exc,
         Err(import_failed) => return import_failed.into_value(py).into_bound(py).into_any(),
     };
-    if let Error::Rejected { status, body, .. } = err {
-        // Setting attributes on a fresh exception instance cannot fail.
-        let _ = exc.setattr("status", *status);
-        let _ = exc.setattr("body", pyo3::types::PyBytes::new(py, body));
+    if let Err(failed) = set_attributes(py, &exc, err) {
+        // Only a broken interpreter (out of memory) gets here; the exception still says what
+        // happened, without its details.
+        failed.write_unraisable(py, Some(&exc));
     }
     exc
+}
+
+fn set_attributes(py: Python<'_>, exc: &Bound<'_, PyAny>, err: &Error) -> PyResult<()> {
+    match err {
+        Error::Timeout { kind, during } => {
+            exc.setattr("kind", timeout_kind(*kind))?;
+            exc.setattr("during", *during)?;
+        }
+        Error::Tls { kind, .. } => {
+            exc.setattr("kind", tls_kind(*kind))?;
+            if let TlsErrorKind::Alert(alert) = kind {
+                exc.setattr("alert", *alert)?;
+            }
+        }
+        Error::Rejected {
+            status,
+            headers,
+            body,
+        } => {
+            exc.setattr("status", *status)?;
+            exc.setattr(
+                "headers",
+                crate::events::header_dict(
+                    py,
+                    headers.iter().map(|(name, value)| {
+                        (name.as_str(), String::from_utf8_lossy(value.as_bytes()))
+                    }),
+                )?,
+            )?;
+            exc.setattr("body", PyBytes::new(py, body))?;
+        }
+        Error::Connect(source) => {
+            let failures = PyList::empty(py);
+            if let Some(tried) = source.downcast_ref::<ConnectFailures>() {
+                for (addr, why) in tried.iter() {
+                    let address = (addr.ip().to_string(), addr.port());
+                    failures.append((address, os_error(py, why)?))?;
+                }
+            }
+            exc.setattr("failures", failures)?;
+        }
+        Error::Runtime(io) => {
+            exc.setattr("errno", io.raw_os_error())?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `TimeoutKind` as Python sees it: `"connect"` or `"close"`.
+fn timeout_kind(kind: TimeoutKind) -> String {
+    match kind {
+        TimeoutKind::Connect => "connect".into(),
+        TimeoutKind::Close => "close".into(),
+        // A kind added to the core later: its name, as the ones above are spelled.
+        other => snake_case(&format!("{other:?}")),
+    }
+}
+
+/// `TlsErrorKind` as Python sees it: `"unknown_issuer"`, `"wrong_name"`, `"expired"`,
+/// `"certificate_required"`, `"alert"` (the number in `alert`) or `"other"`.
+fn tls_kind(kind: TlsErrorKind) -> String {
+    match kind {
+        TlsErrorKind::UnknownIssuer => "unknown_issuer".into(),
+        TlsErrorKind::WrongName => "wrong_name".into(),
+        TlsErrorKind::Expired => "expired".into(),
+        TlsErrorKind::CertificateRequired => "certificate_required".into(),
+        TlsErrorKind::Alert(_) => "alert".into(),
+        TlsErrorKind::Other => "other".into(),
+        other => {
+            let debug = format!("{other:?}");
+            snake_case(debug.split('(').next().unwrap_or("other"))
+        }
+    }
+}
+
+/// `UnknownIssuer` -> `unknown_issuer`.
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// The `OSError` Python would raise for `err`: `OSError(errno, strerror)`, which Python turns
+/// into its subclass for that errno (`ConnectionRefusedError` for `ECONNREFUSED`, ...).
+fn os_error<'py>(py: Python<'py>, err: &std::io::Error) -> PyResult<Bound<'py, PyAny>> {
+    let os_error = py.get_type::<pyo3::exceptions::PyOSError>();
+    match err.raw_os_error() {
+        Some(code) => {
+            let text = err.to_string();
+            let suffix = format!(" (os error {code})");
+            let strerror = text.strip_suffix(&suffix).unwrap_or(&text);
+            os_error.call1((code, strerror))
+        }
+        None => os_error.call1((err.to_string(),)),
+    }
 }
 
 /// The core error as a `PyErr`, to raise.
@@ -63,6 +166,7 @@ fn class_of(err: &Error) -> &'static str {
         Error::Io(_) => "ConnectionLostError",
         Error::Aborted => "AbortedError",
         Error::Closed => "InvalidStateError",
+        Error::Runtime(_) => "IOThreadError",
         Error::Internal(_) => "InternalError",
         _ => "WebSocketError",
     }

@@ -23,15 +23,12 @@ impl Open {
     /// (a repeated header's values joined with `", "`).
     #[getter]
     fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let dict = PyDict::new(py);
-        for (name, value) in &self.headers {
-            let joined = match dict.get_item(name)? {
-                Some(previous) => format!("{}, {value}", previous.extract::<String>()?),
-                None => value.clone(),
-            };
-            dict.set_item(name, joined)?;
-        }
-        Ok(dict)
+        header_dict(
+            py,
+            self.headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str())),
+        )
     }
 
     fn __repr__(&self) -> String {
@@ -177,4 +174,26 @@ pub(crate) fn to_python(py: Python<'_>, event: &Event) -> PyResult<Option<Py<PyA
         _ => return Ok(None),
     };
     Ok(Some(object.unbind()))
+}
+
+/// HTTP headers as a dict: names in lower case (as the core keeps them), a repeated header's
+/// values joined with `", "` (as JS `Headers.get` does).
+pub(crate) fn header_dict<'py, N, V>(
+    py: Python<'py>,
+    headers: impl Iterator<Item = (N, V)>,
+) -> PyResult<Bound<'py, PyDict>>
+where
+    N: AsRef<str>,
+    V: AsRef<str>,
+{
+    let dict = PyDict::new(py);
+    for (name, value) in headers {
+        let (name, value) = (name.as_ref(), value.as_ref());
+        let joined = match dict.get_item(name)? {
+            Some(previous) => format!("{}, {value}", previous.extract::<String>()?),
+            None => value.to_owned(),
+        };
+        dict.set_item(name, joined)?;
+    }
+    Ok(dict)
 }

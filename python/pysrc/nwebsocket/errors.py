@@ -21,6 +21,7 @@ __all__ = [
     "ProtocolError",
     "ConnectionLostError",
     "AbortedError",
+    "IOThreadError",
     "InternalError",
 ]
 
@@ -65,24 +66,62 @@ class StreamEndedError(WebSocketError, EOFError):
 
 
 class ConnectFailedError(WebSocketError, ConnectionError):
-    """The host name did not resolve, or no address accepted a TCP connection."""
+    """The host name did not resolve, or no address accepted a TCP connection.
+
+    ``failures`` lists each address tried, in order, with the error it gave:
+    ``[(("127.0.0.1", 9), ConnectionRefusedError(111, "Connection refused")), ...]`` (an
+    ``OSError`` of the subclass Python picks for its errno). Empty when the host name did not
+    resolve (the message says why).
+    """
+
+    failures = ()
 
 
 class WebSocketTimeoutError(WebSocketError, TimeoutError):
-    """The connection attempt, or the server's side of the close handshake, took too long."""
+    """The connection attempt, or the server's side of the close handshake, took too long.
+
+    ``kind`` says which timer ran out: ``"connect"`` (DNS, TCP, TLS and the upgrade together
+    took longer than ``connect_timeout``) or ``"close"`` (the server did not finish the close
+    handshake within ``close_timeout``). ``during`` says what was going on, e.g. ``"in the
+    TLS handshake"``.
+    """
+
+    kind = None
+    during = ""
 
 
 class TLSError(WebSocketError, ConnectionError):
-    """The TLS handshake failed (an untrusted certificate, an alert from the server, ...)."""
+    """The TLS handshake failed.
+
+    ``kind`` says why, for code to act on:
+
+    - ``"unknown_issuer"``: the server's certificate does not chain to a trusted root (a
+      private CA: give it with ``cafile`` or ``cadata``);
+    - ``"wrong_name"``: the certificate is not valid for the URL's host;
+    - ``"expired"``: the certificate (or one in its chain) has expired;
+    - ``"certificate_required"``: the server wants a client certificate and none was sent
+      (``certfile``/``keyfile``);
+    - ``"alert"``: the server sent another fatal alert, whose number is in ``alert`` (e.g. 42
+      ``bad_certificate``, 48 ``unknown_ca``: it did not accept our client certificate);
+    - ``"other"``: anything else (not TLS at all, a bad signature, ...); the message says what.
+    """
+
+    kind = "other"
+    alert = None
 
 
 class HandshakeRejectedError(WebSocketError, ConnectionError):
-    """The server answered the upgrade with another HTTP status than 101.
+    """The server answered the upgrade with another HTTP status than 101 (redirects
+    included: they are not followed).
 
-    ``status`` is that status, ``body`` the start of the response body (bytes).
+    ``status`` is that status, ``headers`` the response headers as a ``dict`` (names in lower
+    case, a repeated header's values joined with ``", "``), e.g. ``retry-after`` or
+    ``www-authenticate``, and ``body`` the start of the response body (``bytes``, as far as it
+    arrived with the headers).
     """
 
     status = 0
+    headers = {}
     body = b""
 
 
@@ -100,6 +139,12 @@ class ConnectionLostError(WebSocketError, ConnectionError):
 
 class AbortedError(WebSocketError, ConnectionAbortedError):
     """``close()`` was called while the connection was still being set up."""
+
+
+class IOThreadError(WebSocketError, OSError):
+    """The operating system refused what the connection's I/O thread needs (the thread
+    itself, its poller, ...), e.g. out of file descriptors; nothing to do with the server.
+    ``errno`` is the OS error number, if there is one."""
 
 
 class InternalError(WebSocketError):
