@@ -32,7 +32,20 @@ def servers():
         "wss_localhost": f"wss://localhost:{info['wss']}",
         "silent": f"ws://127.0.0.1:{info['silent']}",
         "raw": f"ws://127.0.0.1:{info['raw']}",
-        "cafile": info["cafile"],
+        "wss_wrong_name": f"wss://127.0.0.1:{info['wss_wrong_name']}",
+        "wss_expired": f"wss://127.0.0.1:{info['wss_expired']}",
+        "wss_mtls": f"wss://127.0.0.1:{info['wss_mtls']}",
+        **{
+            name: info[name]
+            for name in (
+                "cafile",
+                "client_cert",
+                "client_key",
+                "client_combined",
+                "foreign_cert",
+                "foreign_key",
+            )
+        },
     }
     process.stdin.close()
     try:

@@ -10,6 +10,12 @@ Prints one JSON line with the ports, then serves until its standard input closes
   ``/headers`` sends the request headers as JSON, then echoes; ``/flood/<n>/<size>`` sends ``n`` text messages ``<i>:<padding to size>`` then closes.
 - ``wss``: the same handler over TLS, with a certificate for 127.0.0.1 and localhost from a
   CA generated here (``cafile``: its PEM).
+- ``wss_wrong_name``, ``wss_expired``: the same over TLS, with certificates from that CA that
+  are for another host (``elsewhere.test``), and expired.
+- ``wss_mtls``: the same over TLS, requiring a client certificate from that CA (mutual TLS);
+  ``/peer`` sends the client certificate's common name, then echoes. The client's materials:
+  ``client_cert`` (PEM certificate), ``client_key`` (PEM key), ``client_combined`` (both in
+  one file), and ``foreign_cert``/``foreign_key`` (a client certificate from another CA).
 - ``silent``: a TCP server that accepts and never answers.
 - ``raw``: completes the WebSocket handshake by hand (no library thread holds the socket), then
   by path: ``/reset`` resets the TCP connection (RST, no close frame) once the client has sent
@@ -17,6 +23,7 @@ Prints one JSON line with the ports, then serves until its standard input closes
 """
 
 import base64
+import datetime
 import hashlib
 import json
 import logging
@@ -47,6 +54,9 @@ def handler(ws):
             ws.send(head + "x" * max(0, int(size) - len(head)))
         ws.close()
         return
+    if path == "/peer":
+        subject = dict(pair[0] for pair in ws.socket.getpeercert()["subject"])
+        ws.send(subject["commonName"])
     if path == "/headers":
         ws.send(json.dumps({k.lower(): v for k, v in ws.request.headers.raw_items()}))
     for message in ws:
@@ -61,7 +71,11 @@ def handler(ws):
 
 def process_request(ws, request):
     if request.path == "/reject":
-        return ws.respond(403, "go away\n")
+        response = ws.respond(403, "go away\n")
+        response.headers["Retry-After"] = "7"
+        response.headers["X-Reason"] = "one"
+        response.headers["X-Reason"] = "two"  # a repeated header
+        return response
     return None
 
 
@@ -138,21 +152,57 @@ def raw():
     return listener.getsockname()[1]
 
 
+def tls_context(cert):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    cert.configure_cert(context)
+    return context
+
+
 def main():
     # Handlers that end by an exception (a reset, a peer that went away) are expected here.
     logging.getLogger("websockets").setLevel(logging.CRITICAL)
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    cert.configure_cert(context)
     folder = tempfile.mkdtemp(prefix="nwebsocket-tests-")
-    cafile = os.path.join(folder, "ca.pem")
-    ca.cert_pem.write_to_path(cafile)
-    ports = {"ws": start(), "wss": start(ssl=context), "silent": silent(), "raw": raw(),
-             "cafile": cafile}
+    files = {}
+
+    def write(name, blob):
+        files[name] = os.path.join(folder, name)
+        blob.write_to_path(files[name])
+
+    ca = trustme.CA()
+    write("cafile", ca.cert_pem)
+    secure = tls_context(ca.issue_cert("127.0.0.1", "localhost"))
+    wrong_name = tls_context(ca.issue_cert("elsewhere.test"))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    expired = tls_context(
+        ca.issue_cert(
+            "127.0.0.1",
+            not_before=now - datetime.timedelta(days=30),
+            not_after=now - datetime.timedelta(days=1),
+        )
+    )
+    mutual = tls_context(ca.issue_cert("127.0.0.1", "localhost"))
+    mutual.verify_mode = ssl.CERT_REQUIRED
+    ca.configure_trust(mutual)
+    client = ca.issue_cert("robot-7.example.test", common_name="robot-7")
+    write("client_cert", client.cert_chain_pems[0])
+    write("client_key", client.private_key_pem)
+    write("client_combined", client.private_key_and_cert_chain_pem)
+    foreign = trustme.CA().issue_cert("intruder.example.test", common_name="intruder")
+    write("foreign_cert", foreign.cert_chain_pems[0])
+    write("foreign_key", foreign.private_key_pem)
+
+    ports = {
+        "ws": start(),
+        "wss": start(ssl=secure),
+        "wss_wrong_name": start(ssl=wrong_name),
+        "wss_expired": start(ssl=expired),
+        "wss_mtls": start(ssl=mutual),
+        "silent": silent(),
+        "raw": raw(),
+        **files,
+    }
     print(json.dumps(ports), flush=True)
     sys.stdin.read()  # until the tests close our stdin
-
 
 
 if __name__ == "__main__":

@@ -116,8 +116,14 @@ def test_all_options_accepted(server, servers):
         "read_buffer_size": 8192,
         "write_buffer_size": 8192,
         "cafile": servers["cafile"],
+        "cadata": open(servers["cafile"]).read(),
         "root_certificates": [],
-        "spin_wait": 0,
+        "platform_roots": False,
+        "certfile": servers["client_cert"],
+        "keyfile": servers["client_key"],
+        "certdata": None,  # None: the default, for any option
+        "keydata": None,
+        "danger_accept_invalid_certs": False,
     }
     assert set(options) | {"maxPayload"} == set(nwebsocket._nwebsocket.OPTIONS)
     ws = open_ws(server + "/", options)
@@ -171,7 +177,8 @@ def test_bad_option_values_raise(server, tmp_path):
     bad = [
         {"cafile": str(tmp_path / "missing.pem")},
         {"cafile": str(empty)},
-        {"spin_wait": 1},
+        {"spin_wait": 0},  # gone: waits never spin
+        {"cadata": "no certificate here"},
         {"max_message_size": 0},
         {"maxPayload": 10, "max_message_size": 10},
         {"headers": {"Host": "elsewhere"}},

@@ -72,6 +72,11 @@ def test_refused(closed_port_url):
     assert isinstance(events[0].error, ConnectionError)
     assert "refused" in events[0].message.lower()
     assert (events[1].code, events[1].wasClean) == (1006, False)
+    # Each address tried, with the OSError it gave.
+    port = int(closed_port_url.rsplit(":", 1)[1].strip("/"))
+    [(address, why)] = events[0].error.failures
+    assert address == ("127.0.0.1", port)
+    assert isinstance(why, ConnectionRefusedError)
 
 
 def test_refused_callbacks(closed_port_url):
@@ -88,6 +93,9 @@ def test_rejected(server):
     assert isinstance(error, nwebsocket.HandshakeRejectedError)
     assert error.status == 403
     assert error.body.startswith(b"go away")
+    assert isinstance(error.headers, dict)
+    assert error.headers["retry-after"] == "7"
+    assert error.headers["x-reason"] == "one, two"
     assert events[1].code == 1006 and not events[1].wasClean
 
 
@@ -102,6 +110,20 @@ def test_silent_server_times_out(servers):
     assert kinds(events) == ["Error", "Close"]
     assert isinstance(events[0].error, nwebsocket.WebSocketTimeoutError)
     assert isinstance(events[0].error, TimeoutError)
+    assert events[0].error.kind == "connect"
+    assert events[0].error.during
+
+
+def test_deaf_server_times_out_on_close(servers):
+    ws = WebSocket(servers["raw"] + "/deaf", {"close_timeout": 0.3})
+    assert isinstance(ws.recv(timeout=10), Open)
+    ws.close()
+    events = drain(ws)
+    assert kinds(events) == ["Error", "Close"]
+    error = events[0].error
+    assert isinstance(error, nwebsocket.WebSocketTimeoutError)
+    assert error.kind == "close"
+    assert (events[1].code, events[1].wasClean) == (1006, False)
 
 
 def test_reset(servers):
@@ -156,6 +178,7 @@ def test_untrusted_certificate(servers):
     events = polled(servers["wss"] + "/")
     assert kinds(events) == ["Error", "Close"]
     assert isinstance(events[0].error, nwebsocket.TLSError)
+    assert events[0].error.kind == "unknown_issuer"  # more kinds in test_tls.py
 
 
 def test_onclose_once_and_last_even_when_callbacks_raise(servers, monkeypatch):
