@@ -74,6 +74,32 @@ def test_idle_dispatcher_never_wakes(server):
     ws.close()
 
 
+def test_blocked_recv_parks(server):
+    """A recv() that waits (off the main thread: no Ctrl-C slices) sleeps until its deadline:
+    no spinning, no polling."""
+    ws = WebSocket(server + "/")
+    assert isinstance(ws.recv(timeout=10), Open)
+    switches = []
+
+    def wait():
+        me = threading.get_native_id()
+        before = context_switches(me)
+        cpu = time.thread_time()
+        try:
+            ws.recv(timeout=1.0)
+        except TimeoutError:
+            pass
+        switches.append((context_switches(me) - before, time.thread_time() - cpu))
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    waiter.join(10)
+    [(woken, cpu)] = switches
+    assert woken <= 3, woken  # parked once, woken at the deadline (and the GIL)
+    assert cpu < 0.02, cpu
+    ws.close()
+
+
 def test_blocking_recv_releases_the_gil(server):
     ws = WebSocket(server + "/")
     assert isinstance(ws.recv(timeout=10), Open)
