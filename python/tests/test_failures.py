@@ -1,6 +1,9 @@
 """The event order in every way a connection can end, polled and with callbacks:
 ``Open? Message* Error? Close``, with ``onclose`` exactly once and last."""
 
+import errno
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -195,3 +198,34 @@ def test_onclose_once_and_last_even_when_callbacks_raise(servers, monkeypatch):
     names = [c if isinstance(c, str) else c[0] for c in ws.calls]
     assert names == ["open", "error", "close"]
     assert [type(r.exc_value) for r in reported] == [RuntimeError]
+
+
+OUT_OF_FILES = """
+import os, resource, sys
+from nwebsocket import IOThreadError, WebSocket
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+held = []
+try:
+    while len(held) < 64:
+        held.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    pass
+try:
+    WebSocket(sys.argv[1])
+except IOThreadError as error:
+    print(error.errno, isinstance(error, OSError), error)
+"""
+
+
+def test_no_file_descriptor_left_for_the_io_thread(server):
+    # In a process of its own, which runs out of file descriptors before it connects.
+    done = subprocess.run(
+        [sys.executable, "-c", OUT_OF_FILES, server + "/"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    errno_, is_os_error, message = done.stdout.split(" ", 2)
+    assert (int(errno_), is_os_error) == (errno.EMFILE, "True")
+    assert "I/O thread" in message
