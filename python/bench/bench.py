@@ -56,7 +56,7 @@ def machine():
     return f"{os.cpu_count()} vCPU, {model}, Linux {platform.release()}, Python {platform.python_version()}"
 
 
-ROUNDS = 3
+ROUNDS = 5
 
 
 def summary(name, results):
@@ -89,6 +89,9 @@ def main():
     seed = optional_venv(".venv-seed", ["nwebsocket==1.0.0"])
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=SERVER, check=True)
     binary = os.path.join(SERVER, "target", "release", "bench-echo-server")
+    wakeup = os.path.join(SERVER, "target", "release", "wakeup")
+    load = os.getloadavg()[0]
+    wakeups = []
     server = subprocess.Popen([binary], stdout=subprocess.PIPE, text=True)
     try:
         base = f"ws://127.0.0.1:{server.stdout.readline().strip()}"
@@ -100,6 +103,9 @@ def main():
         # Rounds, each client once per round, so that a burst of load from elsewhere on the
         # machine hits every client alike; the table has each figure's median over the rounds.
         for _ in range(ROUNDS):
+            # What waking a parked thread costs right now (bench/echo-server/src/bin/wakeup.rs).
+            woke = subprocess.run([wakeup], capture_output=True, text=True, check=True, timeout=60)
+            wakeups.append(json.loads(woke.stdout))
             for name, python in runs:
                 done = subprocess.run(
                     [python, "-W", "ignore", os.path.join(HERE, "clients.py"), name, base],
@@ -116,8 +122,11 @@ def main():
         server.kill()
         server.wait()
 
-    print(f"Machine: {machine()}; load average at the start {os.getloadavg()[0]:.2f}.")
-    print(f"Messages of 32 bytes of text; server: bench/echo-server; medians of {ROUNDS} rounds.\n")
+    print(f"Machine: {machine()}; load average at the start {load:.2f}, at the end {os.getloadavg()[0]:.2f}.")
+    print(f"Messages of 32 bytes of text; server: bench/echo-server; medians of {ROUNDS} rounds.")
+    wake50 = statistics.median(w["wakeup_p50_us"] for w in wakeups)
+    wake99 = statistics.median(w["wakeup_p99_us"] for w in wakeups)
+    print(f"Waking a parked thread (bench wakeup): p50 {wake50:.0f} µs, p99 {wake99:.0f} µs.\n")
     print("| client | RTT p50 (µs) | RTT p99 (µs) | inbound msg/s | outbound msg/s | burst of 1,000 echoed in order | delivered |")
     print("|---|---:|---:|---:|---:|---:|---|")
     for r in results:
