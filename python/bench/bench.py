@@ -3,6 +3,7 @@ original nwebsocket 1.0 and (for reference, asyncio) picows, in one run against 
 server (bench/echo-server, Rust, so that the server is never the bottleneck).
 
     python bench/bench.py            # from python/; prints a Markdown table
+    BENCH_ROUNDS=7 python bench/bench.py   # more rounds (default 5)
 
 It makes two venvs under bench/ (git-ignored): .venv-bench (this package, installed from
 ../, plus websocket-client, websockets and picows) and .venv-seed (nwebsocket==1.0.0, which
@@ -56,7 +57,7 @@ def machine():
     return f"{os.cpu_count()} vCPU, {model}, Linux {platform.release()}, Python {platform.python_version()}"
 
 
-ROUNDS = 5
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 
 
 def summary(name, results):
@@ -67,6 +68,7 @@ def summary(name, results):
         "library": name,
         "rounds": len(results),
         "rtt_p50_us": median("rtt_p50_us"),
+        "rtt_p50_range": (min(r["rtt_p50_us"] for r in results), max(r["rtt_p50_us"] for r in results)),
         "rtt_p99_us": median("rtt_p99_us"),
         "in_per_s": median("in_per_s"),
         "out_per_s": median("out_per_s"),
@@ -139,6 +141,9 @@ def main():
             f"| {'n/a' if r['burst_in_order'] is None else format(r['burst_in_order'], ',')} "
             f"| {delivered} |"
         )
+    print("\nRTT p50 over the rounds, lowest to highest (µs): " + "; ".join(
+        f"{r['library']} {r['rtt_p50_range'][0]:.0f}–{r['rtt_p50_range'][1]:.0f}" for r in results
+    ) + ".")
 
 
 if __name__ == "__main__":
