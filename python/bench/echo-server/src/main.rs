@@ -8,7 +8,10 @@
 
 #![forbid(unsafe_code)]
 // tungstenite's own error type is large; this server only passes it up to drop it.
-#![expect(clippy::result_large_err, reason = "tungstenite::Error is tungstenite's")]
+#![expect(
+    clippy::result_large_err,
+    reason = "tungstenite::Error is tungstenite's"
+)]
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
