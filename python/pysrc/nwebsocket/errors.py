@@ -5,6 +5,8 @@ Python programmer would catch (``ConnectionError``, ``ValueError``, ``TimeoutErr
 code written for the 1.0 package, which raised ``ConnectionError``, keeps working.
 """
 
+from types import MappingProxyType
+
 __all__ = [
     "WebSocketError",
     "InvalidStateError",
@@ -121,7 +123,7 @@ class HandshakeRejectedError(WebSocketError, ConnectionError):
     """
 
     status = 0
-    headers = {}
+    headers = MappingProxyType({})  # read-only; instances get a dict of their own
     body = b""
 
 
