@@ -13,10 +13,11 @@ from nwebsocket import Open, WebSocket
 from conftest import native_threads, wait_for
 
 
-def context_switches(native_id):
+def context_switches(native_id, voluntary_only=False):
     with open(f"/proc/self/task/{native_id}/status") as status:
         fields = dict(line.split(":", 1) for line in status)
-    return int(fields["voluntary_ctxt_switches"]) + int(fields["nonvoluntary_ctxt_switches"])
+    voluntary = int(fields["voluntary_ctxt_switches"])
+    return voluntary if voluntary_only else voluntary + int(fields["nonvoluntary_ctxt_switches"])
 
 
 def test_polling_starts_no_python_thread(server):
@@ -82,21 +83,26 @@ def test_blocked_recv_parks(server):
     switches = []
 
     def wait():
+        # Voluntary switches only: a thread that sleeps or polls gives up the CPU each time,
+        # while the other machine's load preempts a thread only while it runs.
         me = threading.get_native_id()
-        before = context_switches(me)
+        before = context_switches(me, voluntary_only=True)
         cpu = time.thread_time()
         try:
             ws.recv(timeout=1.0)
         except TimeoutError:
             pass
-        switches.append((context_switches(me) - before, time.thread_time() - cpu))
+        switches.append((context_switches(me, voluntary_only=True) - before, time.thread_time() - cpu))
 
     waiter = threading.Thread(target=wait)
     waiter.start()
     waiter.join(10)
     [(woken, cpu)] = switches
-    assert woken <= 3, woken  # parked once, woken at the deadline (and the GIL)
-    assert cpu < 0.02, cpu
+    others = [t.name for t in threading.enumerate()]
+    # Parked once, woken at the deadline; a little slack for the GIL. Waiting in 50 ms slices
+    # would show 20, polling every millisecond 1,000.
+    assert woken <= 5, (woken, others)
+    assert cpu < 0.02, (cpu, others)
     ws.close()
 
 
