@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use nwebsocket::{Client, Event, ReadyState, RecvTimeoutError, TryRecvError};
+use nwebsocket::{Client, Error as CoreError, Event, ReadyState, RecvTimeoutError, TryRecvError};
 use pyo3::prelude::*;
 use pyo3::types::PyInt;
 
@@ -40,6 +40,9 @@ pub(crate) struct Connection {
     observed: AtomicU8,
     /// The callback dispatcher, if the `WebSocket` has callbacks.
     pub(crate) dispatcher: Dispatcher,
+    /// Whether `send()` while no connection is open is left to the core's offline policy
+    /// (with `reconnect` or `offline_sends`), rather than raising before the first `Open`.
+    sends_follow_offline_policy: bool,
 }
 
 /// What a take from the event queue gave.
@@ -58,22 +61,30 @@ impl Connection {
     #[new]
     #[pyo3(signature = (url, options=None))]
     fn new(py: Python<'_>, url: &str, options: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
-        let config = options::config(py, options)?;
-        let client = Client::connect_with_config(url, config).map_err(|err| to_pyerr(py, &err))?;
+        let options = options::config(py, options)?;
+        let client =
+            Client::connect_with_config(url, options.config).map_err(|err| to_pyerr(py, &err))?;
         Ok(Connection {
             client,
             slot: Mutex::new(None),
             observed: AtomicU8::new(CONNECTING),
             dispatcher: Dispatcher::default(),
+            sends_follow_offline_policy: options.sends_follow_offline_policy,
         })
     }
 
     /// Sends `str` as a text message, `bytes`, `bytearray` or `memoryview` as binary.
     ///
     /// Raises `InvalidStateError` (a `ConnectionError`) before the connection is open and once
-    /// it is closing or closed; `TypeError` for another type.
+    /// it is closing or closed; `TypeError` for another type. With `reconnect` or
+    /// `offline_sends`, a send while no connection is open follows that policy instead: it is
+    /// queued for the next connection (`QueueFullError` over the limit), or, with `"fail"`,
+    /// raises `InvalidStateError`.
     fn send(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        if self.observed.load(Ordering::Acquire) != OPEN && self.state(py) == CONNECTING {
+        if !self.sends_follow_offline_policy
+            && self.observed.load(Ordering::Acquire) != OPEN
+            && self.state(py) == CONNECTING
+        {
             return Err(new_error(
                 py,
                 "InvalidStateError",
@@ -81,12 +92,18 @@ impl Connection {
             ));
         }
         let message = to_message(py, data)?;
-        self.client.send(message).map_err(|_| {
-            new_error(
+        self.client.send(message).map_err(|err| match err {
+            CoreError::Closed => new_error(
                 py,
                 "InvalidStateError",
                 "send() after the connection started closing",
-            )
+            ),
+            CoreError::NotOpen => new_error(
+                py,
+                "InvalidStateError",
+                "send() while no connection is open, and offline_sends is \"fail\"",
+            ),
+            other => to_pyerr(py, &other),
         })
     }
 
@@ -138,8 +155,9 @@ impl Connection {
         let _ = self.client.close();
     }
 
-    /// Waits up to `timeout` seconds (for ever if `None`) until the connection is over: the I/O
-    /// thread has finished and, with callbacks, `onclose` has returned. Returns whether it
+    /// Waits up to `timeout` seconds (for ever if `None`) until the connection is over (with
+    /// `reconnect`: the last one): the I/O thread has finished and, with callbacks, the last
+    /// `onclose` has returned. Returns whether it
     /// is. Does not close by itself.
     #[pyo3(signature = (timeout=None))]
     fn wait_closed(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
@@ -165,7 +183,7 @@ impl Connection {
 
     /// The next event, waiting up to `timeout` seconds (for ever if `None`).
     ///
-    /// Raises `TimeoutError` if none came in time, `StreamEndedError` after the `Close`.
+    /// Raises `TimeoutError` if none came in time, `StreamEndedError` after the last `Close`.
     #[pyo3(signature = (timeout=None))]
     fn recv(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
         let deadline = wait::deadline(timeout)?;
@@ -179,7 +197,7 @@ impl Connection {
         loop {
             match self.take(py, None)? {
                 Taken::Event(event) => {
-                    if let Some(object) = self.hand_out(py, event)? {
+                    if let Some(object) = events::to_python(py, &event)? {
                         return Ok(Some(object));
                     }
                 }
@@ -243,7 +261,8 @@ impl Connection {
         self.dispatcher.is_claimed()
     }
 
-    /// The dispatcher loop: hands every event to the callbacks of `target` until the `Close`.
+    /// The dispatcher loop: hands every event to the callbacks of `target` until the last
+    /// `Close`.
     /// `call_with_event(callback, event)` calls `onerror` and `onclose`, with or without the
     /// event as their signature wants.
     fn dispatch(
@@ -263,7 +282,7 @@ impl Connection {
         loop {
             match self.take(py, Some(deadline))? {
                 Taken::Event(event) => {
-                    if let Some(object) = self.hand_out(py, event)? {
+                    if let Some(object) = events::to_python(py, &event)? {
                         return Ok(Some(object));
                     }
                 }
@@ -329,11 +348,17 @@ impl Connection {
             ));
         }
         let mut slot = self.lock_slot(py);
+        // Each event is observed before the slot is unlocked, so that `peek_open` never sees
+        // the next connection's `Open` before this connection's `Close` is recorded.
         if let Some(event) = slot.take() {
+            self.observe(&event);
             return Ok(Taken::Event(event));
         }
         match self.client.try_recv() {
-            Ok(event) => return Ok(Taken::Event(event)),
+            Ok(event) => {
+                self.observe(&event);
+                return Ok(Taken::Event(event));
+            }
             Err(TryRecvError::Disconnected) => return Ok(Taken::Ended),
             Err(TryRecvError::Empty) => {}
         }
@@ -356,6 +381,9 @@ impl Connection {
                 Err(RecvTimeoutError::Timeout) => None,
             }
         })?;
+        if let Some(Taken::Event(event)) = &taken {
+            self.observe(event);
+        }
         drop(slot);
         Ok(taken.unwrap_or(Taken::Nothing))
     }
@@ -398,21 +426,17 @@ impl Connection {
         batch
     }
 
-    /// Records what handing `event` to Python means for `readyState`.
+    /// Records what handing `event` to Python means for `readyState`: OPEN after an `Open`;
+    /// after a `Close`, CLOSED, or CONNECTING when another attempt follows (the backoff).
     pub(crate) fn observe(&self, event: &Event) {
         match event {
-            Event::Open(_) => {
-                self.observed.fetch_max(OPEN, Ordering::AcqRel);
+            Event::Open(_) => self.observed.store(OPEN, Ordering::Release),
+            Event::Close(close) if close.is_final() => {
+                self.observed.store(CLOSED, Ordering::Release);
             }
-            Event::Close(_) => self.observed.store(CLOSED, Ordering::Release),
+            Event::Close(_) => self.observed.store(CONNECTING, Ordering::Release),
             _ => {}
         }
-    }
-
-    /// Records the event and builds its Python object.
-    fn hand_out(&self, py: Python<'_>, event: Event) -> PyResult<Option<Py<PyAny>>> {
-        self.observe(&event);
-        events::to_python(py, &event)
     }
 }
 

@@ -112,7 +112,8 @@ impl Drop for DoneGuard<'_> {
     }
 }
 
-/// Runs the dispatcher on the calling (Python) thread until the `Close` has been dispatched.
+/// Runs the dispatcher on the calling (Python) thread until the last `Close` has been
+/// dispatched.
 ///
 /// The wait for events releases the GIL and never wakes on an idle connection. An exception in
 /// a callback goes to `sys.unraisablehook` and the loop goes on.
@@ -136,7 +137,9 @@ pub(crate) fn run(
         }
         dispatcher.batches.fetch_add(1, Ordering::Relaxed);
         for event in batch {
-            let last = matches!(event, Event::Close(_));
+            // With reconnection, only the last `Close` ends the loop: the others are followed
+            // by the next connection's events.
+            let last = matches!(&event, Event::Close(close) if close.is_final());
             connection.observe(&event);
             fire(py, target, call_with_event, &event);
             if last {

@@ -2,7 +2,7 @@
 //! `WebSocketError` and `ConnectionError`); this module picks one for each core error and raises
 //! it.
 
-use nwebsocket::{ConnectFailures, Error, TimeoutKind, TlsErrorKind};
+use nwebsocket::{ConnectFailures, Error, ProxyErrorKind, TimeoutKind, TlsErrorKind};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyModule};
@@ -30,7 +30,9 @@ fn exception<'py>(py: Python<'py>, name: &str, message: String) -> PyResult<Boun
 /// The exception instance for a core error: raised by a call, or handed to `onerror` and
 /// `Error.error`. Some carry what a caller may act on, as attributes (see `errors.py`):
 /// `WebSocketTimeoutError.kind`, `TLSError.kind` and `.alert`, `HandshakeRejectedError.status`,
-/// `.headers` and `.body`, `ConnectFailedError.failures`, `IOThreadError.errno`.
+/// `.headers` and `.body`, `ConnectFailedError.failures`, `IOThreadError.errno`,
+/// `ProxyError.kind` and `.reply`, `ProxyRejectedError.status` and `.headers`,
+/// `QueueFullError.queued`.
 pub(crate) fn to_exception<'py>(py: Python<'py>, err: &Error) -> Bound<'py, PyAny> {
     let exc = match exception(py, class_of(err), describe(err)) {
         Ok(exc) => exc,
@@ -73,6 +75,27 @@ fn set_attributes(py: Python<'_>, exc: &Bound<'_, PyAny>, err: &Error) -> PyResu
             )?;
             exc.setattr("body", PyBytes::new(py, body))?;
         }
+        Error::ProxyRejected { status, headers } => {
+            exc.setattr("status", *status)?;
+            exc.setattr(
+                "headers",
+                crate::events::header_dict(
+                    py,
+                    headers.iter().map(|(name, value)| {
+                        (name.as_str(), String::from_utf8_lossy(value.as_bytes()))
+                    }),
+                )?,
+            )?;
+        }
+        Error::Proxy { kind, .. } => {
+            exc.setattr("kind", proxy_kind(*kind))?;
+            if let ProxyErrorKind::Reply(code) = kind {
+                exc.setattr("reply", *code)?;
+            }
+        }
+        Error::QueueFull(queued) => {
+            exc.setattr("queued", *queued)?;
+        }
         Error::Connect(source) => {
             let failures = PyList::empty(py);
             if let Some(tried) = source.downcast_ref::<ConnectFailures>() {
@@ -91,11 +114,12 @@ fn set_attributes(py: Python<'_>, exc: &Bound<'_, PyAny>, err: &Error) -> PyResu
     Ok(())
 }
 
-/// `TimeoutKind` as Python sees it: `"connect"` or `"close"`.
+/// `TimeoutKind` as Python sees it: `"connect"`, `"close"` or `"dead_peer"`.
 fn timeout_kind(kind: TimeoutKind) -> String {
     match kind {
         TimeoutKind::Connect => "connect".into(),
         TimeoutKind::Close => "close".into(),
+        TimeoutKind::DeadPeer => "dead_peer".into(),
         // A kind added to the core later: its name, as the ones above are spelled.
         other => snake_case(&format!("{other:?}")),
     }
@@ -111,6 +135,33 @@ fn tls_kind(kind: TlsErrorKind) -> String {
         TlsErrorKind::CertificateRequired => "certificate_required".into(),
         TlsErrorKind::Alert(_) => "alert".into(),
         TlsErrorKind::Other => "other".into(),
+        other => {
+            let debug = format!("{other:?}");
+            snake_case(debug.split('(').next().unwrap_or("other"))
+        }
+    }
+}
+
+/// `ProxyErrorKind` as Python sees it: `"auth_required"`, `"auth_failed"`, the SOCKS5 replies
+/// (`"general_failure"`, `"not_allowed"`, `"network_unreachable"`, `"host_unreachable"`,
+/// `"connection_refused"`, `"ttl_expired"`, `"command_not_supported"`,
+/// `"address_type_not_supported"`, `"reply"` for an unassigned one, its number in `reply`),
+/// `"disconnected"` or `"protocol"`.
+fn proxy_kind(kind: ProxyErrorKind) -> String {
+    match kind {
+        ProxyErrorKind::AuthRequired => "auth_required".into(),
+        ProxyErrorKind::AuthFailed => "auth_failed".into(),
+        ProxyErrorKind::GeneralFailure => "general_failure".into(),
+        ProxyErrorKind::NotAllowed => "not_allowed".into(),
+        ProxyErrorKind::NetworkUnreachable => "network_unreachable".into(),
+        ProxyErrorKind::HostUnreachable => "host_unreachable".into(),
+        ProxyErrorKind::ConnectionRefused => "connection_refused".into(),
+        ProxyErrorKind::TtlExpired => "ttl_expired".into(),
+        ProxyErrorKind::CommandNotSupported => "command_not_supported".into(),
+        ProxyErrorKind::AddressTypeNotSupported => "address_type_not_supported".into(),
+        ProxyErrorKind::Reply(_) => "reply".into(),
+        ProxyErrorKind::Disconnected => "disconnected".into(),
+        ProxyErrorKind::Protocol => "protocol".into(),
         other => {
             let debug = format!("{other:?}");
             snake_case(debug.split('(').next().unwrap_or("other"))
@@ -161,11 +212,14 @@ fn class_of(err: &Error) -> &'static str {
         Error::Timeout { .. } => "WebSocketTimeoutError",
         Error::Tls { .. } => "TLSError",
         Error::Rejected { .. } => "HandshakeRejectedError",
+        Error::ProxyRejected { .. } => "ProxyRejectedError",
+        Error::Proxy { .. } => "ProxyError",
         Error::Handshake(_) => "HandshakeError",
         Error::Protocol(_) => "ProtocolError",
         Error::Io(_) => "ConnectionLostError",
         Error::Aborted => "AbortedError",
-        Error::Closed => "InvalidStateError",
+        Error::Closed | Error::NotOpen => "InvalidStateError",
+        Error::QueueFull(_) => "QueueFullError",
         Error::Runtime(_) => "IOThreadError",
         Error::Internal(_) => "InternalError",
         _ => "WebSocketError",

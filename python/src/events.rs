@@ -90,7 +90,8 @@ impl Error {
     }
 }
 
-/// The connection is over (JS `close`); nothing follows.
+/// The connection is over (JS `close`). Nothing follows, unless `reconnect` says when the
+/// next attempt starts.
 #[pyclass(frozen, module = "nwebsocket", name = "Close")]
 #[derive(Debug)]
 pub(crate) struct Close {
@@ -104,6 +105,14 @@ pub(crate) struct Close {
     /// Whether close frames were exchanged; when not, an `Error` came just before.
     #[pyo3(get, name = "wasClean")]
     was_clean: bool,
+    /// With the `reconnect` option: in how many seconds the next attempt starts, when one
+    /// follows; `None` when this `Close` is the last event.
+    #[pyo3(get)]
+    reconnect: Option<f64>,
+    /// Which attempt follows: 1 after a connection that had stayed open, counting up while
+    /// attempts fail; 0 when none follows.
+    #[pyo3(get)]
+    attempt: u32,
 }
 
 #[pymethods]
@@ -114,12 +123,23 @@ impl Close {
         self.was_clean
     }
 
+    /// Whether this is the last event: no reconnection attempt follows.
+    #[getter]
+    fn is_final(&self) -> bool {
+        self.reconnect.is_none()
+    }
+
     fn __repr__(&self) -> String {
+        let python_bool = |b: bool| if b { "True" } else { "False" };
+        let next = match self.reconnect {
+            Some(delay) => format!(", reconnect={delay:.3}, attempt={}", self.attempt),
+            None => String::new(),
+        };
         format!(
-            "Close(code={}, reason={:?}, wasClean={})",
+            "Close(code={}, reason={:?}, wasClean={}{next})",
             self.code,
             self.reason,
-            if self.was_clean { "True" } else { "False" }
+            python_bool(self.was_clean)
         )
     }
 }
@@ -130,6 +150,8 @@ impl Close {
             code: close.code,
             reason: close.reason.clone(),
             was_clean: close.was_clean,
+            reconnect: close.reconnect.map(|delay| delay.as_secs_f64()),
+            attempt: close.attempt,
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use nwebsocket::{Config, ConfigBuilder};
+use nwebsocket::{Config, ConfigBuilder, OfflineSends};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
@@ -12,8 +12,8 @@ use crate::errors::new_error;
 
 /// Every key `options` may hold. `maxPayload` is the 1.0 package's name for
 /// `max_message_size`; `cafile`, `cadata`, `certfile` and `keyfile` are the names of Python's
-/// `ssl` module.
-pub(crate) const KEYS: [&str; 20] = [
+/// `ssl` module; the others are the core's setters, durations in seconds.
+pub(crate) const KEYS: [&str; 32] = [
     "headers",
     "subprotocols",
     "connect_timeout",
@@ -34,6 +34,18 @@ pub(crate) const KEYS: [&str; 20] = [
     "certdata",
     "keydata",
     "danger_accept_invalid_certs",
+    "ping_interval",
+    "dead_peer_timeout",
+    "reconnect",
+    "reconnect_delays",
+    "reconnect_max_attempts",
+    "reconnect_reset_after",
+    "reconnect_on_clean_close",
+    "reconnect_on_close_codes",
+    "offline_sends",
+    "offline_queue_bytes",
+    "proxy",
+    "proxy_from_env",
 ];
 
 /// The core's default frame limit; lowered to the message limit when that is smaller.
@@ -96,14 +108,55 @@ impl ClientCertificate {
     }
 }
 
+/// The options as the connection uses them.
+#[derive(Debug)]
+pub(crate) struct Options {
+    /// The core's settings.
+    pub(crate) config: Config,
+    /// Whether `send()` while no connection is open follows the core's offline policy (queue,
+    /// or fail with `InvalidStateError`): with `reconnect` or `offline_sends` given. Else
+    /// `send()` before the first `Open` raises, as the 1.0 package's tests want.
+    pub(crate) sends_follow_offline_policy: bool,
+}
+
+/// What `offline_sends` and `offline_queue_bytes` asked for.
+#[derive(Default)]
+struct Offline {
+    fail: Option<bool>,
+    max_bytes: Option<usize>,
+}
+
+impl Offline {
+    fn given(&self) -> bool {
+        self.fail.is_some() || self.max_bytes.is_some()
+    }
+
+    fn apply(self, py: Python<'_>, builder: ConfigBuilder) -> PyResult<ConfigBuilder> {
+        match (self.fail, self.max_bytes) {
+            (Some(true), Some(_)) => Err(new_error(
+                py,
+                "OptionsError",
+                "offline_queue_bytes needs offline_sends \"queue\", not \"fail\"",
+            )),
+            (Some(true), None) => Ok(builder.offline_sends(OfflineSends::Fail)),
+            (_, Some(max_bytes)) => Ok(builder.offline_sends(OfflineSends::Queue { max_bytes })),
+            // "queue" with the core's default limit.
+            (_, None) => Ok(builder),
+        }
+    }
+}
+
 /// Reads `options` (`None` or a dict) into the core's `Config`.
 ///
 /// # Errors
 /// `TypeError` if `options` is not a dict or a value has the wrong type; `OptionsError` (a
 /// `ValueError`) for an unknown key, a bad value, or a combination the core refuses.
-pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyResult<Config> {
+pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyResult<Options> {
     let Some(options) = options.filter(|options| !options.is_none()) else {
-        return Ok(Config::default());
+        return Ok(Options {
+            config: Config::default(),
+            sends_follow_offline_policy: false,
+        });
     };
     let options = options
         .cast::<PyDict>()
@@ -112,6 +165,8 @@ pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyRe
     let mut message_limit = None;
     let mut frame_limit = None;
     let mut client = ClientCertificate::default();
+    let mut offline = Offline::default();
+    let mut reconnect = false;
     for (key, value) in options.iter() {
         let key: String = key
             .extract()
@@ -186,19 +241,79 @@ pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyRe
             "danger_accept_invalid_certs" => {
                 builder.danger_accept_invalid_certs(flag(&key, &value)?)
             }
+            "ping_interval" => builder.ping_interval(seconds(py, &key, &value)?),
+            "dead_peer_timeout" => builder.dead_peer_timeout(seconds(py, &key, &value)?),
+            "reconnect" => {
+                reconnect = flag(&key, &value)?;
+                builder.reconnect(reconnect)
+            }
+            "reconnect_delays" => {
+                let (initial, max): (Bound<'_, PyAny>, Bound<'_, PyAny>) =
+                    value.extract().map_err(|_| {
+                        pyo3::exceptions::PyTypeError::new_err(
+                            "reconnect_delays must be a pair of seconds: (initial, max)",
+                        )
+                    })?;
+                builder.reconnect_delays(
+                    seconds(py, "the initial reconnect delay", &initial)?,
+                    seconds(py, "the maximum reconnect delay", &max)?,
+                )
+            }
+            "reconnect_max_attempts" => {
+                let attempts = u32::try_from(size(py, &key, &value)?).map_err(|_| {
+                    new_error(py, "OptionsError", "reconnect_max_attempts is too large")
+                })?;
+                builder.reconnect_max_attempts(attempts)
+            }
+            "reconnect_reset_after" => builder.reconnect_reset_after(seconds(py, &key, &value)?),
+            "reconnect_on_clean_close" => builder.reconnect_on_clean_close(flag(&key, &value)?),
+            "reconnect_on_close_codes" => {
+                for code in close_codes(py, &value)? {
+                    builder = builder.reconnect_on_close_code(code);
+                }
+                builder
+            }
+            "offline_sends" => {
+                offline.fail = Some(match value.extract::<String>().as_deref() {
+                    Ok("queue") => false,
+                    Ok("fail") => true,
+                    _ => {
+                        return Err(new_error(
+                            py,
+                            "OptionsError",
+                            format!("offline_sends must be \"queue\" or \"fail\", not {value}"),
+                        ));
+                    }
+                });
+                builder
+            }
+            "offline_queue_bytes" => {
+                offline.max_bytes = Some(size(py, &key, &value)?);
+                builder
+            }
+            "proxy" => builder.proxy(value.extract::<String>().map_err(|_| {
+                pyo3::exceptions::PyTypeError::new_err("proxy must be a URL (str)")
+            })?),
+            "proxy_from_env" => builder.proxy_from_env(flag(&key, &value)?),
             _ => return Err(unknown(py, &key)),
         };
     }
     builder = client.apply(py, builder)?;
+    let sends_follow_offline_policy = reconnect || offline.given();
+    builder = offline.apply(py, builder)?;
     if let Some(limit) = message_limit {
         builder = builder.max_message_size(limit);
     }
     if let Some(limit) = frame_limit.or(message_limit.map(|m| m.min(DEFAULT_MAX_FRAME_SIZE))) {
         builder = builder.max_frame_size(limit);
     }
-    builder
+    let config = builder
         .build()
-        .map_err(|err| crate::errors::to_pyerr(py, &err))
+        .map_err(|err| crate::errors::to_pyerr(py, &err))?;
+    Ok(Options {
+        config,
+        sends_follow_offline_policy,
+    })
 }
 
 fn unknown(py: Python<'_>, key: &str) -> PyErr {
@@ -235,6 +350,28 @@ fn size(py: Python<'_>, key: &str, value: &Bound<'_, PyAny>) -> PyResult<usize> 
             format!("{key} must be a positive integer, not {value}"),
         )),
     }
+}
+
+/// One close code, or an iterable of them; the core checks that a server may send each.
+fn close_codes(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Vec<u16>> {
+    let bad = || {
+        new_error(
+            py,
+            "OptionsError",
+            format!("reconnect_on_close_codes must be close codes (int), not {value}"),
+        )
+    };
+    if let Ok(one) = value.extract::<u16>() {
+        return Ok(vec![one]);
+    }
+    if value.is_instance_of::<pyo3::types::PyInt>() || value.is_instance_of::<PyString>() {
+        return Err(bad());
+    }
+    let mut codes = Vec::new();
+    for code in value.try_iter().map_err(|_| bad())? {
+        codes.push(code?.extract::<u16>().map_err(|_| bad())?);
+    }
+    Ok(codes)
 }
 
 /// One string, or an iterable of strings.

@@ -19,6 +19,9 @@ __all__ = [
     "WebSocketTimeoutError",
     "TLSError",
     "HandshakeRejectedError",
+    "ProxyError",
+    "ProxyRejectedError",
+    "QueueFullError",
     "HandshakeError",
     "ProtocolError",
     "ConnectionLostError",
@@ -39,8 +42,20 @@ class InvalidStateError(WebSocketError, ConnectionError):
     """``send()`` before the connection is open, or after it started closing.
 
     JS throws a DOMException named InvalidStateError for the first case. The 1.0 package raised
-    ``ConnectionError``, which this subclasses.
+    ``ConnectionError``, which this subclasses. With ``reconnect`` or ``offline_sends``, a
+    ``send()`` while no connection is open raises it only with ``offline_sends: "fail"``.
     """
+
+
+class QueueFullError(InvalidStateError):
+    """``send()`` while no connection is open (connecting, or waiting to reconnect), with
+    sends queued for the next connection (``offline_sends: "queue"``), and this message would
+    take the queue past ``offline_queue_bytes``. Nothing was queued.
+
+    ``queued`` is how many bytes already wait for the connection.
+    """
+
+    queued = 0
 
 
 class InvalidAccessError(WebSocketError, ValueError):
@@ -82,10 +97,11 @@ class ConnectFailedError(WebSocketError, ConnectionError):
 class WebSocketTimeoutError(WebSocketError, TimeoutError):
     """The connection attempt, or the server's side of the close handshake, took too long.
 
-    ``kind`` says which timer ran out: ``"connect"`` (DNS, TCP, TLS and the upgrade together
-    took longer than ``connect_timeout``) or ``"close"`` (the server did not finish the close
-    handshake within ``close_timeout``). ``during`` says what was going on, e.g. ``"in the
-    TLS handshake"``.
+    ``kind`` says which timer ran out: ``"connect"`` (DNS, TCP, a proxy, TLS and the upgrade
+    together took longer than ``connect_timeout``), ``"close"`` (the server did not finish the
+    close handshake within ``close_timeout``) or ``"dead_peer"`` (nothing came from the server
+    for ``dead_peer_timeout``). ``during`` says what was going on, e.g. ``"in the TLS
+    handshake"``.
     """
 
     kind = None
@@ -125,6 +141,39 @@ class HandshakeRejectedError(WebSocketError, ConnectionError):
     status = 0
     headers = MappingProxyType({})  # read-only; instances get a dict of their own
     body = b""
+
+
+class ProxyError(WebSocketError, ConnectionError):
+    """The proxy (``proxy``, or one from the environment) failed to open the tunnel.
+
+    ``kind`` says why:
+
+    - ``"rejected"``: the HTTP proxy answered ``CONNECT`` with an error status (this is a
+      :class:`ProxyRejectedError`, with ``status`` and ``headers``);
+    - ``"auth_required"``: the SOCKS5 server wants credentials (none were given in the URL);
+    - ``"auth_failed"``: the SOCKS5 server refused the user name and password;
+    - a SOCKS5 error reply: ``"general_failure"``, ``"not_allowed"``,
+      ``"network_unreachable"``, ``"host_unreachable"``, ``"connection_refused"``,
+      ``"ttl_expired"``, ``"command_not_supported"``, ``"address_type_not_supported"``, or
+      ``"reply"`` for an unassigned code, whose number is in ``reply``;
+    - ``"disconnected"``: the proxy closed the connection before the tunnel was up;
+    - ``"protocol"``: the proxy's answer was not HTTP or SOCKS5 as expected.
+
+    Proxy credentials never appear in the message.
+    """
+
+    kind = "protocol"
+    reply = None
+
+
+class ProxyRejectedError(ProxyError):
+    """The HTTP proxy refused the ``CONNECT`` tunnel: ``status`` is its HTTP status (407:
+    credentials missing or refused; 403: not allowed; 502: it could not reach the server) and
+    ``headers`` its response headers as a ``dict`` (e.g. ``proxy-authenticate``)."""
+
+    kind = "rejected"
+    status = 0
+    headers = MappingProxyType({})  # read-only; instances get a dict of their own
 
 
 class HandshakeError(WebSocketError, ConnectionError):

@@ -86,6 +86,8 @@ class WebSocket:
 
         With callbacks it changes just before the matching callback runs (OPEN before
         ``onopen``, CLOSED before ``onclose``); without, as soon as the event has arrived.
+        With ``reconnect``, a ``Close`` that another attempt follows turns it back to
+        CONNECTING (the backoff), and the next ``Open`` to OPEN.
         """
         return self._conn.ready_state
 
@@ -110,7 +112,11 @@ class WebSocket:
         """Sends ``str`` as text, ``bytes``, ``bytearray`` or ``memoryview`` as binary.
 
         Never blocks. Raises :class:`~nwebsocket.InvalidStateError` (a ``ConnectionError``)
-        before the connection is open and after it started closing.
+        before the connection is open and after it started closing. With the ``reconnect`` or
+        ``offline_sends`` options, a send while no connection is open (connecting, or waiting
+        to reconnect) is queued and goes out, in order, right after the next ``Open``
+        (:class:`~nwebsocket.QueueFullError` past ``offline_queue_bytes``), or, with
+        ``offline_sends: "fail"``, raises ``InvalidStateError``.
         """
         self._conn.send(data)
 
@@ -129,8 +135,8 @@ class WebSocket:
         self._conn.close(code, reason)
 
     def wait_closed(self, timeout=None):
-        """Waits up to ``timeout`` seconds until the connection is over (and ``onclose`` has
-        returned); returns whether it is. Does not close. From inside a callback it returns
+        """Waits up to ``timeout`` seconds until the connection is over (with ``reconnect``:
+        the last one) and ``onclose`` has returned; returns whether it is. Does not close. From inside a callback it returns
         ``False`` at once (``onclose`` cannot run before the callback returns)."""
         return self._conn.wait_closed(timeout)
 
@@ -141,7 +147,9 @@ class WebSocket:
         waiting up to ``timeout`` seconds (for ever if ``None``).
 
         Raises ``TimeoutError`` if none came in time, :class:`~nwebsocket.StreamEndedError`
-        after the ``Close``, ``RuntimeError`` if the WebSocket has callbacks.
+        after the last ``Close`` (with ``reconnect``, a ``Close`` whose ``reconnect`` is not
+        ``None`` is followed by the next attempt's events), ``RuntimeError`` if the WebSocket
+        has callbacks.
         """
         return self._conn.recv(timeout)
 
@@ -150,7 +158,7 @@ class WebSocket:
         return self._conn.try_recv()
 
     def events(self):
-        """A blocking iterator over the events; it ends after the ``Close``."""
+        """A blocking iterator over the events; it ends after the last ``Close``."""
         return iter(self._conn.next_event, None)
 
     def __iter__(self):
@@ -169,8 +177,9 @@ class WebSocket:
         of :class:`~nwebsocket.WebSocketError`); ``onclose`` follows. May take no argument."""
 
     def onclose(self):
-        """Called once, last. May take one argument, the :class:`Close` event (``code``,
-        ``reason``, ``wasClean``)."""
+        """Called once per connection, last. May take one argument, the :class:`Close` event
+        (``code``, ``reason``, ``wasClean``; with ``reconnect``, ``reconnect`` and ``attempt``
+        say whether and when the next attempt comes)."""
 
     # Context manager and display.
 
