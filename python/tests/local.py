@@ -185,7 +185,7 @@ class PingCounter:
             return self._changed.wait_for(lambda: len(self.pings) >= count, timeout)
 
     def stop(self):
-        self._listener.close()
+        _close(self._listener)  # shutdown() wakes the accept() that close() would not
         self._thread.join(JOIN)
 
 
@@ -235,7 +235,7 @@ class Forwarder:
                 link["dead"] = True
 
     def stop(self):
-        self._listener.close()
+        _close(self._listener)  # shutdown() wakes the accept() that close() would not
         with self._lock:
             links, threads = list(self._live), list(self._threads)
         for link in links:
@@ -294,7 +294,7 @@ class _Proxy:
         _close(sink)
 
     def stop(self):
-        self._listener.close()
+        _close(self._listener)  # shutdown() wakes the accept() that close() would not
         with self._lock:
             sockets, threads = list(self._sockets), list(self._threads)
         for sock in sockets:
