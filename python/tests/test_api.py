@@ -124,6 +124,18 @@ def test_all_options_accepted(server, servers):
         "certdata": None,  # None: the default, for any option
         "keydata": None,
         "danger_accept_invalid_certs": False,
+        "ping_interval": 20,
+        "dead_peer_timeout": 60,
+        "reconnect": True,
+        "reconnect_delays": (0.5, 30),
+        "reconnect_max_attempts": 10,
+        "reconnect_reset_after": 10.0,
+        "reconnect_on_clean_close": False,
+        "reconnect_on_close_codes": [1012, 1013],
+        "offline_sends": "queue",
+        "offline_queue_bytes": 1 << 20,
+        "proxy": None,
+        "proxy_from_env": False,
     }
     assert set(options) | {"maxPayload"} == set(nwebsocket._nwebsocket.OPTIONS)
     ws = open_ws(server + "/", options)
