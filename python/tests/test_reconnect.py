@@ -10,7 +10,7 @@ import pytest
 
 import nwebsocket
 from nwebsocket import Close, Error, Message, Open, WebSocket
-from conftest import drain
+from conftest import drain, native_threads, settled_thread_count
 from local import Restartable
 
 FAST = {"reconnect": True, "reconnect_delays": (0.02, 0.1)}
@@ -277,3 +277,16 @@ def test_bad_reconnect_options_are_refused(options, closed_port_url):
 def test_reconnect_delays_must_be_a_pair(closed_port_url):
     with pytest.raises(TypeError):
         WebSocket(closed_port_url, {"reconnect": True, "reconnect_delays": 1})
+
+
+def test_one_io_thread_serves_every_attempt_and_none_is_left(closed_port_url):
+    natives = native_threads()
+    calls = queue.Queue()
+    ws = WebSocket(closed_port_url, {"reconnect": True, "reconnect_delays": (0.01, 0.02)})
+    ws.onclose = lambda event: calls.put(event)
+    for _ in range(3):  # three refused attempts, all on the same I/O thread
+        assert not calls.get(timeout=10).is_final
+    assert native_threads() == natives + 2  # the I/O thread and the dispatcher
+    ws.close()  # returns when the last onclose has; then both threads exit
+    ws._dispatcher.join(10)
+    assert settled_thread_count(natives) == natives
