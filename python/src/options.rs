@@ -248,12 +248,16 @@ pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyRe
                 builder.reconnect(reconnect)
             }
             "reconnect_delays" => {
-                let (initial, max): (Bound<'_, PyAny>, Bound<'_, PyAny>) =
-                    value.extract().map_err(|_| {
-                        pyo3::exceptions::PyTypeError::new_err(
-                            "reconnect_delays must be a pair of seconds: (initial, max)",
-                        )
-                    })?;
+                let not_a_pair = || {
+                    pyo3::exceptions::PyTypeError::new_err(
+                        "reconnect_delays must be a pair of seconds: (initial, max)",
+                    )
+                };
+                let pair = value
+                    .try_iter()
+                    .map_err(|_| not_a_pair())?
+                    .collect::<PyResult<Vec<_>>>()?;
+                let [initial, max] = <[_; 2]>::try_from(pair).map_err(|_| not_a_pair())?;
                 builder.reconnect_delays(
                     seconds(py, "the initial reconnect delay", &initial)?,
                     seconds(py, "the maximum reconnect delay", &max)?,

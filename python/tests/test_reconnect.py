@@ -274,9 +274,17 @@ def test_bad_reconnect_options_are_refused(options, closed_port_url):
         WebSocket(closed_port_url, options)
 
 
-def test_reconnect_delays_must_be_a_pair(closed_port_url):
-    with pytest.raises(TypeError):
-        WebSocket(closed_port_url, {"reconnect": True, "reconnect_delays": 1})
+@pytest.mark.parametrize("delays", [1, (1,), (1, 2, 3), "ab"])
+def test_reconnect_delays_must_be_a_pair(closed_port_url, delays):
+    with pytest.raises((TypeError, nwebsocket.OptionsError)):
+        WebSocket(closed_port_url, {"reconnect": True, "reconnect_delays": delays})
+
+
+def test_reconnect_delays_may_be_a_list(closed_port_url):
+    ws = WebSocket(closed_port_url, {"reconnect": True, "reconnect_delays": [0.01, 0.02]})
+    assert isinstance(ws.recv(timeout=10), Error)
+    assert ws.recv(timeout=10).reconnect <= 0.01
+    ws.close()
 
 
 def test_one_io_thread_serves_every_attempt_and_none_is_left(closed_port_url):
