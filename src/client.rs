@@ -56,6 +56,8 @@ pub struct Client {
     delivered: AtomicU8,
     /// The current connection's subprotocol, from its `Open` event.
     protocol: Mutex<String>,
+    /// The current connection's extensions, from its `Open` event.
+    extensions: Mutex<String>,
     url: String,
     /// Disconnects when the I/O thread has finished.
     finished: flume::Receiver<()>,
@@ -105,6 +107,7 @@ impl Client {
             events: io.events,
             delivered: AtomicU8::new(ReadyState::Connecting as u8),
             protocol: Mutex::new(String::new()),
+            extensions: Mutex::new(String::new()),
             url,
             finished: io.finished,
             thread: Mutex::new(Some(io.thread)),
@@ -221,6 +224,16 @@ impl Client {
             .clone()
     }
 
+    /// The extensions the server agreed to, as it named them (e.g.
+    /// `"permessage-deflate; server_max_window_bits=12"`), or `""` (as JS `extensions`); known
+    /// once you have taken [`Event::Open`].
+    pub fn extensions(&self) -> String {
+        self.extensions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Blocks up to `timeout` until the I/O thread has finished: the socket is closed and the
     /// thread is gone. Returns whether it finished. Does not close the connection by itself;
     /// call [`close`](SendHandle::close) first for that. The events stay queued.
@@ -242,6 +255,8 @@ impl Client {
             Event::Open(open) => {
                 *self.protocol.lock().unwrap_or_else(PoisonError::into_inner) =
                     open.protocol.clone().unwrap_or_default();
+                *self.extensions.lock().unwrap_or_else(PoisonError::into_inner) =
+                    open.extensions().to_owned();
                 self.delivered
                     .store(ReadyState::Open as u8, Ordering::Release);
             }

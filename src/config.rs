@@ -7,13 +7,15 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 
 use crate::error::{Error, Result};
+use crate::io::deflate::Offer;
 use crate::proxy::{self, Proxy, Route};
 use crate::staying_connected::{self, Keepalive, OfflineSends, Reconnect};
 use crate::tls;
 
 /// Headers that the handshake writes itself; setting them by hand would break it. Extensions
-/// are among them: offering one (say, permessage-deflate) that the client does not implement
-/// would fail the connection on the first frame that uses it.
+/// are among them: the client offers permessage-deflate itself (see
+/// [`ConfigBuilder::deflate`]), and offering one it does not implement would fail the
+/// connection on the first frame that uses it.
 const RESERVED_HEADERS: [&str; 7] = [
     "host",
     "connection",
@@ -69,6 +71,12 @@ pub struct Config {
     offline_sends: OfflineSends,
     proxy: Option<Proxy>,
     proxy_from_env: bool,
+    deflate: bool,
+    deflate_threshold: usize,
+    deflate_client_no_context_takeover: bool,
+    deflate_server_no_context_takeover: bool,
+    deflate_client_max_window_bits: u8,
+    deflate_server_max_window_bits: u8,
 }
 
 impl Default for Config {
@@ -90,6 +98,12 @@ impl Default for Config {
             offline_sends: OfflineSends::default(),
             proxy: None,
             proxy_from_env: true,
+            deflate: true,
+            deflate_threshold: 64,
+            deflate_client_no_context_takeover: false,
+            deflate_server_no_context_takeover: false,
+            deflate_client_max_window_bits: 15,
+            deflate_server_max_window_bits: 15,
         }
     }
 }
@@ -190,6 +204,46 @@ impl Config {
     /// Whether the proxy environment variables are read when no proxy is set explicitly.
     pub fn proxy_from_env(&self) -> bool {
         self.proxy_from_env
+    }
+
+    /// Whether permessage-deflate is offered.
+    pub fn deflate(&self) -> bool {
+        self.deflate
+    }
+
+    /// The smallest message that is compressed when permessage-deflate is agreed.
+    pub fn deflate_threshold(&self) -> usize {
+        self.deflate_threshold
+    }
+
+    /// Whether the client compresses every message from an empty window.
+    pub fn deflate_client_no_context_takeover(&self) -> bool {
+        self.deflate_client_no_context_takeover
+    }
+
+    /// Whether the server is asked to compress every message from an empty window.
+    pub fn deflate_server_no_context_takeover(&self) -> bool {
+        self.deflate_server_no_context_takeover
+    }
+
+    /// The largest compression window the client uses, in bits (9 to 15).
+    pub fn deflate_client_max_window_bits(&self) -> u8 {
+        self.deflate_client_max_window_bits
+    }
+
+    /// The largest compression window the server may use, in bits (9 to 15).
+    pub fn deflate_server_max_window_bits(&self) -> u8 {
+        self.deflate_server_max_window_bits
+    }
+
+    /// The permessage-deflate offer, if it is on.
+    pub(crate) fn deflate_offer(&self) -> Option<Offer> {
+        self.deflate.then_some(Offer {
+            server_no_context_takeover: self.deflate_server_no_context_takeover,
+            client_no_context_takeover: self.deflate_client_no_context_takeover,
+            server_max_window_bits: self.deflate_server_max_window_bits,
+            client_max_window_bits: self.deflate_client_max_window_bits,
+        })
     }
 
     /// How to reach `host:port` (`tls` for `wss://`): the explicit proxy, else the one the
@@ -621,6 +675,57 @@ impl ConfigBuilder {
         self
     }
 
+    /// Offers permessage-deflate (RFC 7692) in the handshake, as browsers do. When the server
+    /// agrees, messages of at least [`deflate_threshold`](Self::deflate_threshold) bytes go
+    /// out compressed, and compressed messages from the server are inflated (never past
+    /// [`max_message_size`](Self::max_message_size): a larger one fails with close code
+    /// 1009). The agreed terms are in [`OpenEvent::extensions`](crate::OpenEvent::extensions).
+    /// Costs memory per connection while agreed: the compressor's state (about 256 KiB with a
+    /// 15-bit window) and the decompressor's (about 40 KiB). Defaults to `true`.
+    pub fn deflate(mut self, offer: bool) -> Self {
+        self.config.deflate = offer;
+        self
+    }
+
+    /// The smallest message, in bytes, that is sent compressed when permessage-deflate is
+    /// agreed; smaller ones go out as they are (which the extension allows), since compressing
+    /// them saves little and costs CPU. Defaults to 64.
+    pub fn deflate_threshold(mut self, bytes: usize) -> Self {
+        self.config.deflate_threshold = bytes;
+        self
+    }
+
+    /// Compresses every message from an empty window (offered as `client_no_context_takeover`):
+    /// less memory on both sides, worse compression of similar messages. The server may ask
+    /// for this too, and then it is done whatever this says. Defaults to `false`.
+    pub fn deflate_client_no_context_takeover(mut self, reset: bool) -> Self {
+        self.config.deflate_client_no_context_takeover = reset;
+        self
+    }
+
+    /// Asks the server to compress every message from an empty window
+    /// (`server_no_context_takeover`); a server that does not agree fails the handshake.
+    /// Defaults to `false`.
+    pub fn deflate_server_no_context_takeover(mut self, reset: bool) -> Self {
+        self.config.deflate_server_no_context_takeover = reset;
+        self
+    }
+
+    /// The largest window the client compresses with, 9 to 15 bits (offered as
+    /// `client_max_window_bits`; the server may lower it). Smaller windows save memory on the
+    /// server. Defaults to 15.
+    pub fn deflate_client_max_window_bits(mut self, bits: u8) -> Self {
+        self.config.deflate_client_max_window_bits = bits;
+        self
+    }
+
+    /// The largest window the server may compress with, 9 to 15 bits (offered as
+    /// `server_max_window_bits` below 15). Smaller windows save memory here. Defaults to 15.
+    pub fn deflate_server_max_window_bits(mut self, bits: u8) -> Self {
+        self.config.deflate_server_max_window_bits = bits;
+        self
+    }
+
     /// Checks the settings and builds the config.
     ///
     /// # Errors
@@ -638,7 +743,8 @@ impl ConfigBuilder {
     /// [`unversioned_rustls_config`](Self::unversioned_rustls_config) is combined with any other
     /// TLS option. For proxies: the [`proxy`](Self::proxy) URL does not parse, has a scheme other
     /// than `http`, `socks5` or `socks5h`, a path, or (for SOCKS5) a user name or password over
-    /// 255 bytes; the message never quotes the credentials.
+    /// 255 bytes; the message never quotes the credentials. For compression: a window size
+    /// outside 9 to 15 bits.
     pub fn build(self) -> Result<Config> {
         let ConfigBuilder {
             mut config,
@@ -707,6 +813,20 @@ impl ConfigBuilder {
         }
         if config.max_frame_size > config.max_message_size {
             return invalid("max_frame_size exceeds max_message_size".into());
+        }
+        for (name, bits) in [
+            (
+                "deflate_client_max_window_bits",
+                config.deflate_client_max_window_bits,
+            ),
+            (
+                "deflate_server_max_window_bits",
+                config.deflate_server_max_window_bits,
+            ),
+        ] {
+            if !(9..=15).contains(&bits) {
+                return invalid(format!("{name} must be 9 to 15"));
+            }
         }
         if let Some(url) = raw_proxy {
             config.proxy = Some(Proxy::parse(&url).map_err(Error::InvalidConfig)?);
@@ -780,6 +900,34 @@ mod tests {
         rejects(Config::builder().close_timeout(Duration::MAX));
         rejects(Config::builder().header("Sec-WebSocket-Extensions", "permessage-deflate"));
         rejects(Config::builder().root_certificate(b"not a certificate".to_vec()));
+        rejects(Config::builder().deflate_client_max_window_bits(8));
+        rejects(Config::builder().deflate_server_max_window_bits(16));
+    }
+
+    #[test]
+    fn deflate_is_offered_by_default_and_can_be_shaped_or_turned_off() {
+        let default = Config::default();
+        assert!(default.deflate());
+        assert_eq!(
+            default.deflate_offer().unwrap().header(),
+            "permessage-deflate; client_max_window_bits"
+        );
+        let off = Config::builder().deflate(false).build().unwrap();
+        assert_eq!(off.deflate_offer(), None);
+        let shaped = Config::builder()
+            .deflate_threshold(0)
+            .deflate_client_no_context_takeover(true)
+            .deflate_server_no_context_takeover(true)
+            .deflate_client_max_window_bits(9)
+            .deflate_server_max_window_bits(12)
+            .build()
+            .unwrap();
+        assert_eq!(shaped.deflate_threshold(), 0);
+        assert_eq!(
+            shaped.deflate_offer().unwrap().header(),
+            "permessage-deflate; client_max_window_bits=9; server_max_window_bits=12; \
+             client_no_context_takeover; server_no_context_takeover"
+        );
     }
 
     #[test]

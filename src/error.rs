@@ -154,20 +154,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// Wraps a tungstenite error met after the handshake.
-    pub(crate) fn from_protocol(err: tungstenite::Error) -> Self {
-        match err {
-            tungstenite::Error::Io(err) => Error::Io(err),
-            tungstenite::Error::Protocol(
-                tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
-            ) => Error::Io(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the server closed the connection without a close frame",
-            )),
-            other => Error::Protocol(Box::new(other)),
-        }
-    }
-
     /// Wraps a tungstenite error met during the HTTP upgrade.
     pub(crate) fn from_handshake(err: tungstenite::Error) -> Self {
         match err {
@@ -637,7 +623,7 @@ mod tests {
         assert_eq!(*kind, TlsErrorKind::CertificateRequired);
         let source = std::error::Error::source(&err).unwrap();
         assert!(source.downcast_ref::<rustls::Error>().is_some());
-        // The upgrade maps it; on an open connection it stays the I/O error that ended it.
+        // The upgrade maps it.
         let wrapped = || {
             tungstenite::Error::Io(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -648,7 +634,6 @@ mod tests {
             Error::from_handshake(wrapped()),
             Error::Tls { .. }
         ));
-        assert!(matches!(Error::from_protocol(wrapped()), Error::Io(_)));
         // Plain I/O errors stay I/O errors, except in the TLS handshake.
         let reset = || io::Error::from(io::ErrorKind::ConnectionReset);
         assert!(matches!(Error::from_io(reset()), Error::Io(_)));

@@ -66,6 +66,24 @@ pub struct CloseEvent {
 }
 
 impl OpenEvent {
+    /// The extensions the server agreed to, as its `Sec-WebSocket-Extensions` header names
+    /// them, or `""` when none (as the JS `extensions` attribute). The client checked them
+    /// against its offer: today that is `permessage-deflate` with its parameters, e.g.
+    /// `"permessage-deflate; server_max_window_bits=12"`.
+    ///
+    /// ```
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("sec-websocket-extensions", "permessage-deflate".parse().unwrap());
+    /// let open = nwebsocket::OpenEvent::new(None, headers);
+    /// assert_eq!(open.extensions(), "permessage-deflate");
+    /// ```
+    pub fn extensions(&self) -> &str {
+        self.headers
+            .get("sec-websocket-extensions")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+    }
+
     /// An open event, e.g. to unit-test a callback `Handler`.
     ///
     /// ```

@@ -2,12 +2,21 @@
 //! own thread (header, mask, payload) into [`Outgoing`], behind a short lock; the I/O thread's
 //! writer (`io::wire`) only moves those bytes to the socket. So a send costs the caller what a
 //! plain tungstenite write would, and the I/O thread almost nothing per message.
+//!
+//! With permessage-deflate agreed, messages from the threshold up are compressed with one
+//! compressor per connection, in send order: a small one by its sender under the lock, a
+//! large one by the I/O thread, and every compressed message behind a large one waits for
+//! the I/O thread too, which holds the compressor until it has caught up. A compressed frame
+//! keeps its message, so that a connection that dies before sending it hands back the
+//! message, not bytes compressed against that connection's window.
 
 use std::collections::VecDeque;
 
 use bytes::Bytes;
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
+
+use crate::io::deflate::Deflater;
 
 /// A message at least this large is not encoded by its sender: the send stays O(1) for the
 /// caller (a game or control loop), and the I/O thread encodes it when its turn comes.
@@ -22,6 +31,33 @@ pub(crate) struct Outgoing {
     /// No more frames on this connection: its close frame is (about to be) written, or it is
     /// over. Per connection: a new connection reopens it.
     pub(crate) closed: bool,
+    /// Compression, while the connection has it.
+    deflate: Compression,
+}
+
+/// The compression state of the outgoing stream, per connection.
+#[derive(Debug, Default)]
+struct Compression {
+    /// permessage-deflate is agreed on the open connection.
+    on: bool,
+    /// Messages from this size up are compressed.
+    threshold: usize,
+    /// The compressor; away while the I/O thread compresses large messages with it.
+    deflater: Option<Box<Deflater>>,
+    /// Messages queued for the I/O thread to compress: later ones must wait behind them.
+    waiting: usize,
+    scratch: Vec<u8>,
+}
+
+/// What the I/O thread takes from [`Outgoing`].
+#[derive(Debug)]
+pub(crate) struct Taken {
+    pub(crate) chunks: VecDeque<Chunk>,
+    /// Their payload bytes.
+    pub(crate) payload: usize,
+    /// The compressor, when some of the chunks are messages for the I/O thread to compress;
+    /// handed back with [`Outgoing::give_back`] once they are.
+    pub(crate) deflater: Option<Box<Deflater>>,
 }
 
 /// Part of the outgoing stream.
@@ -30,8 +66,13 @@ pub(crate) enum Chunk {
     /// Whole frames, encoded and masked: by their senders, or taken back from a connection
     /// that died before writing them.
     Encoded(Frames),
-    /// A large message, to be encoded by the I/O thread.
-    Large { opcode: OpCode, payload: Bytes },
+    /// A message to be encoded by the I/O thread: a large one, or one to compress behind one.
+    Large {
+        opcode: OpCode,
+        payload: Bytes,
+        /// Compress it if the connection agreed to permessage-deflate.
+        compress: bool,
+    },
 }
 
 /// Encoded frames and where each starts, so that a connection that dies mid-chunk can hand
@@ -43,10 +84,13 @@ pub(crate) struct Frames {
     pub(crate) marks: Vec<FrameMark>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct FrameMark {
     pub(crate) start: usize,
+    /// The message's length (before compression), for `buffered_amount`.
     pub(crate) payload: usize,
+    /// A compressed frame's message, to be sent again (compressed anew) after a reconnect.
+    pub(crate) original: Option<(OpCode, Bytes)>,
 }
 
 impl Frames {
@@ -61,8 +105,66 @@ impl Frames {
         self.marks.push(FrameMark {
             start: self.bytes.len(),
             payload: payload.len(),
+            original: None,
         });
-        encode(opcode, payload, &mut self.bytes);
+        encode(opcode, false, payload, &mut self.bytes);
+    }
+
+    /// Appends the frame of `original` compressed into `compressed`.
+    fn push_compressed(&mut self, opcode: OpCode, compressed: &[u8], original: Bytes) {
+        self.marks.push(FrameMark {
+            start: self.bytes.len(),
+            payload: original.len(),
+            original: Some((opcode, original)),
+        });
+        encode(opcode, true, compressed, &mut self.bytes);
+    }
+
+    /// Whether some frame is compressed (against one connection's window).
+    fn has_compressed(&self) -> bool {
+        self.marks.iter().any(|mark| mark.original.is_some())
+    }
+
+    /// These frames as chunks for any connection: compressed frames go back to being their
+    /// messages (to compress again), the others stay encoded.
+    fn into_portable(self, out: &mut VecDeque<Chunk>) {
+        if !self.has_compressed() {
+            out.push_back(Chunk::Encoded(self));
+            return;
+        }
+        let ends: Vec<usize> = self
+            .marks
+            .iter()
+            .skip(1)
+            .map(|mark| mark.start)
+            .chain([self.bytes.len()])
+            .collect();
+        let mut plain = Frames::default();
+        for (mark, end) in self.marks.into_iter().zip(ends) {
+            match mark.original {
+                Some((opcode, payload)) => {
+                    if !plain.marks.is_empty() {
+                        out.push_back(Chunk::Encoded(std::mem::take(&mut plain)));
+                    }
+                    out.push_back(Chunk::Large {
+                        opcode,
+                        payload,
+                        compress: true,
+                    });
+                }
+                None => {
+                    plain.marks.push(FrameMark {
+                        start: plain.bytes.len(),
+                        payload: mark.payload,
+                        original: None,
+                    });
+                    plain.bytes.extend_from_slice(&self.bytes[mark.start..end]);
+                }
+            }
+        }
+        if !plain.marks.is_empty() {
+            out.push_back(Chunk::Encoded(plain));
+        }
     }
 
     /// The frames from the one that contains byte `offset` on, and the payload bytes of the
@@ -82,6 +184,7 @@ impl Frames {
             .map(|mark| FrameMark {
                 start: mark.start - first,
                 payload: mark.payload,
+                original: mark.original.clone(),
             })
             .collect();
         let bytes = self.bytes.split_off(first);
@@ -96,22 +199,44 @@ impl Frames {
 
 impl Chunk {
     /// The frames for the socket; encodes a large message (on the I/O thread) into `spare`'s
-    /// allocation, if it has one.
-    pub(crate) fn into_frames(self, spare: &mut Option<Vec<u8>>) -> Frames {
+    /// allocation, if it has one, compressed with `deflater` if it is to be and there is one.
+    pub(crate) fn into_frames(
+        self,
+        spare: &mut Option<Vec<u8>>,
+        deflater: Option<&mut Deflater>,
+    ) -> Frames {
         match self {
             Chunk::Encoded(frames) => frames,
-            Chunk::Large { opcode, payload } => {
+            Chunk::Large {
+                opcode,
+                payload,
+                compress,
+            } => {
                 let mut bytes = spare.take().unwrap_or_default();
                 bytes.clear();
-                bytes.reserve(payload.len() + 14);
                 let mut frames = Frames {
                     bytes,
                     marks: Vec::with_capacity(1),
                 };
-                frames.push(opcode, &payload);
+                match deflater {
+                    Some(deflater) if compress => {
+                        let mut compressed = Vec::new();
+                        deflater.compress(&payload, &mut compressed);
+                        frames.bytes.reserve(compressed.len() + 14);
+                        frames.push_compressed(opcode, &compressed, payload);
+                    }
+                    _ => {
+                        frames.bytes.reserve(payload.len() + 14);
+                        frames.push(opcode, &payload);
+                    }
+                }
                 frames
             }
         }
+    }
+
+    fn waits_for_compression(&self) -> bool {
+        matches!(self, Chunk::Large { compress: true, .. })
     }
 }
 
@@ -121,8 +246,16 @@ impl Outgoing {
     pub(crate) fn push(&mut self, text: bool, payload: Bytes) {
         let opcode = OpCode::Data(if text { Data::Text } else { Data::Binary });
         self.payload += payload.len();
-        if payload.len() >= LARGE {
-            self.chunks.push_back(Chunk::Large { opcode, payload });
+        let deflate = &mut self.deflate;
+        let compress = deflate.on && payload.len() >= deflate.threshold;
+        let later = compress && (deflate.deflater.is_none() || deflate.waiting > 0);
+        if payload.len() >= LARGE || later {
+            deflate.waiting += usize::from(compress);
+            self.chunks.push_back(Chunk::Large {
+                opcode,
+                payload,
+                compress,
+            });
             return;
         }
         let has_room = matches!(
@@ -133,34 +266,104 @@ impl Outgoing {
             self.chunks
                 .push_back(Chunk::Encoded(Frames::with_capacity(LARGE * 2)));
         }
-        if let Some(Chunk::Encoded(frames)) = self.chunks.back_mut() {
-            frames.push(opcode, &payload);
+        let Some(Chunk::Encoded(frames)) = self.chunks.back_mut() else {
+            return;
+        };
+        match self.deflate.deflater.as_mut() {
+            Some(deflater) if compress => {
+                let scratch = &mut self.deflate.scratch;
+                scratch.clear();
+                deflater.compress(&payload, scratch);
+                frames.push_compressed(opcode, scratch, payload);
+            }
+            _ => frames.push(opcode, &payload),
+        }
+    }
+
+    /// The connection opened with permessage-deflate agreed: messages from `threshold` bytes
+    /// up are compressed with `deflater`.
+    pub(crate) fn start_deflate(&mut self, deflater: Deflater, threshold: usize) {
+        self.deflate = Compression {
+            on: true,
+            threshold,
+            deflater: Some(Box::new(deflater)),
+            waiting: self
+                .chunks
+                .iter()
+                .filter(|c| c.waits_for_compression())
+                .count(),
+            scratch: Vec::new(),
+        };
+    }
+
+    /// The connection is over: what waits is made fit for the next one, whatever it agrees
+    /// to (compressed frames go back to being their messages).
+    pub(crate) fn stop_deflate(&mut self) {
+        self.deflate = Compression::default();
+        if !self
+            .chunks
+            .iter()
+            .any(|c| matches!(c, Chunk::Encoded(f) if f.has_compressed()))
+        {
+            return;
+        }
+        let mut portable = VecDeque::with_capacity(self.chunks.len());
+        for chunk in std::mem::take(&mut self.chunks) {
+            match chunk {
+                Chunk::Encoded(frames) => frames.into_portable(&mut portable),
+                large => portable.push_back(large),
+            }
+        }
+        self.chunks = portable;
+    }
+
+    /// The I/O thread has compressed what it took with the compressor: it goes back.
+    pub(crate) fn give_back(&mut self, deflater: Box<Deflater>) {
+        if self.deflate.on {
+            self.deflate.deflater = Some(deflater);
         }
     }
 
     /// Puts frames that a dead connection did not write back in front of what waits, for the
     /// next connection; `payload` is their payload byte count.
     pub(crate) fn put_back(&mut self, frames: VecDeque<Chunk>, payload: usize) {
-        for chunk in frames.into_iter().rev() {
+        let mut portable = VecDeque::with_capacity(frames.len());
+        for chunk in frames {
+            match chunk {
+                Chunk::Encoded(frames) => frames.into_portable(&mut portable),
+                large => portable.push_back(large),
+            }
+        }
+        for chunk in portable.into_iter().rev() {
             self.chunks.push_front(chunk);
         }
         self.payload += payload;
     }
 
-    /// Takes everything queued, with its payload byte count.
-    pub(crate) fn take(&mut self) -> (VecDeque<Chunk>, usize) {
-        (
-            std::mem::take(&mut self.chunks),
-            std::mem::take(&mut self.payload),
-        )
+    /// Takes everything queued, with its payload byte count, and the compressor if some of
+    /// it waits to be compressed.
+    pub(crate) fn take(&mut self) -> Taken {
+        let deflater = if self.deflate.waiting > 0 {
+            self.deflate.waiting = 0;
+            self.deflate.deflater.take()
+        } else {
+            None
+        };
+        Taken {
+            chunks: std::mem::take(&mut self.chunks),
+            payload: std::mem::take(&mut self.payload),
+            deflater,
+        }
     }
 }
 
-/// Writes one final, masked frame (RFC 6455 §5.2–5.3) to `out`.
-fn encode(opcode: OpCode, payload: &[u8], out: &mut Vec<u8>) {
+/// Writes one final, masked frame (RFC 6455 §5.2–5.3) to `out`; `rsv1` marks a compressed
+/// message (RFC 7692 §6).
+pub(crate) fn encode(opcode: OpCode, rsv1: bool, payload: &[u8], out: &mut Vec<u8>) {
     let mask: [u8; 4] = rand::random();
     let header = FrameHeader {
         is_final: true,
+        rsv1,
         opcode,
         mask: Some(mask),
         ..FrameHeader::default()
@@ -211,11 +414,15 @@ mod tests {
             let payload = Bytes::from((0..len).map(|i| i as u8).collect::<Vec<u8>>());
             let mut outgoing = Outgoing::default();
             outgoing.push(false, payload.clone());
-            let (chunks, counted) = outgoing.take();
+            let Taken {
+                chunks,
+                payload: counted,
+                ..
+            } = outgoing.take();
             assert_eq!(counted, len);
             let bytes: Vec<u8> = chunks
                 .into_iter()
-                .flat_map(|chunk| chunk.into_frames(&mut None).bytes)
+                .flat_map(|chunk| chunk.into_frames(&mut None, None).bytes)
                 .collect();
             let mut cursor = std::io::Cursor::new(&bytes);
             let (header, length) = FrameHeader::parse(&mut cursor).unwrap().unwrap();
@@ -238,10 +445,103 @@ mod tests {
         }
         outgoing.push(false, Bytes::from(vec![0u8; LARGE]));
         outgoing.push(true, Bytes::from_static(b"after"));
-        let (chunks, counted) = outgoing.take();
+        let Taken {
+            chunks,
+            payload: counted,
+            ..
+        } = outgoing.take();
         assert_eq!(counted, 10 + LARGE + 5);
         assert_eq!(chunks.len(), 3);
         assert!(matches!(chunks[1], Chunk::Large { .. }));
+    }
+
+    /// Decodes every frame of `chunks` (compressing the I/O thread's share with `deflater`)
+    /// into (rsv1, payload as sent).
+    fn sent(chunks: VecDeque<Chunk>, mut deflater: Option<&mut Deflater>) -> Vec<(bool, Vec<u8>)> {
+        let bytes: Vec<u8> = chunks
+            .into_iter()
+            .flat_map(|chunk| chunk.into_frames(&mut None, deflater.as_deref_mut()).bytes)
+            .collect();
+        let mut cursor = std::io::Cursor::new(&bytes);
+        let mut out = Vec::new();
+        while let Some((header, length)) = FrameHeader::parse(&mut cursor).unwrap() {
+            let start = cursor.position() as usize;
+            let mut body = bytes[start..start + length as usize].to_vec();
+            apply_mask(&mut body, header.mask.unwrap());
+            cursor.set_position((start + length as usize) as u64);
+            out.push((header.rsv1, body));
+        }
+        out
+    }
+
+    #[test]
+    fn compressed_messages_keep_their_order_across_both_threads() {
+        use crate::io::deflate::Inflater;
+        let mut outgoing = Outgoing::default();
+        outgoing.start_deflate(Deflater::new(15, false), 10);
+        let text = |i: usize| Bytes::from(format!("message number {i} of many").repeat(i + 1));
+        outgoing.push(true, text(0));
+        outgoing.push(true, Bytes::from_static(b"tiny"));
+        outgoing.push(false, Bytes::from(vec![b'x'; LARGE]));
+        outgoing.push(true, text(1));
+        let mut taken = outgoing.take();
+        let mut deflater = taken.deflater.take().expect("a large message waits for it");
+        // The compressor is away: later messages wait for the I/O thread too.
+        outgoing.push(true, text(2));
+        assert!(matches!(
+            outgoing.chunks.back(),
+            Some(Chunk::Large { compress: true, .. })
+        ));
+        let mut frames = sent(taken.chunks, Some(&mut deflater));
+        outgoing.give_back(deflater);
+        let mut taken = outgoing.take();
+        let mut deflater = taken.deflater.take().unwrap();
+        frames.extend(sent(taken.chunks, Some(&mut deflater)));
+        outgoing.give_back(deflater);
+        outgoing.push(true, text(3));
+        frames.extend(sent(outgoing.take().chunks, None));
+
+        let mut inflater = Inflater::new(15, false);
+        let want = [
+            text(0),
+            Bytes::from_static(b"tiny"),
+            Bytes::from(vec![b'x'; LARGE]),
+            text(1),
+            text(2),
+            text(3),
+        ];
+        assert_eq!(frames.len(), want.len());
+        for ((compressed, payload), want) in frames.into_iter().zip(want) {
+            let got = if compressed {
+                let mut out = Vec::new();
+                inflater.inflate(&payload, &mut out, 1 << 20).unwrap();
+                inflater.finish(&mut out, 1 << 20).unwrap();
+                out
+            } else {
+                payload
+            };
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn compressed_frames_go_back_to_being_messages_for_the_next_connection() {
+        let mut outgoing = Outgoing::default();
+        outgoing.start_deflate(Deflater::new(15, false), 10);
+        outgoing.push(true, Bytes::from_static(b"small"));
+        outgoing.push(true, Bytes::from_static(b"long enough to compress"));
+        outgoing.push(true, Bytes::from_static(b"tiny"));
+        outgoing.stop_deflate();
+        let taken = outgoing.take();
+        assert_eq!(taken.payload, 5 + 23 + 4);
+        assert!(taken.deflater.is_none());
+        let frames = sent(taken.chunks, None);
+        let payloads: Vec<&[u8]> = frames.iter().map(|(_, p)| &p[..]).collect();
+        assert_eq!(
+            payloads,
+            [&b"small"[..], b"long enough to compress", b"tiny"]
+        );
+        assert!(frames.iter().all(|(rsv1, _)| !rsv1));
     }
 
     #[test]

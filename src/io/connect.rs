@@ -19,16 +19,16 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
-use tungstenite::WebSocket;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::client::ClientHandshake;
 use tungstenite::handshake::{HandshakeError, MidHandshake};
 
 use super::SOCKET;
+use super::deflate::{Agreed, Inflater};
 use super::handshake::{HeadLimit, open_event};
+use super::message::Connection;
 use super::proxy::Tunnel;
 use super::stream::Stream;
-use super::wire::Wire;
 use crate::config::Config;
 use crate::error::{ConnectFailures, Error, Result, TimeoutKind};
 use crate::event::OpenEvent;
@@ -42,7 +42,15 @@ pub(super) enum Progress {
     /// Waiting for the socket, the resolver or a timer.
     Pending,
     /// The handshake succeeded.
-    Open(Box<WebSocket<Wire>>, OpenEvent),
+    Open(Opened),
+}
+
+/// An open connection, its `Open` event and the permessage-deflate terms, if agreed.
+#[derive(Debug)]
+pub(super) struct Opened {
+    pub(super) connection: Box<Connection>,
+    pub(super) event: OpenEvent,
+    pub(super) deflate: Option<Agreed>,
 }
 
 /// What the resolver found: the addresses to dial (the proxy's, or the server's), and with
@@ -254,12 +262,28 @@ impl Attempt {
             }
             Stage::Upgrading(mid) => match mid.handshake() {
                 Ok((ws, response)) => {
+                    let mut head_limit = ws.into_inner();
+                    let deflate = match self.extensions(&response) {
+                        Ok(deflate) => deflate,
+                        Err(err) => {
+                            deregister(registry, head_limit.stream().tcp());
+                            return Err(err);
+                        }
+                    };
                     log::debug!("WebSocket open: {}", self.target.redacted());
-                    let ws = ws.into_inner().into_websocket(&self.config);
-                    Ok((
-                        Stage::Done,
-                        Some(Progress::Open(Box::new(ws), open_event(response))),
-                    ))
+                    let inflater = deflate.map(|agreed| {
+                        Inflater::new(
+                            agreed.server_max_window_bits,
+                            agreed.server_no_context_takeover,
+                        )
+                    });
+                    let connection = head_limit.into_connection(&self.config, inflater);
+                    let opened = Opened {
+                        connection: Box::new(connection),
+                        event: open_event(response),
+                        deflate,
+                    };
+                    Ok((Stage::Done, Some(Progress::Open(opened))))
                 }
                 Err(HandshakeError::Interrupted(mid)) => Ok((Stage::Upgrading(mid), pending)),
                 Err(HandshakeError::Failure(err)) => Err(Error::from_handshake(err)),
@@ -376,11 +400,41 @@ impl Attempt {
                 .map_err(|err| Error::InvalidConfig(err.to_string()))?;
             headers.insert("Sec-WebSocket-Protocol", value);
         }
+        if let Some(offer) = self.config.deflate_offer() {
+            let value = HeaderValue::from_str(&offer.header())
+                .map_err(|err| Error::InvalidConfig(err.to_string()))?;
+            headers.insert("Sec-WebSocket-Extensions", value);
+        }
         let ws_config = Some(self.config.websocket_config());
         match ClientHandshake::start(stream, request, ws_config) {
             Ok(mid) => Ok(Stage::Upgrading(mid)),
             Err(err) => Err(Error::from_handshake(err)),
         }
+    }
+}
+
+impl Attempt {
+    /// The extensions the server's answer agrees to: permessage-deflate if we offered it and
+    /// the server accepted it as offered.
+    ///
+    /// # Errors
+    /// [`Error::Handshake`] for an extension or parameter we did not offer, or a bad value.
+    fn extensions(
+        &self,
+        response: &tungstenite::handshake::client::Response,
+    ) -> Result<Option<Agreed>> {
+        let values: Vec<&str> = response
+            .headers()
+            .get_all("sec-websocket-extensions")
+            .iter()
+            .map(|value| value.to_str().unwrap_or("\u{fffd}"))
+            .collect();
+        let agreed = match self.config.deflate_offer() {
+            Some(offer) => offer.accept(values),
+            None if values.iter().all(|v| v.trim().is_empty()) => Ok(None),
+            None => Err("the server accepted an extension not offered".to_owned()),
+        };
+        agreed.map_err(|why| Error::Handshake(why.into()))
     }
 }
 

@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll};
-use tungstenite::WebSocket;
 
 use super::Command;
 use super::connect::{Attempt, Progress};
+use super::deflate::Deflater;
+use super::message::{Connection, Failure};
 use super::retry::Retry;
-use super::session::{Ending, Failure, Session};
-use super::wire::Wire;
+use super::session::{Ending, Session};
 use crate::config::Config;
 use crate::error::Error;
 use crate::queue::EventSink;
@@ -117,7 +117,7 @@ impl Driver {
     }
 
     /// Runs the connection attempt; pings sent meanwhile wait, in order, in the backlog.
-    fn connect(&mut self, sink: &mut EventSink) -> Result<Box<WebSocket<Wire>>, Error> {
+    fn connect(&mut self, sink: &mut EventSink) -> Result<Box<Connection>, Error> {
         let mut attempt = Attempt::start(self.target.clone(), self.config.clone(), &self.shared)?;
         loop {
             if let Err(aborted) = self.take_commands_while_closed() {
@@ -125,11 +125,24 @@ impl Driver {
                 return Err(aborted);
             }
             match attempt.advance(self.poll.registry())? {
-                Progress::Open(ws, open) => {
+                Progress::Open(opened) => {
+                    // Before any send can see the connection open: from then on, messages are
+                    // compressed. A server that allows only 8-bit windows for our messages gets
+                    // them uncompressed: zlib cannot compress with so small a window.
+                    if let Some(agreed) = opened.deflate {
+                        if agreed.client_max_window_bits >= 9 {
+                            let deflater = Deflater::new(
+                                agreed.client_max_window_bits,
+                                agreed.client_no_context_takeover,
+                            );
+                            let threshold = self.config.deflate_threshold();
+                            self.shared.outgoing().start_deflate(deflater, threshold);
+                        }
+                    }
                     // Before the event: whoever has seen `Open` must find the connection open.
                     self.shared.connection_opened();
-                    sink.open(open);
-                    return Ok(ws);
+                    sink.open(opened.event);
+                    return Ok(opened.connection);
                 }
                 Progress::Pending => {
                     self.sleep(sink, Some(attempt.wake_at()), Work::NewCommands)?;
@@ -213,14 +226,14 @@ impl Driver {
         }
         let close_timeout = self.config.close_timeout();
         for command in self.backlog.drain(..) {
-            session.carry_out(command, &self.shared, close_timeout)?;
+            session.carry_out(command, &self.shared, close_timeout);
         }
         // One lock for everything queued, instead of one per command.
         for command in self.commands.drain() {
             if matches!(command, Command::Close(_) | Command::Shutdown) {
                 self.user_closed = true;
             }
-            session.carry_out(command, &self.shared, close_timeout)?;
+            session.carry_out(command, &self.shared, close_timeout);
         }
         session.flush(&self.shared)
     }

@@ -14,10 +14,10 @@
 
 use std::io::{self, Read, Write};
 
-use tungstenite::WebSocket;
 use tungstenite::handshake::client::Response;
-use tungstenite::protocol::Role;
 
+use super::deflate::Inflater;
+use super::message::{Connection, Limits};
 use super::stream::Stream;
 use super::wire::Wire;
 use crate::config::Config;
@@ -134,15 +134,16 @@ impl HeadLimit {
         &mut self.stream
     }
 
-    /// The WebSocket over the stream, starting with what came after the head, in a read
-    /// buffer of the configured size.
-    pub(super) fn into_websocket(self, config: &Config) -> WebSocket<Wire> {
+    /// The open connection over the stream, starting with what came after the head, reading
+    /// in steps of the configured buffer size.
+    pub(super) fn into_connection(self, config: &Config, inflater: Option<Inflater>) -> Connection {
+        let limits = Limits {
+            max_frame: config.max_frame_size(),
+            max_message: config.max_message_size(),
+            read_chunk: config.read_buffer_size(),
+        };
         let rest = &self.received[self.served..];
-        let mut part = Vec::with_capacity(config.read_buffer_size().max(rest.len()));
-        part.extend_from_slice(rest);
-        let ws_config = Some(config.websocket_config());
-        let wire = Wire::new(self.stream, rest);
-        WebSocket::from_partially_read(wire, part, Role::Client, ws_config)
+        Connection::new(Wire::new(self.stream), rest, limits, inflater)
     }
 
     /// Reads from the socket into `received`, and looks for the end of the head.

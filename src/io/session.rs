@@ -1,23 +1,18 @@
-//! One open connection: its socket (through tungstenite and the [`Wire`]) and the state that
-//! lives and dies with that socket. Everything here is per connection; what outlives a
+//! One open connection: its socket (through the message layer and the wire) and the state
+//! that lives and dies with that socket. Everything here is per connection; what outlives a
 //! connection is the driver's.
 
-use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use tungstenite::WebSocket;
 use tungstenite::protocol::CloseFrame;
-use tungstenite::protocol::frame::coding::CloseCode;
 
 use super::Command;
-use super::close_watch::PeerClose;
-use super::wire::Wire;
+use super::message::{Connection, Failure, Incoming, PeerClose, ReadEnd};
 use crate::error::{Error, TimeoutKind};
-use crate::event::{CloseEvent, Message, Text};
-use crate::outgoing::Chunk;
+use crate::event::CloseEvent;
+use crate::outgoing::Taken;
 use crate::queue::EventSink;
 use crate::shared::Shared;
 use crate::staying_connected::Keepalive;
@@ -45,50 +40,14 @@ impl Ending {
     }
 }
 
-/// Why the client fails the connection, with the close code it tells the server, if any. The
-/// code is picked from the cause before the cause is wrapped into our [`Error`].
-#[derive(Debug)]
-pub(super) struct Failure {
-    error: Error,
-    close_code: Option<CloseCode>,
-}
-
-impl Failure {
-    /// A failure with nothing to tell the server (the socket broke, a timer ran out).
-    pub(super) fn silent(error: Error) -> Self {
-        Failure {
-            error,
-            close_code: None,
-        }
-    }
-}
-
-impl From<tungstenite::Error> for Failure {
-    fn from(err: tungstenite::Error) -> Self {
-        let close_code = match &err {
-            tungstenite::Error::Io(_)
-            | tungstenite::Error::Protocol(
-                tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
-            ) => None,
-            tungstenite::Error::Utf8(_) => Some(CloseCode::Invalid),
-            tungstenite::Error::Capacity(_) => Some(CloseCode::Size),
-            _ => Some(CloseCode::Protocol),
-        };
-        Failure {
-            error: Error::from_protocol(err),
-            close_code,
-        }
-    }
-}
-
 /// What an open connection is doing.
 #[derive(Debug)]
 pub(super) struct Session {
-    ws: Box<WebSocket<Wire>>,
+    ws: Box<Connection>,
     /// The socket refused more bytes: senders' frames wait where they are until it drains.
     pub(super) write_blocked: bool,
     /// The close frame received from the server, once it came.
-    received_close: Option<Option<CloseFrame>>,
+    received_close: Option<Option<PeerClose>>,
     /// When the close handshake must be over; set once it starts from either side.
     pub(super) close_deadline: Option<Instant>,
     /// When the last keepalive ping went out.
@@ -98,7 +57,7 @@ pub(super) struct Session {
 }
 
 impl Session {
-    pub(super) fn new(ws: Box<WebSocket<Wire>>) -> Self {
+    pub(super) fn new(ws: Box<Connection>) -> Self {
         Session {
             ws,
             write_blocked: false,
@@ -110,35 +69,29 @@ impl Session {
     }
 
     pub(super) fn tcp(&mut self) -> &mut mio::net::TcpStream {
-        self.ws.get_mut().tcp()
+        self.ws.wire_mut().tcp()
     }
 
-    /// Hands one command to tungstenite. The writer queues without limit, so this works while
-    /// the socket pushes back too: a close starts its timer at once.
-    pub(super) fn carry_out(
-        &mut self,
-        command: Command,
-        shared: &Shared,
-        close_timeout: Duration,
-    ) -> Result<(), Failure> {
+    /// Hands one command to the message layer. The writer queues without limit, so this
+    /// works while the socket pushes back too: a close starts its timer at once.
+    pub(super) fn carry_out(&mut self, command: Command, shared: &Shared, close_timeout: Duration) {
         match command {
             Command::Ping(payload) => {
-                if !self.ws.can_write() {
-                    return Ok(());
+                if self.ws.can_write() {
+                    self.ws.ping(&payload);
                 }
-                self.would_block(|ws| ws.write(tungstenite::Message::Ping(payload)))
             }
             Command::Close(frame) => {
                 self.seal_outgoing(shared);
-                self.start_close(frame, shared, close_timeout)
+                self.start_close(&frame, shared, close_timeout);
             }
             Command::Shutdown => {
                 self.seal_outgoing(shared);
                 let frame = CloseFrame {
-                    code: CloseCode::Away,
+                    code: 1001.into(),
                     reason: "going away".into(),
                 };
-                self.start_close(frame, shared, close_timeout)
+                self.start_close(&frame, shared, close_timeout);
             }
         }
     }
@@ -146,55 +99,63 @@ impl Session {
     /// Takes the senders' frames, to be written behind what is pending.
     pub(super) fn take_outgoing(&mut self, shared: &Shared) {
         shared.clear_outgoing();
-        let (chunks, payload) = shared.outgoing().take();
-        self.append_outgoing(chunks, payload, shared);
+        let taken = shared.outgoing().take();
+        self.append_outgoing(taken, shared);
     }
 
     /// Takes the last of the senders' frames and refuses more: the close frame goes next.
     fn seal_outgoing(&mut self, shared: &Shared) {
-        let (chunks, payload) = {
+        let taken = {
             let mut outgoing = shared.outgoing();
             outgoing.closed = true;
             outgoing.take()
         };
-        self.append_outgoing(chunks, payload, shared);
+        self.append_outgoing(taken, shared);
     }
 
-    fn append_outgoing(&mut self, chunks: VecDeque<Chunk>, payload: usize, shared: &Shared) {
-        if chunks.is_empty() {
-            return;
+    fn append_outgoing(&mut self, taken: Taken, shared: &Shared) {
+        let Taken {
+            chunks,
+            payload,
+            mut deflater,
+        } = taken;
+        if !chunks.is_empty() {
+            if self.ws.can_write() {
+                log::trace!("sending {payload} bytes");
+                self.ws.wire_mut().append(chunks, deflater.as_deref_mut());
+            } else {
+                // Closing: nothing more goes out.
+                shared.buffered_amount.fetch_sub(payload, Ordering::Relaxed);
+            }
         }
-        if self.ws.can_write() {
-            log::trace!("sending {payload} bytes");
-            self.ws.get_mut().append(chunks);
-        } else {
-            // Closing: nothing more goes out.
-            shared.buffered_amount.fetch_sub(payload, Ordering::Relaxed);
+        if let Some(deflater) = deflater {
+            shared.outgoing().give_back(deflater);
         }
     }
 
-    fn start_close(
-        &mut self,
-        frame: CloseFrame,
-        shared: &Shared,
-        close_timeout: Duration,
-    ) -> Result<(), Failure> {
+    fn start_close(&mut self, frame: &CloseFrame, shared: &Shared, close_timeout: Duration) {
         if self.close_deadline.is_none() {
             self.close_deadline = Some(Instant::now() + close_timeout);
         }
         shared.closing.store(true, Ordering::SeqCst);
         if self.ws.can_write() {
             log::debug!("closing with code {}", frame.code);
-            self.would_block(|ws| ws.close(Some(frame)))?;
+            self.ws.close(frame.code.into(), &frame.reason);
         }
-        Ok(())
     }
 
     /// Writes what is pending until the socket pushes back.
     pub(super) fn flush(&mut self, shared: &Shared) -> Result<(), Failure> {
         self.write_blocked = false;
-        let flushed = self.would_block(|ws| ws.flush());
-        let written = self.ws.get_mut().take_written_payload();
+        let flushed = match self.ws.flush() {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                self.write_blocked = true;
+                Ok(())
+            }
+            Err(err) => Err(Failure::silent(Error::Io(err))),
+        };
+        let written = self.ws.wire_mut().take_written_payload();
         if written > 0 {
             shared.buffered_amount.fetch_sub(written, Ordering::Relaxed);
         }
@@ -205,11 +166,14 @@ impl Session {
     /// back to the front of the send queue, for the next connection. They still count in
     /// `buffered_amount`; what was written whole no longer does.
     pub(super) fn hand_back_unsent(&mut self, shared: &Shared) {
-        let (unsent, payload, written) = self.ws.get_mut().take_unsent();
+        let (unsent, payload, written) = self.ws.wire_mut().take_unsent();
         shared.buffered_amount.fetch_sub(written, Ordering::Relaxed);
+        let mut outgoing = shared.outgoing();
+        // Compression was agreed with this connection only.
+        outgoing.stop_deflate();
         if !unsent.is_empty() {
             log::debug!("{payload} bytes of messages kept for the next connection");
-            shared.outgoing().put_back(unsent, payload);
+            outgoing.put_back(unsent, payload);
         }
     }
 
@@ -219,7 +183,7 @@ impl Session {
         if self.reading_paused {
             return None;
         }
-        let last_read = self.ws.get_ref().last_read();
+        let last_read = self.ws.wire().last_read();
         let quiet_since = self.last_ping.map_or(last_read, |ping| ping.max(last_read));
         // Once our close frame is out no ping may follow: only the close timer runs then.
         let ping = keepalive
@@ -242,7 +206,7 @@ impl Session {
             return Ok(());
         }
         let now = Instant::now();
-        let last_read = self.ws.get_ref().last_read();
+        let last_read = self.ws.wire().last_read();
         if let Some(timeout) = keepalive.dead_peer_timeout {
             if now >= last_read + timeout {
                 return Err(Failure::silent(Error::Timeout {
@@ -256,26 +220,10 @@ impl Session {
             if now >= quiet_since + interval && self.ws.can_write() {
                 log::trace!("keepalive ping");
                 self.last_ping = Some(now);
-                self.would_block(|ws| ws.write(tungstenite::Message::Ping(Bytes::new())))?;
+                self.ws.ping(&[]);
             }
         }
         Ok(())
-    }
-
-    /// Runs a write through tungstenite; `WouldBlock` means "wait for the socket": the bytes
-    /// stay queued.
-    fn would_block(
-        &mut self,
-        write: impl FnOnce(&mut WebSocket<Wire>) -> tungstenite::Result<()>,
-    ) -> Result<(), Failure> {
-        match write(&mut self.ws) {
-            Ok(()) => Ok(()),
-            Err(tungstenite::Error::Io(err)) if err.kind() == io::ErrorKind::WouldBlock => {
-                self.write_blocked = true;
-                Ok(())
-            }
-            Err(err) => Err(Failure::from(err)),
-        }
     }
 
     /// Reads every complete message until the socket has no more or the queue is full.
@@ -293,31 +241,20 @@ impl Session {
             if self.reading_paused {
                 // The clocks stopped with the reading; they start afresh now.
                 self.reading_paused = false;
-                self.ws.get_mut().restart_read_clock();
+                self.ws.wire_mut().restart_read_clock();
             }
-            let message = match self.ws.read() {
-                Ok(message) => message,
-                Err(tungstenite::Error::Io(err)) if err.kind() == io::ErrorKind::WouldBlock => {
-                    return None;
-                }
-                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                    return Some(self.clean_ending());
-                }
-                Err(err) => return Some(self.fail(Failure::from(err))),
+            let incoming = match self.ws.read() {
+                Ok(incoming) => incoming,
+                Err(ReadEnd::WouldBlock) => return None,
+                Err(ReadEnd::Eof) => return Some(self.clean_ending()),
+                Err(ReadEnd::Failed(failure)) => return Some(self.fail(failure)),
             };
-            match message {
-                tungstenite::Message::Text(text) => {
-                    log::trace!("received text of {} bytes", text.len());
-                    sink.message(Message::Text(Text::from_tungstenite(text)));
+            match incoming {
+                Incoming::Message(message) => {
+                    log::trace!("received a message of {} bytes", message.len());
+                    sink.message(message);
                 }
-                tungstenite::Message::Binary(bytes) => {
-                    log::trace!("received {} bytes", bytes.len());
-                    sink.message(Message::Binary(bytes));
-                }
-                tungstenite::Message::Close(frame) => {
-                    if let Some(failure) = self.invalid_peer_close() {
-                        return Some(self.fail(failure));
-                    }
+                Incoming::Close(frame) => {
                     log::debug!("close frame received: {frame:?}");
                     self.received_close = Some(frame);
                     shared.closing.store(true, Ordering::SeqCst);
@@ -327,23 +264,7 @@ impl Session {
                         self.close_deadline = Some(Instant::now() + close_timeout);
                     }
                 }
-                // tungstenite queues the pong itself; the driver flushes it right after.
-                tungstenite::Message::Ping(_)
-                | tungstenite::Message::Pong(_)
-                | tungstenite::Message::Frame(_) => {}
             }
-        }
-    }
-
-    /// A close code that no endpoint may send (RFC 6455 §7.4) fails the connection, as WHATWG
-    /// asks. Checked on the code as the server sent it: see `close_watch`.
-    fn invalid_peer_close(&self) -> Option<Failure> {
-        match self.ws.get_ref().peer_close() {
-            Some(PeerClose::Code(code)) if !CloseCode::from(code).is_allowed() => Some(Failure {
-                error: Error::Protocol(format!("the server sent close code {code}").into()),
-                close_code: Some(CloseCode::Protocol),
-            }),
-            _ => None,
         }
     }
 
@@ -354,14 +275,8 @@ impl Session {
             return self.clean_ending();
         }
         if let Some(code) = failure.close_code {
-            if self.ws.can_write() {
-                let frame = CloseFrame {
-                    code,
-                    reason: "".into(),
-                };
-                let _ = self.ws.close(Some(frame));
-            }
-            // Also pushes out a close reply that tungstenite has queued.
+            self.ws.close(code, "");
+            // Also pushes out a close reply that is queued.
             let _ = self.ws.flush();
         }
         log::debug!("connection failed: {}", failure.error);
@@ -383,7 +298,7 @@ impl Session {
 
     fn clean_ending(&self) -> Ending {
         match &self.received_close {
-            Some(Some(frame)) => Ending::clean(frame.code.into(), frame.reason.to_string()),
+            Some(Some(frame)) => Ending::clean(frame.code, frame.reason.clone()),
             Some(None) => Ending::clean(1005, String::new()),
             None => Ending::failed(Error::Io(io::Error::new(
                 io::ErrorKind::UnexpectedEof,

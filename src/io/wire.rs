@@ -1,7 +1,7 @@
-//! The socket as tungstenite sees it once the connection is open. Reads come from the socket
-//! (they note the time, for keepalive, and pass a [`CloseWatch`], which sees the server's
-//! close code as it was sent); writes from tungstenite (pongs, close frames) queue behind the
-//! senders' frames; a flush writes everything it can. When the connection dies, the senders'
+//! The socket as the message layer sees it once the connection is open. Reads come from the
+//! socket (they note the time, for keepalive); writes of the message layer's own frames
+//! (pongs, pings, close frames) queue behind the senders' frames; a flush writes everything
+//! it can. When the connection dies, the senders'
 //! frames that the socket has not fully taken are handed back whole, for the next one.
 
 use std::collections::VecDeque;
@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 
-use super::close_watch::{CloseWatch, PeerClose};
+use super::deflate::Deflater;
 use super::stream::Stream;
 use crate::outgoing::{Chunk, Frames, LARGE};
 
@@ -27,12 +27,11 @@ pub(crate) struct Wire {
     /// The allocation of the last large chunk written, for the next large message: a fresh
     /// one would come from `mmap` and fault in every page again.
     spare: Option<Vec<u8>>,
-    close_watch: CloseWatch,
     /// When bytes last came from the server.
     last_read: Instant,
 }
 
-/// A chunk waiting to be written: senders' frames, or tungstenite's own (pongs, close frames),
+/// A chunk waiting to be written: senders' frames, or the message layer's own (pongs, close frames),
 /// which belong to this connection only.
 #[derive(Debug)]
 struct Pending {
@@ -41,28 +40,20 @@ struct Pending {
 }
 
 impl Wire {
-    /// The socket, with `read_ahead` bytes already read from it (after the handshake's head).
-    pub(crate) fn new(socket: Stream, read_ahead: &[u8]) -> Self {
-        let mut close_watch = CloseWatch::default();
-        close_watch.feed(read_ahead);
+    /// The socket of a connection that just opened.
+    pub(crate) fn new(socket: Stream) -> Self {
         Wire {
             socket,
             pending: VecDeque::new(),
             written: 0,
             written_payload: 0,
             spare: None,
-            close_watch,
             last_read: Instant::now(),
         }
     }
 
     pub(crate) fn tcp(&mut self) -> &mut TcpStream {
         self.socket.tcp()
-    }
-
-    /// The server's first close frame, as sent, once it has been read.
-    pub(crate) fn peer_close(&self) -> Option<PeerClose> {
-        self.close_watch.first_close()
     }
 
     /// When bytes last came from the server (or the connection opened).
@@ -75,10 +66,11 @@ impl Wire {
         self.last_read = Instant::now();
     }
 
-    /// Queues the senders' frames behind what is pending.
-    pub(crate) fn append(&mut self, chunks: VecDeque<Chunk>) {
+    /// Queues the senders' frames behind what is pending; messages left to the I/O thread are
+    /// encoded now, compressed with `deflater` when they are to be.
+    pub(crate) fn append(&mut self, chunks: VecDeque<Chunk>, mut deflater: Option<&mut Deflater>) {
         for chunk in chunks {
-            let frames = chunk.into_frames(&mut self.spare);
+            let frames = chunk.into_frames(&mut self.spare, deflater.as_deref_mut());
             self.pending.push_back(Pending {
                 frames,
                 control: false,
@@ -165,7 +157,6 @@ impl Read for Wire {
         let n = self.socket.read(buf)?;
         if n > 0 {
             self.last_read = Instant::now();
-            self.close_watch.feed(&buf[..n]);
         }
         Ok(n)
     }
@@ -173,8 +164,8 @@ impl Read for Wire {
 
 impl Write for Wire {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        // A pong behind a 16 MiB message must not copy it: tungstenite's frames get chunks of
-        // their own, which later ones may join.
+        // A pong behind a 16 MiB message must not copy it: the message layer's frames get
+        // chunks of their own, which later ones may join.
         match self.pending.back_mut() {
             Some(last) if last.control => last.frames.bytes.extend_from_slice(buf),
             _ => self.pending.push_back(Pending {

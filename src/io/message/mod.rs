@@ -1,0 +1,378 @@
+//! The message layer of an open connection, ours since tungstenite's read path refuses RSV1
+//! and has no hook for extensions. tungstenite still parses each frame header
+//! ([`FrameHeader::parse`]) and formats ours; everything above the header is here:
+//! the checks on each header before its payload is buffered (mask, RSV bits, opcodes,
+//! control frame rules, size limits), fragment reassembly with control frames in between,
+//! UTF-8 checked frame by frame, inflating compressed messages under the size limit, the
+//! auto-pong and the close handshake with its close-code checks.
+
+mod assemble;
+
+use std::io::{self, Cursor, Read, Write};
+
+use bytes::{Bytes, BytesMut};
+use tungstenite::protocol::frame::FrameHeader;
+use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
+
+use super::deflate::Inflater;
+use super::wire::Wire;
+use crate::error::Error;
+use crate::event::Message;
+use assemble::Partial;
+
+/// Why the client fails the connection, with the close code it tells the server, if any.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) error: Error,
+    pub(crate) close_code: Option<u16>,
+}
+
+impl Failure {
+    /// A failure with nothing to tell the server (the socket broke, a timer ran out).
+    pub(crate) fn silent(error: Error) -> Self {
+        Failure {
+            error,
+            close_code: None,
+        }
+    }
+
+    /// The server broke the protocol: `code` goes back to it.
+    fn new(code: u16, why: &str) -> Self {
+        Failure {
+            error: Error::Protocol(why.into()),
+            close_code: Some(code),
+        }
+    }
+
+    fn too_big(limit: usize) -> Self {
+        Failure {
+            error: Error::Protocol(format!("the server sent a message over {limit} bytes").into()),
+            close_code: Some(1009),
+        }
+    }
+}
+
+/// The server's close frame: its code and reason, or none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PeerClose {
+    pub(crate) code: u16,
+    pub(crate) reason: String,
+}
+
+/// What [`Connection::read`] found.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    Message(Message),
+    /// The server's close frame (`None`: it had no code); a reply is queued if due.
+    Close(Option<PeerClose>),
+}
+
+/// Why [`Connection::read`] returned nothing.
+#[derive(Debug)]
+pub(crate) enum ReadEnd {
+    /// The socket has no more bytes now.
+    WouldBlock,
+    /// The server closed TCP.
+    Eof,
+    Failed(Failure),
+}
+
+impl From<Failure> for ReadEnd {
+    fn from(failure: Failure) -> Self {
+        ReadEnd::Failed(failure)
+    }
+}
+
+/// The limits on what the server sends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_frame: usize,
+    pub(crate) max_message: usize,
+    pub(crate) read_chunk: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CloseState {
+    Open,
+    /// Our close frame is queued; the server's is awaited.
+    Sent,
+    /// The server's close frame came (and our reply, if it was due, is queued).
+    Received,
+}
+
+/// An open connection: the socket (through the [`Wire`]) and the reading state.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    wire: Wire,
+    /// Bytes read: `buf[..filled]`; the rest is zeroed room for the next read.
+    buf: BytesMut,
+    filled: usize,
+    limits: Limits,
+    partial: Option<Partial>,
+    inflater: Option<Inflater>,
+    state: CloseState,
+}
+
+impl Connection {
+    /// The connection over `wire`, whose first `read_ahead` bytes came with the handshake.
+    pub(crate) fn new(
+        wire: Wire,
+        read_ahead: &[u8],
+        limits: Limits,
+        inflater: Option<Inflater>,
+    ) -> Self {
+        let mut buf = BytesMut::with_capacity(limits.read_chunk.max(read_ahead.len()));
+        buf.extend_from_slice(read_ahead);
+        Connection {
+            wire,
+            filled: buf.len(),
+            buf,
+            limits,
+            partial: None,
+            inflater,
+            state: CloseState::Open,
+        }
+    }
+
+    pub(crate) fn wire(&self) -> &Wire {
+        &self.wire
+    }
+
+    pub(crate) fn wire_mut(&mut self) -> &mut Wire {
+        &mut self.wire
+    }
+
+    /// Whether frames may still be sent: no close frame went out or came in.
+    pub(crate) fn can_write(&self) -> bool {
+        self.state == CloseState::Open
+    }
+
+    /// Queues a ping.
+    pub(crate) fn ping(&mut self, payload: &[u8]) {
+        self.control(Control::Ping, payload);
+    }
+
+    /// Queues our close frame and stops sending, unless a close frame went either way.
+    pub(crate) fn close(&mut self, code: u16, reason: &str) {
+        if self.state != CloseState::Open {
+            return;
+        }
+        self.state = CloseState::Sent;
+        let mut payload = code.to_be_bytes().to_vec();
+        payload.extend_from_slice(reason.as_bytes());
+        self.control(Control::Close, &payload);
+    }
+
+    /// Writes what is queued until the socket pushes back.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        self.wire.flush()
+    }
+
+    fn control(&mut self, control: Control, payload: &[u8]) {
+        let mut frame = Vec::with_capacity(payload.len() + 6);
+        crate::outgoing::encode(OpCode::Control(control), false, payload, &mut frame);
+        // The wire only queues: the write cannot fail.
+        let _ = self.wire.write_all(&frame);
+    }
+
+    /// The next message or close frame, reading the socket as needed; pings are answered on
+    /// the way.
+    pub(crate) fn read(&mut self) -> Result<Incoming, ReadEnd> {
+        loop {
+            if let Some(incoming) = self.next_in_buffer()? {
+                return Ok(incoming);
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Reads once from the socket into the buffer; for a frame larger than the buffer, in
+    /// larger steps.
+    fn fill(&mut self) -> Result<(), ReadEnd> {
+        if self.buf.len() - self.filled < self.limits.read_chunk.div_ceil(2) {
+            // Zeroed a step at a time: a 16 MiB frame is not zeroed again for every read.
+            let reserved = self.buf.capacity() - self.filled;
+            let step = self.limits.read_chunk.max(reserved.min(1 << 20));
+            self.buf.resize(self.filled + step, 0);
+        }
+        match self.wire.read(&mut self.buf[self.filled..]) {
+            Ok(0) => Err(ReadEnd::Eof),
+            Ok(n) => {
+                self.filled += n;
+                Ok(())
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Err(ReadEnd::WouldBlock),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(err) => Err(ReadEnd::Failed(Failure::silent(Error::Io(err)))),
+        }
+    }
+
+    /// Takes whole frames from the buffer until one completes a message or a close.
+    fn next_in_buffer(&mut self) -> Result<Option<Incoming>, Failure> {
+        if self.state == CloseState::Received {
+            // Nothing may follow the server's close frame; what does is dropped unread, while
+            // the server gets to close TCP first, as RFC 6455 §7.1.1 wants.
+            self.filled = 0;
+            return Ok(None);
+        }
+        loop {
+            let mut cursor = Cursor::new(&self.buf[..self.filled]);
+            let (header, length) = match FrameHeader::parse(&mut cursor) {
+                Ok(Some(parsed)) => parsed,
+                Ok(None) => return Ok(None),
+                Err(_) => return Err(Failure::new(1002, "the server sent a reserved opcode")),
+            };
+            let head = cursor.position() as usize;
+            let length = self.check(&header, length)?;
+            let end = head + length;
+            if self.filled < end {
+                if self.buf.len() < end {
+                    // Room for the whole frame, zeroed only as reads reach it.
+                    self.buf.reserve(end - self.buf.len());
+                }
+                return Ok(None);
+            }
+            let frame = self.buf.split_to(end);
+            self.filled -= end;
+            let payload = frame.freeze().slice(head..);
+            if let Some(incoming) = self.frame(&header, payload)? {
+                return Ok(Some(incoming));
+            }
+        }
+    }
+
+    /// Checks a header before its payload is buffered; returns the payload length.
+    fn check(&self, header: &FrameHeader, length: u64) -> Result<usize, Failure> {
+        if header.mask.is_some() {
+            return Err(Failure::new(1002, "the server sent a masked frame"));
+        }
+        if header.rsv2 || header.rsv3 {
+            return Err(Failure::new(1002, "the server set RSV2 or RSV3"));
+        }
+        match header.opcode {
+            OpCode::Control(_) => {
+                if !header.is_final || length > 125 {
+                    return Err(Failure::new(
+                        1002,
+                        "the server sent a fragmented or long control frame",
+                    ));
+                }
+                if header.rsv1 {
+                    return Err(Failure::new(1002, "the server set RSV1 on a control frame"));
+                }
+            }
+            OpCode::Data(Data::Continue) => {
+                if self.partial.is_none() {
+                    return Err(Failure::new(1002, "the server continued no message"));
+                }
+                if header.rsv1 {
+                    return Err(Failure::new(
+                        1002,
+                        "the server set RSV1 on a continuation frame",
+                    ));
+                }
+            }
+            OpCode::Data(_) => {
+                if self.partial.is_some() {
+                    return Err(Failure::new(
+                        1002,
+                        "the server started a message inside another",
+                    ));
+                }
+                if header.rsv1 && self.inflater.is_none() {
+                    return Err(Failure::new(
+                        1002,
+                        "the server set RSV1 with no extension agreed",
+                    ));
+                }
+            }
+        }
+        let length = usize::try_from(length).unwrap_or(usize::MAX);
+        if length > self.limits.max_frame {
+            return Err(Failure::too_big(self.limits.max_frame));
+        }
+        let compressed = header.rsv1 || self.partial.as_ref().is_some_and(Partial::is_compressed);
+        if let OpCode::Data(_) = header.opcode {
+            let so_far = self.partial.as_ref().map_or(0, Partial::len);
+            if !compressed && so_far.saturating_add(length) > self.limits.max_message {
+                return Err(Failure::too_big(self.limits.max_message));
+            }
+        }
+        Ok(length)
+    }
+
+    /// Handles one whole frame whose header passed [`check`](Self::check).
+    fn frame(&mut self, header: &FrameHeader, payload: Bytes) -> Result<Option<Incoming>, Failure> {
+        let limit = self.limits.max_message;
+        let message = match header.opcode {
+            OpCode::Control(Control::Ping) => {
+                if self.state == CloseState::Open {
+                    self.control(Control::Pong, &payload);
+                }
+                return Ok(None);
+            }
+            OpCode::Control(Control::Pong) => return Ok(None),
+            OpCode::Control(Control::Close) => return self.peer_close(&payload).map(Some),
+            OpCode::Control(Control::Reserved(_)) | OpCode::Data(Data::Reserved(_)) => {
+                return Err(Failure::new(1002, "the server sent a reserved opcode"));
+            }
+            OpCode::Data(Data::Continue) => {
+                let Some(partial) = self.partial.as_mut() else {
+                    return Err(Failure::new(1002, "the server continued no message"));
+                };
+                let message =
+                    partial.push(&payload, header.is_final, self.inflater.as_mut(), limit)?;
+                if message.is_some() {
+                    self.partial = None;
+                }
+                message
+            }
+            OpCode::Data(data) => {
+                let text = data == Data::Text;
+                if header.is_final && !header.rsv1 {
+                    Some(assemble::single(text, payload)?)
+                } else {
+                    let mut partial = Partial::new(text, header.rsv1);
+                    let message =
+                        partial.push(&payload, header.is_final, self.inflater.as_mut(), limit)?;
+                    if message.is_none() {
+                        self.partial = Some(partial);
+                    }
+                    message
+                }
+            }
+        };
+        Ok(message.map(Incoming::Message))
+    }
+
+    /// The server's close frame: checks its code and reason, queues the reply.
+    fn peer_close(&mut self, payload: &[u8]) -> Result<Incoming, Failure> {
+        let close = match payload {
+            [] => None,
+            [_] => return Err(Failure::new(1002, "the server sent a one-byte close frame")),
+            [high, low, reason @ ..] => {
+                let code = u16::from_be_bytes([*high, *low]);
+                if !CloseCode::from(code).is_allowed() {
+                    return Err(Failure {
+                        error: Error::Protocol(format!("the server sent close code {code}").into()),
+                        close_code: Some(1002),
+                    });
+                }
+                let Ok(reason) = std::str::from_utf8(reason) else {
+                    return Err(Failure::new(1007, "the server's close reason is not UTF-8"));
+                };
+                Some(PeerClose {
+                    code,
+                    reason: reason.to_owned(),
+                })
+            }
+        };
+        if self.state == CloseState::Open {
+            // The reply echoes the code, as RFC 6455 §5.5.1 suggests.
+            let reply = close.as_ref().map(|c| c.code.to_be_bytes());
+            self.control(Control::Close, reply.as_ref().map_or(&[][..], |c| &c[..]));
+        }
+        self.state = CloseState::Received;
+        Ok(Incoming::Close(close))
+    }
+}
