@@ -255,8 +255,10 @@ impl Client {
             Event::Open(open) => {
                 *self.protocol.lock().unwrap_or_else(PoisonError::into_inner) =
                     open.protocol.clone().unwrap_or_default();
-                *self.extensions.lock().unwrap_or_else(PoisonError::into_inner) =
-                    open.extensions().to_owned();
+                *self
+                    .extensions
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = open.extensions().to_owned();
                 self.delivered
                     .store(ReadyState::Open as u8, Ordering::Release);
             }

@@ -260,3 +260,97 @@ fn an_invalid_close_code_in_the_reply_to_our_close_fails_the_connection() {
     assert_eq!((close.code, close.was_clean), (1006, false), "{events:?}");
     assert!(matches!(error_of(&events), Some(Error::Protocol(_))));
 }
+
+#[test]
+fn an_invalid_utf8_prefix_fails_before_the_message_ends() {
+    // The last fragment never comes: the client must not wait for it.
+    let mut bytes = frame(false, 0x1, "héllo ".as_bytes());
+    bytes.extend(frame(false, 0x0, b"w\xce"));
+    bytes.extend(frame(false, 0x0, b"\xba fine, then \xff"));
+    fails_with(bytes, Config::default(), 1007);
+}
+
+#[test]
+fn a_frame_over_the_limit_fails_on_its_header() {
+    // Only the header of a 10 MB frame comes: the limit is checked before its payload.
+    let mut bytes = vec![0x82, 127];
+    bytes.extend_from_slice(&(10u64 << 20).to_be_bytes());
+    let config = Config::builder()
+        .max_message_size(1 << 20)
+        .max_frame_size(1 << 20)
+        .build()
+        .unwrap();
+    fails_with(bytes, config, 1009);
+}
+
+#[test]
+fn fragmentation_and_control_frame_rules_fail_with_1002() {
+    let long_ping = frame(true, 0x9, &[0u8; 126]);
+    let cases = [
+        ("a continuation with no message", frame(true, 0x0, b"x")),
+        (
+            "a new message inside a fragmented one",
+            [frame(false, 0x1, b"a"), frame(true, 0x1, b"b")].concat(),
+        ),
+        ("a fragmented ping", frame(false, 0x9, b"x")),
+        ("a ping over 125 bytes", long_ping),
+        ("a reserved opcode", frame(true, 0x3, b"")),
+        ("a reserved control opcode", frame(true, 0xb, b"")),
+        ("RSV2", {
+            let mut f = frame(true, 0x1, b"x");
+            f[0] |= 0x20;
+            f
+        }),
+        ("RSV1 with nothing agreed", {
+            let mut f = frame(true, 0x1, b"x");
+            f[0] |= 0x40;
+            f
+        }),
+        ("a one-byte close frame", frame(true, 0x8, &[3])),
+    ];
+    for (what, bytes) in cases {
+        let (url, rx) = misbehaving(bytes);
+        let ws = Client::connect(&url).unwrap();
+        let events = until_close(&ws);
+        let close = check_contract(&events);
+        assert!(!close.was_clean, "{what}: {events:?}");
+        assert_eq!(client_close_code(&rx), 1002, "{what}");
+    }
+}
+
+#[test]
+fn a_close_reason_that_is_not_utf8_fails_with_1007() {
+    fails_with(
+        frame(true, 0x8, &close_payload_bytes(1000, b"bye \xff")),
+        Config::default(),
+        1007,
+    );
+}
+
+fn close_payload_bytes(code: u16, reason: &[u8]) -> Vec<u8> {
+    let mut payload = code.to_be_bytes().to_vec();
+    payload.extend_from_slice(reason);
+    payload
+}
+
+#[test]
+fn pings_between_fragments_are_answered_and_the_message_is_whole() {
+    let mut bytes = frame(false, 0x1, b"one ");
+    bytes.extend(frame(true, 0x9, b"p1"));
+    bytes.extend(frame(false, 0x0, b"two "));
+    bytes.extend(frame(true, 0xA, b"unsolicited pong"));
+    bytes.extend(frame(true, 0x9, b"p2"));
+    bytes.extend(frame(true, 0x0, b"three"));
+    let (url, rx) = misbehaving(bytes);
+    let ws = Client::connect(&url).unwrap();
+    expect_open(&ws);
+    match next(&ws) {
+        Event::Message(message) => assert_eq!(message.as_text(), Some("one two three")),
+        other => panic!("{other:?}"),
+    }
+    for want in [&b"p1"[..], b"p2"] {
+        let (head, payload) = rx.recv_timeout(WAIT).unwrap();
+        assert_eq!((head, &payload[..]), (0x8a, want));
+    }
+    ws.close().unwrap();
+}

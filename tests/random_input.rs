@@ -1,4 +1,6 @@
-//! Property test: after a valid handshake, a server sends random and mutated frame streams.
+//! Property test: after a valid handshake, a server sends random and mutated frame streams,
+//! also with permessage-deflate agreed: compressed frames, fragmented or whole, and deflate
+//! streams cut short or mixed up.
 //! Whatever it sends, the client never panics, never hangs past its timeouts, and always ends
 //! with the event contract (`Open Message* Error? Close`) and its I/O thread gone.
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on any error")]
@@ -87,6 +89,68 @@ fn stream() -> impl Strategy<Value = Vec<u8>> {
             }
             bytes
         })
+}
+
+/// A compressed message (maybe cut short, maybe fragmented), or any frame as above.
+fn deflate_frames() -> impl Strategy<Value = Vec<u8>> {
+    let compressed = (
+        prop::bool::ANY,
+        prop_oneof![
+            2 => "[a-z{}\":, ]{0,400}".prop_map(String::into_bytes),
+            1 => prop::collection::vec(any::<u8>(), 0..3000),
+            1 => prop::collection::vec(Just(0u8), 0..200_000),
+        ],
+        prop::option::weighted(0.3, any::<prop::sample::Index>()),
+        prop::option::weighted(0.3, any::<prop::sample::Index>()),
+    )
+        .prop_map(|(text, payload, cut, split)| {
+            let mut data = common::deflate::Deflate::new(15, false).compress(&payload);
+            if let Some(cut) = cut {
+                data.truncate(cut.index(data.len() + 1));
+            }
+            let opcode = if text { 1 } else { 2 };
+            match split {
+                Some(at) => {
+                    let (a, b) = data.split_at(at.index(data.len() + 1));
+                    let mut out = common::deflate::frame_rsv1(false, true, opcode, a);
+                    out.extend(common::deflate::frame_rsv1(true, false, 0, b));
+                    out
+                }
+                None => common::deflate::frame_rsv1(true, true, opcode, &data),
+            }
+        });
+    prop::collection::vec(
+        prop_oneof![2 => compressed, 1 => raw_frame().prop_map(|f| f.encode())],
+        0..8,
+    )
+    .prop_map(|frames| frames.concat())
+}
+
+fn small_limits() -> Config {
+    Config::builder()
+        .close_timeout(Duration::from_millis(500))
+        .connect_timeout(Duration::from_secs(5))
+        .max_message_size(50_000)
+        .max_frame_size(50_000)
+        .build()
+        .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_compressed_input_ends_with_the_contract(bytes in deflate_frames()) {
+        let url = common::deflate::server(Some("permessage-deflate"), move |mut stream: TcpStream, _| {
+            let _ = stream.write_all(&bytes);
+            let _ = stream.shutdown(Shutdown::Write);
+            let _ = std::io::copy(&mut stream, &mut std::io::sink());
+        });
+        let ws = Client::connect_with_config(&url, small_limits()).unwrap();
+        let events = until_close(&ws);
+        check_contract(&events);
+        prop_assert!(ws.wait_closed(WAIT));
+    }
 }
 
 proptest! {

@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub, reason = "each test binary uses a part")]
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on any error")]
 
+pub mod deflate;
 pub mod fault_proxy;
 pub mod restartable;
 
