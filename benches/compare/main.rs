@@ -13,7 +13,7 @@
 //! - `NWS_BENCH_SCALE` multiplies every count (default 1: 1 M messages, 20 k round trips, ...);
 //! - `NWS_BENCH_ROUNDS` rounds per client and workload (default 5; idle and many at most 3);
 //! - `NWS_BENCH_IDLE_SECS` the idle time (default 3, scaled down with `NWS_BENCH_SCALE`);
-//! - `NWS_BENCH_ONLY` a comma-separated list of workloads: rtt, inbound, outbound, large,
+//! - `NWS_BENCH_ONLY` a comma-separated list of workloads: rtt, inbound, outbound, large, json,
 //!   connect, idle, many;
 //! - `NWS_BENCH_SIDE` `raw` or `nws` runs one client only (for a profiler; no table then);
 //! - `NWS_BENCH_BUFFER`, `NWS_BENCH_QUEUE` nwebsocket's buffer sizes and queue capacity.
@@ -135,6 +135,8 @@ fn main() -> BenchResult<()> {
         large: scaled(200.0, 4),
         connect: scaled(500.0, 10),
         many: scaled(1_000.0, 10),
+        json_1k: scaled(50_000.0, 100),
+        json_64k: scaled(1_000.0, 10),
         idle: Duration::from_secs_f64(idle_secs),
     };
     let config = workloads::config_from_env()?;
@@ -265,6 +267,28 @@ fn workloads(counts: &Counts, rounds: usize) -> Vec<Workload> {
             rounds,
             metrics: vec![metric("throughput", "MiB/s", Target::AtLeastTimes(0.8))],
             run: workloads::large,
+        },
+        Workload {
+            key: "json",
+            title: format!("JSON 1 KiB x{} (nws: deflate)", counts.json_1k),
+            rounds,
+            metrics: vec![
+                metric("payload", "MB/s", Target::None),
+                metric("wire/msg", "B", Target::None),
+                metric("client CPU/msg", "ns", Target::None),
+            ],
+            run: workloads::json_1k,
+        },
+        Workload {
+            key: "json",
+            title: format!("JSON 64 KiB x{} (nws: deflate)", counts.json_64k),
+            rounds,
+            metrics: vec![
+                metric("payload", "MB/s", Target::None),
+                metric("wire/msg", "B", Target::None),
+                metric("client CPU/msg", "ns", Target::None),
+            ],
+            run: workloads::json_64k,
         },
         Workload {
             key: "connect",

@@ -4,12 +4,21 @@
 //! - `/echo` sends every text and binary message back;
 //! - `/push/<n>/<size>` waits for one message from the client, then writes `n` binary
 //!   messages of `size` bytes as fast as it can;
-//! - `/sink/<n>` counts data messages and sends the text `done` once it has `n` of them.
+//! - `/sink/<n>` counts data messages and sends the text `done` once it has `n` of them;
+//! - `/json/<n>/<size>` waits for one message, then writes `n` JSON-like text messages of
+//!   `size` bytes, compressed (permessage-deflate, context takeover, a 15-bit window) when the
+//!   client offered it, and last a text `wire=<bytes>`: the frame bytes it wrote for them.
+//!   The frames are made first, then the server sends the text `ready` and waits for the
+//!   client's message, so that compressing is not part of what the client times.
 //!
 //! Every mode then reads until the client closes, so that the close handshake completes.
 
-use std::io;
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+
+use flate2::{Compress, Compression, FlushCompress};
+use tungstenite::protocol::frame::FrameHeader;
+use tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use bytes::Bytes;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -54,12 +63,26 @@ fn serve(stream: TcpStream) {
         return;
     }
     let mut path = String::new();
+    let mut deflate = false;
     #[expect(
         clippy::result_large_err,
         reason = "the signature of tungstenite's Callback"
     )]
-    let callback = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+    let callback = |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
         request.uri().path().clone_into(&mut path);
+        // Only the JSON workload agrees to permessage-deflate: the others stay uncompressed.
+        let offered = request
+            .headers()
+            .get("sec-websocket-extensions")
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.contains("permessage-deflate"));
+        if offered && path.starts_with("/json/") {
+            deflate = true;
+            response.headers_mut().insert(
+                "sec-websocket-extensions",
+                tungstenite::http::HeaderValue::from_static("permessage-deflate"),
+            );
+        }
         Ok(response)
     };
     let Ok(ws) = tungstenite::accept_hdr(stream, callback) else {
@@ -76,6 +99,10 @@ fn serve(stream: TcpStream) {
         Some("sink") => match number(1) {
             Some(n) => sink(ws, n),
             None => Ok(()),
+        },
+        Some("json") => match (number(1), number(2)) {
+            (Some(n), Some(size)) => json(ws, n, size, deflate),
+            _ => Ok(()),
         },
         _ => echo(ws),
     };
@@ -118,4 +145,82 @@ fn drain(mut ws: WebSocket<TcpStream>) -> tungstenite::Result<()> {
     loop {
         ws.read()?;
     }
+}
+
+/// JSON-like text of `size` bytes, message `i` of a feed: records that differ in their
+/// numbers, as a market feed's do.
+pub(crate) fn json_text(i: usize, size: usize) -> String {
+    let mut text = String::with_capacity(size + 160);
+    text.push('[');
+    let mut seed = (i as u64).wrapping_mul(6_364_136_223_846_793_005) | 1;
+    let mut j = 0u64;
+    while text.len() < size {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let r = seed >> 33;
+        let side = if r & 1 == 0 { "buy" } else { "sell" };
+        text.push_str(&format!(
+            r#"{{"seq":{},"symbol":"BTC-USD","price":"4{:04}.{:02}","qty":"0.{:04}","side":"{side}","ts":17000000{:05}}},"#,
+            i as u64 * 1000 + j,
+            r % 10_000,
+            r % 100,
+            (r >> 8) % 10_000,
+            (r >> 16) % 100_000,
+        ));
+        j += 1;
+    }
+    text.truncate(size.saturating_sub(1));
+    text.push(']');
+    text
+}
+
+fn json(
+    mut ws: WebSocket<TcpStream>,
+    n: usize,
+    size: usize,
+    deflate: bool,
+) -> tungstenite::Result<()> {
+    let mut compress = Compress::new_with_window_bits(Compression::default(), false, 15);
+    let mut frames = Vec::new();
+    let mut payload = Vec::new();
+    for i in 0..n {
+        let text = json_text(i, size);
+        payload.clear();
+        if deflate {
+            // A sync flush per message, its empty-block tail dropped (RFC 7692 §7.2.1).
+            payload.reserve(text.len() + 64);
+            let mut consumed = 0;
+            loop {
+                let before = compress.total_in();
+                compress
+                    .compress_vec(
+                        &text.as_bytes()[consumed..],
+                        &mut payload,
+                        FlushCompress::Sync,
+                    )
+                    .map_err(io::Error::other)?;
+                consumed += (compress.total_in() - before) as usize;
+                if consumed == text.len() && payload.len() < payload.capacity() {
+                    break;
+                }
+                payload.reserve(payload.capacity());
+            }
+            payload.truncate(payload.len() - 4);
+        } else {
+            payload.extend_from_slice(text.as_bytes());
+        }
+        let header = FrameHeader {
+            rsv1: deflate,
+            opcode: OpCode::Data(Data::Text),
+            ..FrameHeader::default()
+        };
+        header.format(payload.len() as u64, &mut frames)?;
+        frames.extend_from_slice(&payload);
+    }
+    ws.send(Message::text("ready"))?;
+    while !ws.read()?.is_binary() {}
+    ws.get_mut().write_all(&frames)?;
+    ws.send(Message::text(format!("wire={}", frames.len())))?;
+    drain(ws)
 }

@@ -61,6 +61,8 @@ pub(crate) struct Counts {
     pub(crate) large: usize,
     pub(crate) connect: usize,
     pub(crate) many: usize,
+    pub(crate) json_1k: usize,
+    pub(crate) json_64k: usize,
     pub(crate) idle: Duration,
 }
 
@@ -603,4 +605,74 @@ pub(crate) fn many_child(side: &str) -> BenchResult<()> {
         other => return Err(format!("unknown side {other:?}").into()),
     }
     Ok(())
+}
+
+/// The server pushes `n` JSON-like text messages of `size` bytes, compressed for nwebsocket
+/// (which offers permessage-deflate) and plain for tungstenite (which cannot): payload MB/s,
+/// the bytes on the wire per message, and the client's CPU per message (inflating and
+/// checking the text included).
+pub(crate) fn json(side: Side, ctx: &Ctx, n: usize, size: usize) -> BenchResult<Vec<f64>> {
+    let url = ctx.server.url(&format!("/json/{n}/{size}"));
+    let go = Bytes::from_static(b"go");
+    let (elapsed, used, wire) = match side {
+        Side::Raw => {
+            let mut ws = raw_open(&url)?;
+            raw_data(&mut ws)?; // ready
+            let before = client_stat();
+            let start = Instant::now();
+            ws.send(Message::Binary(go))?;
+            for _ in 0..n {
+                let message = raw_data(&mut ws)?;
+                if message.len() != size {
+                    return Err("a message of the wrong size".into());
+                }
+            }
+            let measured = (start.elapsed(), client_stat().since(before));
+            let wire = raw_data(&mut ws)?.into_text()?.to_string();
+            raw_close(ws)?;
+            (measured.0, measured.1, wire)
+        }
+        Side::Nws => {
+            let ws = nws_open(ctx, &url)?;
+            if ws.extensions().is_empty() {
+                return Err("the server did not agree to permessage-deflate".into());
+            }
+            ws.recv_timeout(WAIT)?; // ready
+            let before = client_stat();
+            let start = Instant::now();
+            ws.send_binary(go)?;
+            let mut count = 0;
+            while count < n {
+                match ws.recv_timeout(WAIT)? {
+                    Event::Message(message) if message.len() == size => count += 1,
+                    other => return Err(format!("expected a message, got {other:?}").into()),
+                }
+            }
+            let measured = (start.elapsed(), client_stat().since(before));
+            let wire = match ws.recv_timeout(WAIT)? {
+                Event::Message(message) => message.as_text().unwrap_or_default().to_owned(),
+                other => return Err(format!("expected the wire count, got {other:?}").into()),
+            };
+            nws_close(ws)?;
+            (measured.0, measured.1, wire)
+        }
+    };
+    let wire: f64 = wire
+        .strip_prefix("wire=")
+        .and_then(|bytes| bytes.parse().ok())
+        .ok_or("no wire count")?;
+    let n_f = n as f64;
+    Ok(vec![
+        n_f * size as f64 / elapsed.as_secs_f64() / 1e6,
+        wire / n_f,
+        used.cpu_ns as f64 / n_f,
+    ])
+}
+
+pub(crate) fn json_1k(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
+    json(side, ctx, ctx.counts.json_1k, 1 << 10)
+}
+
+pub(crate) fn json_64k(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
+    json(side, ctx, ctx.counts.json_64k, 64 << 10)
 }

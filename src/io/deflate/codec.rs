@@ -123,8 +123,8 @@ impl Inflater {
                     // Full at the limit, and more to come: one byte more is over it.
                     return self.more_than(&input[consumed..]);
                 }
-                let want = (input.len() - consumed).saturating_mul(4).clamp(256, STEP);
-                out.reserve_exact(want.min(limit - out.len()));
+                let guess = (input.len() - consumed).saturating_mul(8).max(out.len());
+                out.reserve_exact(guess.clamp(1024, STEP).min(limit - out.len()));
             }
             let (before_in, before_out) = (self.inner.total_in(), self.inner.total_out());
             let status = self
@@ -164,7 +164,8 @@ impl Inflater {
             if out.len() >= limit {
                 return self.more_than(&[]);
             }
-            out.reserve_exact(STEP.min(limit - out.len()));
+            // Growing with the message: flate2 zeroes the room it is given on every call.
+            out.reserve_exact(out.len().clamp(1024, STEP).min(limit - out.len()));
             let before_out = self.inner.total_out();
             let status = self
                 .inner
