@@ -82,22 +82,31 @@ pub(crate) struct Frames {
     pub(crate) bytes: Vec<u8>,
     /// Each frame's start in `bytes`, and its payload length, in order.
     pub(crate) marks: Vec<FrameMark>,
+    /// The messages of the compressed frames, by the index of their mark, in order: sent again
+    /// (compressed anew) after a reconnect. Apart from the marks, so that a mark stays small.
+    originals: Vec<(usize, OpCode, Bytes)>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct FrameMark {
     pub(crate) start: usize,
     /// The message's length (before compression), for `buffered_amount`.
     pub(crate) payload: usize,
-    /// A compressed frame's message, to be sent again (compressed anew) after a reconnect.
-    pub(crate) original: Option<(OpCode, Bytes)>,
 }
 
 impl Frames {
+    /// Bytes that are not senders' frames (the message layer's own).
+    pub(crate) fn unmarked(bytes: Vec<u8>) -> Self {
+        Frames {
+            bytes,
+            ..Frames::default()
+        }
+    }
+
     fn with_capacity(bytes: usize) -> Self {
         Frames {
             bytes: Vec::with_capacity(bytes),
-            marks: Vec::new(),
+            ..Frames::default()
         }
     }
 
@@ -105,7 +114,6 @@ impl Frames {
         self.marks.push(FrameMark {
             start: self.bytes.len(),
             payload: payload.len(),
-            original: None,
         });
         encode(opcode, false, payload, &mut self.bytes);
     }
@@ -115,14 +123,15 @@ impl Frames {
         self.marks.push(FrameMark {
             start: self.bytes.len(),
             payload: original.len(),
-            original: Some((opcode, original)),
         });
+        self.originals
+            .push((self.marks.len() - 1, opcode, original));
         encode(opcode, true, compressed, &mut self.bytes);
     }
 
     /// Whether some frame is compressed (against one connection's window).
     fn has_compressed(&self) -> bool {
-        self.marks.iter().any(|mark| mark.original.is_some())
+        !self.originals.is_empty()
     }
 
     /// These frames as chunks for any connection: compressed frames go back to being their
@@ -140,9 +149,10 @@ impl Frames {
             .chain([self.bytes.len()])
             .collect();
         let mut plain = Frames::default();
-        for (mark, end) in self.marks.into_iter().zip(ends) {
-            match mark.original {
-                Some((opcode, payload)) => {
+        let mut originals = self.originals.into_iter().peekable();
+        for (i, (mark, end)) in self.marks.into_iter().zip(ends).enumerate() {
+            match originals.next_if(|(at, _, _)| *at == i) {
+                Some((_, opcode, payload)) => {
                     if !plain.marks.is_empty() {
                         out.push_back(Chunk::Encoded(std::mem::take(&mut plain)));
                     }
@@ -156,7 +166,6 @@ impl Frames {
                     plain.marks.push(FrameMark {
                         start: plain.bytes.len(),
                         payload: mark.payload,
-                        original: None,
                     });
                     plain.bytes.extend_from_slice(&self.bytes[mark.start..end]);
                 }
@@ -184,11 +193,23 @@ impl Frames {
             .map(|mark| FrameMark {
                 start: mark.start - first,
                 payload: mark.payload,
-                original: mark.original.clone(),
             })
             .collect();
+        let originals = self
+            .originals
+            .into_iter()
+            .filter(|(at, _, _)| *at >= keep_from)
+            .map(|(at, opcode, payload)| (at - keep_from, opcode, payload))
+            .collect();
         let bytes = self.bytes.split_off(first);
-        (Frames { bytes, marks }, done)
+        (
+            Frames {
+                bytes,
+                marks,
+                originals,
+            },
+            done,
+        )
     }
 
     /// The payload bytes of every frame.
@@ -217,6 +238,7 @@ impl Chunk {
                 let mut frames = Frames {
                     bytes,
                     marks: Vec::with_capacity(1),
+                    originals: Vec::new(),
                 };
                 match deflater {
                     Some(deflater) if compress => {
@@ -556,6 +578,7 @@ mod tests {
         let (kept, done) = Frames {
             bytes: frames.bytes.clone(),
             marks: frames.marks.clone(),
+            originals: Vec::new(),
         }
         .split_off_at_frame(0);
         assert_eq!((kept.bytes.len(), kept.payload(), done), (total, 213, 0));

@@ -169,10 +169,7 @@ impl Write for Wire {
         match self.pending.back_mut() {
             Some(last) if last.control => last.frames.bytes.extend_from_slice(buf),
             _ => self.pending.push_back(Pending {
-                frames: Frames {
-                    bytes: buf.to_vec(),
-                    marks: Vec::new(),
-                },
+                frames: Frames::unmarked(buf.to_vec()),
                 control: true,
             }),
         }

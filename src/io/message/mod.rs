@@ -10,7 +10,7 @@ mod assemble;
 
 use std::io::{self, Cursor, Read, Write};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 
@@ -19,6 +19,9 @@ use super::wire::Wire;
 use crate::error::Error;
 use crate::event::Message;
 use assemble::Partial;
+
+/// Payloads up to this size are copied out of the read buffer rather than shared with it.
+const SMALL: usize = 512;
 
 /// Why the client fails the connection, with the close code it tells the server, if any.
 #[derive(Debug)]
@@ -232,9 +235,17 @@ impl Connection {
                 }
                 return Ok(None);
             }
-            let frame = self.buf.split_to(end);
+            let payload = if length <= SMALL {
+                // Copied: a small message of its own shares no refcount with the read buffer,
+                // whose count would otherwise bounce between the I/O thread and the consumer
+                // for every message, and the buffer stays unshared, so its room is reused.
+                let payload = Bytes::copy_from_slice(&self.buf[head..end]);
+                self.buf.advance(end);
+                payload
+            } else {
+                self.buf.split_to(end).freeze().slice(head..)
+            };
             self.filled -= end;
-            let payload = frame.freeze().slice(head..);
             if let Some(incoming) = self.frame(&header, payload)? {
                 return Ok(Some(incoming));
             }
