@@ -145,8 +145,11 @@ pub enum ReadyState {
 
 /// A WebSocket data message: UTF-8 text or bytes.
 ///
-/// Received payloads are not copied on their way from the socket buffer to you: both kinds
-/// share their bytes with the buffer they were read into.
+/// Received payloads over 512 bytes are not copied on their way from the socket buffer to
+/// you: both kinds share their bytes with the buffer they were read into. Smaller ones are
+/// copied once into an allocation of their own (cheaper than sharing, for the consumer's
+/// thread and the I/O thread alike), and compressed ones are inflated into theirs.
+/// *Not guaranteed*, describes current behaviour.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     /// A text message; always valid UTF-8.
