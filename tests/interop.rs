@@ -257,6 +257,37 @@ fn python_websockets_echo() {
     );
 }
 
+/// JSON-like messages that compress well, small and large.
+fn compressible() -> Vec<Message> {
+    let record = r#"{"symbol":"BTC-USD","price":"42000.10","size":"0.01","side":"buy"},"#;
+    vec![
+        Message::Text(record.into()),
+        Message::Text(record.repeat(20).into()),
+        Message::Binary(record.repeat(3000).into_bytes().into()),
+        Message::Text(record.repeat(50).into()),
+        Message::Text("x".into()),
+    ]
+}
+
+#[test]
+#[ignore = "needs the interop peers; .ci/interop.sh installs them"]
+fn python_websockets_agrees_to_deflate_and_echoes_compressed() {
+    let peer = python_websockets();
+    let ws = Client::connect(&peer.url("ws", "/echo")).unwrap();
+    let Event::Open(open) = next(&ws) else {
+        panic!("no Open")
+    };
+    assert!(
+        open.extensions().starts_with("permessage-deflate"),
+        "{:?}",
+        open.extensions()
+    );
+    drop(ws);
+    let mut messages = compressible();
+    messages.extend(text_and_binary());
+    echo_round_trip(&peer.url("ws", "/echo"), Config::default(), messages);
+}
+
 #[test]
 #[ignore = "needs the interop peers; .ci/interop.sh installs them"]
 fn python_websockets_rejects_the_handshake() {
@@ -301,6 +332,33 @@ fn node_ws_echo_text_and_binary() {
         Config::default(),
         text_and_binary(),
     );
+}
+
+#[test]
+#[ignore = "needs the interop peers; .ci/interop.sh installs them"]
+fn node_ws_with_deflate_and_12_bit_server_windows() {
+    let peer = node_ws();
+    let url = peer.url("ws", "/deflate12/echo");
+    let ws = Client::connect(&url).unwrap();
+    let Event::Open(open) = next(&ws) else {
+        panic!("no Open")
+    };
+    assert!(
+        open.extensions().contains("server_max_window_bits=12"),
+        "{:?}",
+        open.extensions()
+    );
+    drop(ws);
+    let mut messages = compressible();
+    messages.extend(text_and_binary());
+    echo_round_trip(&url, Config::default(), messages.clone());
+    // Our side without context takeover and with a small window of its own.
+    let config = Config::builder()
+        .deflate_client_no_context_takeover(true)
+        .deflate_client_max_window_bits(9)
+        .build()
+        .unwrap();
+    echo_round_trip(&url, config, messages);
 }
 
 #[test]
