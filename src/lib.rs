@@ -186,7 +186,7 @@
 //! let config = Config::builder()
 //!     .proxy("socks5h://robot:s3cret@10.0.0.1:1080")
 //!     .build()?;
-//! let ws = Client::connect_with_config("wss://broker.example.com/feed", config)?;
+//! let ws = Client::connect_with_config("wss://example.com/feed", config)?;
 //! # drop(ws);
 //! # Ok::<(), nwebsocket::Error>(())
 //! ```

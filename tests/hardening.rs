@@ -19,15 +19,7 @@ fn head_then_frame(status_line: &'static str, split: usize) -> String {
         let Some(request) = read_request(&mut stream) else {
             return;
         };
-        let key = request
-            .lines()
-            .find_map(|line| {
-                let (name, value) = line.split_once(':')?;
-                name.eq_ignore_ascii_case("sec-websocket-key")
-                    .then(|| value.trim().to_owned())
-            })
-            .unwrap();
-        let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let accept = accept_key(&request).unwrap();
         let mut bytes = format!(
             "{status_line}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Accept: {accept}\r\n\r\n"

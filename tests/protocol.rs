@@ -5,38 +5,17 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 
 use common::*;
 use nwebsocket::{Client, Config, Error, Event};
 
-/// Reads one masked client frame: (fin+opcode byte, unmasked payload).
+/// Reads one masked client frame: (fin+rsv1+opcode byte, unmasked payload).
 fn read_client_frame(stream: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
-    let mut head = [0u8; 2];
-    stream.read_exact(&mut head).ok()?;
-    assert!(head[1] & 0x80 != 0, "client frame not masked");
-    let len = match head[1] & 0x7f {
-        126 => {
-            let mut b = [0u8; 2];
-            stream.read_exact(&mut b).ok()?;
-            u16::from_be_bytes(b) as usize
-        }
-        127 => {
-            let mut b = [0u8; 8];
-            stream.read_exact(&mut b).ok()?;
-            u64::from_be_bytes(b) as usize
-        }
-        n => n as usize,
-    };
-    let mut mask = [0u8; 4];
-    stream.read_exact(&mut mask).ok()?;
-    let mut payload = vec![0u8; len];
-    stream.read_exact(&mut payload).ok()?;
-    for (i, b) in payload.iter_mut().enumerate() {
-        *b ^= mask[i % 4];
-    }
-    Some((head[0], payload))
+    let frame = common::deflate::read_frame(stream)?;
+    let head = (u8::from(frame.fin) << 7) | (u8::from(frame.rsv1) << 6) | frame.opcode;
+    Some((head, frame.payload))
 }
 
 /// A raw server that sends `bytes` after the handshake and reports every frame the client

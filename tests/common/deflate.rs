@@ -7,7 +7,7 @@ use std::net::TcpStream;
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 
-use super::{read_request, tcp_server};
+use super::{accept_key, read_request, tcp_server};
 
 /// The dropped tail of a sync flush.
 pub const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
@@ -23,15 +23,7 @@ where
         let Some(request) = read_request(&mut stream) else {
             return;
         };
-        let key = request
-            .lines()
-            .find_map(|line| {
-                let (name, value) = line.split_once(':')?;
-                name.eq_ignore_ascii_case("sec-websocket-key")
-                    .then(|| value.trim().to_owned())
-            })
-            .unwrap();
-        let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let accept = accept_key(&request).unwrap();
         let mut response = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Accept: {accept}\r\n"

@@ -102,18 +102,23 @@ where
 /// Reads an upgrade request and answers `101` with the right accept key. Returns the request.
 pub fn accept_handshake(stream: &mut TcpStream) -> Option<String> {
     let request = read_request(stream)?;
-    let key = request.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("sec-websocket-key")
-            .then(|| value.trim().to_owned())
-    })?;
-    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let accept = accept_key(&request)?;
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Accept: {accept}\r\n\r\n"
     );
     stream.write_all(response.as_bytes()).ok()?;
     Some(request)
+}
+
+/// The `Sec-WebSocket-Accept` value that answers an upgrade `request` head.
+pub fn accept_key(request: &str) -> Option<String> {
+    let key = request.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("sec-websocket-key")
+            .then(|| value.trim().to_owned())
+    })?;
+    Some(tungstenite::handshake::derive_accept_key(key.as_bytes()))
 }
 
 /// Reads an HTTP request head (up to the blank line).
