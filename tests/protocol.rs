@@ -249,6 +249,64 @@ fn an_invalid_utf8_prefix_fails_before_the_message_ends() {
     fails_with(bytes, Config::default(), 1007);
 }
 
+/// The header of an unmasked frame with a 16-bit length, whose payload may then come in part.
+fn header_16(first_byte: u8, length: u16) -> Vec<u8> {
+    let mut header = vec![first_byte, 126];
+    header.extend_from_slice(&length.to_be_bytes());
+    header
+}
+
+#[test]
+fn invalid_utf8_fails_before_its_frame_is_whole() {
+    // One text frame of 1000 bytes, of which only the first 16 ever come, with an invalid byte
+    // after a character cut by nothing: the client must not wait for the other 984.
+    let mut bytes = header_16(0x81, 1000);
+    bytes.extend_from_slice(b"h\xc3\xa9llo w\xce\xba fine \xff");
+    fails_with(bytes, Config::default(), 1007);
+}
+
+#[test]
+fn invalid_utf8_fails_before_a_continuation_frame_is_whole() {
+    // The first fragment ends inside a character; the continuation, whose rest never comes,
+    // starts with a byte that cannot complete it.
+    let mut bytes = frame(false, 0x1, b"ok \xe2\x82");
+    bytes.extend(header_16(0x80, 1000));
+    bytes.extend_from_slice(b"A and more");
+    fails_with(bytes, Config::default(), 1007);
+}
+
+#[test]
+fn valid_text_arriving_a_byte_at_a_time_is_delivered_whole() {
+    let text = "h\u{e9}llo \u{3ba}\u{3cc}\u{3c3}\u{3bc}\u{3b5} \u{1f600}".repeat(40);
+    let length = u16::try_from(text.len()).unwrap();
+    let expected = text.clone();
+    let url = raw_ws_server(move |mut stream: TcpStream| {
+        // Each byte in a segment of its own (no Nagle delay), so that many reads see a
+        // character cut short.
+        stream.set_nodelay(true).unwrap();
+        stream.write_all(&header_16(0x81, length)).unwrap();
+        for byte in text.as_bytes() {
+            stream.write_all(&[*byte]).unwrap();
+        }
+        // Answer the client's close frame.
+        while let Some((head, payload)) = read_client_frame(&mut stream) {
+            if head & 0x0f == 0x8 {
+                stream.write_all(&frame(true, 0x8, &payload)).unwrap();
+                break;
+            }
+        }
+    });
+    let ws = Client::connect(&url).unwrap();
+    expect_open(&ws);
+    match next(&ws) {
+        Event::Message(message) => assert_eq!(message.as_text(), Some(expected.as_str())),
+        other => panic!("expected the text, got {other:?}"),
+    }
+    ws.close().unwrap();
+    let close = check_contract(&until_close(&ws));
+    assert!(close.was_clean, "{close:?}");
+}
+
 #[test]
 fn a_frame_over_the_limit_fails_on_its_header() {
     // Only the header of a 10 MB frame comes: the limit is checked before its payload.

@@ -1,10 +1,11 @@
-//! A data message that spans frames, or is compressed: its bytes so far, inflated, and how
-//! far its text has been found valid, so that an invalid prefix fails at once.
+//! A data message that spans frames, or is compressed: its bytes so far, inflated, and its text
+//! checked as each frame comes, so that an invalid prefix fails at once.
 
 use bytes::Bytes;
 use tungstenite::Utf8Bytes;
 
 use super::Failure;
+use super::utf8::Utf8Stream;
 use crate::event::{Message, Text};
 use crate::io::deflate::{InflateError, Inflater};
 
@@ -14,8 +15,8 @@ pub(super) struct Partial {
     text: bool,
     compressed: bool,
     data: Vec<u8>,
-    /// `data[..validated]` is valid UTF-8 (text only); the rest may be a character cut short.
-    validated: usize,
+    /// `data` checked as UTF-8 so far (text only).
+    utf8: Utf8Stream,
 }
 
 impl Partial {
@@ -24,7 +25,7 @@ impl Partial {
             text,
             compressed,
             data: Vec::new(),
-            validated: 0,
+            utf8: Utf8Stream::default(),
         }
     }
 
@@ -37,6 +38,12 @@ impl Partial {
         self.data.len()
     }
 
+    /// Where the check of an uncompressed text message stands, to go on with the payload of
+    /// its next frame while that frame arrives; `None` for binary or compressed messages.
+    pub(super) fn text_so_far(&self) -> Option<Utf8Stream> {
+        (self.text && !self.compressed).then(|| self.utf8.clone())
+    }
+
     /// Adds one frame's payload; inflates it when the message is compressed, never past
     /// `limit`. Returns the message after its last frame.
     pub(super) fn push(
@@ -46,6 +53,7 @@ impl Partial {
         inflater: Option<&mut Inflater>,
         limit: usize,
     ) -> Result<Option<Message>, Failure> {
+        let before = self.data.len();
         match (self.compressed, inflater) {
             (true, Some(inflater)) => {
                 let inflated = inflater
@@ -69,7 +77,9 @@ impl Partial {
         }
         if !last {
             if self.text {
-                self.check_prefix()?;
+                self.utf8
+                    .feed(&self.data[before..])
+                    .map_err(|_| invalid_text())?;
             }
             return Ok(None);
         }
@@ -80,17 +90,6 @@ impl Partial {
         } else {
             Ok(Some(Message::Binary(Bytes::from(data))))
         }
-    }
-
-    /// Fails on the first byte that no valid text can have; a character cut short at the end
-    /// may still be completed by the next frame.
-    fn check_prefix(&mut self) -> Result<(), Failure> {
-        match std::str::from_utf8(&self.data[self.validated..]) {
-            Ok(_) => self.validated = self.data.len(),
-            Err(err) if err.error_len().is_none() => self.validated += err.valid_up_to(),
-            Err(_) => return Err(invalid_text()),
-        }
-        Ok(())
     }
 }
 
@@ -104,7 +103,7 @@ pub(super) fn single(text: bool, payload: Bytes) -> Result<Message, Failure> {
     }
 }
 
-fn invalid_text() -> Failure {
+pub(super) fn invalid_text() -> Failure {
     Failure::new(1007, "the server sent invalid UTF-8 in a text message")
 }
 

@@ -3,10 +3,11 @@
 //! ([`FrameHeader::parse`]) and formats ours; everything above the header is here:
 //! the checks on each header before its payload is buffered (mask, RSV bits, opcodes,
 //! control frame rules, size limits), fragment reassembly with control frames in between,
-//! UTF-8 checked frame by frame, inflating compressed messages under the size limit, the
+//! UTF-8 checked as the bytes arrive (an invalid byte fails before its frame is whole), inflating compressed messages under the size limit, the
 //! auto-pong and the close handshake with its close-code checks.
 
 mod assemble;
+mod utf8;
 
 use std::io::{self, Cursor, Read, Write};
 
@@ -19,6 +20,7 @@ use super::wire::Wire;
 use crate::error::Error;
 use crate::event::Message;
 use assemble::Partial;
+use utf8::Utf8Stream;
 
 /// Payloads up to this size are copied out of the read buffer rather than shared with it.
 const SMALL: usize = 512;
@@ -112,8 +114,17 @@ pub(crate) struct Connection {
     filled: usize,
     limits: Limits,
     partial: Option<Partial>,
+    /// The text frame at the front of the buffer while its payload is still arriving.
+    arriving: Option<ArrivingText>,
     inflater: Option<Inflater>,
     state: CloseState,
+}
+
+/// An uncompressed text frame still arriving: how much of its payload has been checked.
+#[derive(Debug)]
+struct ArrivingText {
+    checked: usize,
+    utf8: Utf8Stream,
 }
 
 impl Connection {
@@ -132,6 +143,7 @@ impl Connection {
             buf,
             limits,
             partial: None,
+            arriving: None,
             inflater,
             state: CloseState::Open,
         }
@@ -229,12 +241,14 @@ impl Connection {
             let length = self.check(&header, length)?;
             let end = head + length;
             if self.filled < end {
+                self.check_arriving_text(&header, head)?;
                 if self.buf.len() < end {
                     // Room for the whole frame, zeroed only as reads reach it.
                     self.buf.reserve(end - self.buf.len());
                 }
                 return Ok(None);
             }
+            self.arriving = None;
             let payload = if length <= SMALL {
                 // Copied: a small message of its own shares no refcount with the read buffer,
                 // whose count would otherwise bounce between the I/O thread and the consumer
@@ -310,6 +324,35 @@ impl Connection {
             }
         }
         Ok(length)
+    }
+
+    /// Checks the text that has arrived of the frame at the front of the buffer (its payload
+    /// starts at `head`), so that invalid text fails at once, not when the frame is whole.
+    /// A fail-fast probe only: the whole frame is checked again when it is complete.
+    fn check_arriving_text(&mut self, header: &FrameHeader, head: usize) -> Result<(), Failure> {
+        let arriving = match &mut self.arriving {
+            Some(arriving) => arriving,
+            None => {
+                let utf8 = match header.opcode {
+                    OpCode::Data(Data::Text) if !header.rsv1 => Utf8Stream::default(),
+                    OpCode::Data(Data::Continue) => {
+                        match self.partial.as_ref().and_then(Partial::text_so_far) {
+                            Some(utf8) => utf8,
+                            None => return Ok(()),
+                        }
+                    }
+                    _ => return Ok(()),
+                };
+                self.arriving.insert(ArrivingText { checked: 0, utf8 })
+            }
+        };
+        let new = &self.buf[head + arriving.checked..self.filled];
+        arriving
+            .utf8
+            .feed(new)
+            .map_err(|_| assemble::invalid_text())?;
+        arriving.checked += new.len();
+        Ok(())
     }
 
     /// Handles one whole frame whose header passed [`check`](Self::check).
