@@ -147,9 +147,11 @@ pub enum ReadyState {
 ///
 /// Received payloads over 512 bytes are not copied on their way from the socket buffer to
 /// you: both kinds share their bytes with the buffer they were read into. Smaller ones are
-/// copied once into an allocation of their own (cheaper than sharing, for the consumer's
-/// thread and the I/O thread alike), and compressed ones are inflated into theirs.
-/// *Not guaranteed*, describes current behaviour.
+/// copied once, one after another, into 4 KiB blocks (no allocation per message, and no
+/// refcount that the consumer's thread and the I/O thread both touch for every message); a
+/// small message you keep keeps its block alive, so copy it (`Bytes::copy_from_slice`, or
+/// `to_owned` on the text) if you store many for long. Compressed ones are inflated into an
+/// allocation of their own. *Not guaranteed*, describes current behaviour.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     /// A text message; always valid UTF-8.

@@ -7,9 +7,10 @@
 //! auto-pong and the close handshake with its close-code checks.
 
 mod assemble;
+mod header;
 mod utf8;
 
-use std::io::{self, Cursor, Read, Write};
+use std::io::{self, Read, Write};
 
 use bytes::{Buf, Bytes, BytesMut};
 use tungstenite::protocol::frame::FrameHeader;
@@ -24,6 +25,9 @@ use utf8::Utf8Stream;
 
 /// Payloads up to this size are copied out of the read buffer rather than shared with it.
 const SMALL: usize = 512;
+
+/// The block that small payloads are copied into, one after another.
+const SMALL_BLOCK: usize = 4096;
 
 /// Why the client fails the connection, with the close code it tells the server, if any.
 #[derive(Debug)]
@@ -116,6 +120,8 @@ pub(crate) struct Connection {
     partial: Option<Partial>,
     /// The text frame at the front of the buffer while its payload is still arriving.
     arriving: Option<ArrivingText>,
+    /// Room for small payloads (see [`small_payload`](Self::small_payload)).
+    small: BytesMut,
     inflater: Option<Inflater>,
     state: CloseState,
 }
@@ -144,6 +150,7 @@ impl Connection {
             limits,
             partial: None,
             arriving: None,
+            small: BytesMut::new(),
             inflater,
             state: CloseState::Open,
         }
@@ -231,13 +238,9 @@ impl Connection {
             return Ok(None);
         }
         loop {
-            let mut cursor = Cursor::new(&self.buf[..self.filled]);
-            let (header, length) = match FrameHeader::parse(&mut cursor) {
-                Ok(Some(parsed)) => parsed,
-                Ok(None) => return Ok(None),
-                Err(_) => return Err(Failure::new(1002, "the server sent a reserved opcode")),
+            let Some((header, length, head)) = header::parse(&self.buf[..self.filled]) else {
+                return Ok(None);
             };
-            let head = cursor.position() as usize;
             let length = self.check(&header, length)?;
             let end = head + length;
             if self.filled < end {
@@ -250,10 +253,7 @@ impl Connection {
             }
             self.arriving = None;
             let payload = if length <= SMALL {
-                // Copied: a small message of its own shares no refcount with the read buffer,
-                // whose count would otherwise bounce between the I/O thread and the consumer
-                // for every message, and the buffer stays unshared, so its room is reused.
-                let payload = Bytes::copy_from_slice(&self.buf[head..end]);
+                let payload = self.small_payload(head..end);
                 self.buf.advance(end);
                 payload
             } else {
@@ -266,6 +266,19 @@ impl Connection {
         }
     }
 
+    /// A small payload, copied out of the read buffer into a block shared with the payloads
+    /// before and after it. The read buffer stays unshared, so its room is reused, and its
+    /// refcount does not bounce between the I/O thread and the consumer for every message;
+    /// nor is there an allocation per message, freed on the other thread. A block is
+    /// touched by the consumer mostly after the I/O thread has moved on to the next.
+    fn small_payload(&mut self, range: std::ops::Range<usize>) -> Bytes {
+        if self.small.capacity() < range.len() {
+            self.small = BytesMut::with_capacity(SMALL_BLOCK);
+        }
+        self.small.extend_from_slice(&self.buf[range]);
+        self.small.split().freeze()
+    }
+
     /// Checks a header before its payload is buffered; returns the payload length.
     fn check(&self, header: &FrameHeader, length: u64) -> Result<usize, Failure> {
         if header.mask.is_some() {
@@ -275,6 +288,9 @@ impl Connection {
             return Err(Failure::new(1002, "the server set RSV2 or RSV3"));
         }
         match header.opcode {
+            OpCode::Control(Control::Reserved(_)) | OpCode::Data(Data::Reserved(_)) => {
+                return Err(Failure::new(1002, "the server sent a reserved opcode"));
+            }
             OpCode::Control(_) => {
                 if !header.is_final || length > 125 {
                     return Err(Failure::new(
