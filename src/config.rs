@@ -365,7 +365,10 @@ impl ConfigBuilder {
     }
 
     /// The size of the socket read buffer. Larger buffers read bulk traffic in fewer system
-    /// calls; smaller ones save memory with many connections. Defaults to 32 KiB.
+    /// calls; smaller ones save memory with many connections. While reads keep filling it, a
+    /// connection doubles the size of its reads, up to 128 KiB (or this size, if larger), so
+    /// that an idle connection stays small and a busy one makes fewer system calls. Defaults
+    /// to 32 KiB.
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.config.read_buffer_size = bytes;
         self

@@ -29,6 +29,11 @@ const SMALL: usize = 512;
 /// The block that small payloads are copied into, one after another.
 const SMALL_BLOCK: usize = 4096;
 
+/// The most a read grows to while reads keep filling the room they are given (tungstenite's
+/// default read size): an idle connection keeps the configured size, a busy one makes fewer
+/// system calls.
+const MAX_READ: usize = 128 << 10;
+
 /// Why the client fails the connection, with the close code it tells the server, if any.
 #[derive(Debug)]
 pub(crate) struct Failure {
@@ -117,6 +122,9 @@ pub(crate) struct Connection {
     buf: BytesMut,
     filled: usize,
     limits: Limits,
+    /// The room for the next read: `limits.read_chunk`, doubled up to [`MAX_READ`] each time a
+    /// read fills the room it was given.
+    read_size: usize,
     partial: Option<Partial>,
     /// The text frame at the front of the buffer while its payload is still arriving.
     arriving: Option<ArrivingText>,
@@ -147,6 +155,7 @@ impl Connection {
             wire,
             filled: buf.len(),
             buf,
+            read_size: limits.read_chunk,
             limits,
             partial: None,
             arriving: None,
@@ -211,16 +220,21 @@ impl Connection {
     /// Reads once from the socket into the buffer; for a frame larger than the buffer, in
     /// larger steps.
     fn fill(&mut self) -> Result<(), ReadEnd> {
-        if self.buf.len() - self.filled < self.limits.read_chunk.div_ceil(2) {
+        if self.buf.len() - self.filled < self.read_size.div_ceil(2) {
             // Zeroed a step at a time: a 16 MiB frame is not zeroed again for every read.
             let reserved = self.buf.capacity() - self.filled;
-            let step = self.limits.read_chunk.max(reserved.min(1 << 20));
+            let step = self.read_size.max(reserved.min(1 << 20));
             self.buf.resize(self.filled + step, 0);
         }
+        let room = self.buf.len() - self.filled;
         match self.wire.read(&mut self.buf[self.filled..]) {
             Ok(0) => Err(ReadEnd::Eof),
             Ok(n) => {
                 self.filled += n;
+                if n == room && self.read_size < MAX_READ {
+                    // More was waiting: read more at a time.
+                    self.read_size = (self.read_size * 2).min(MAX_READ);
+                }
                 Ok(())
             }
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => Err(ReadEnd::WouldBlock),
@@ -444,5 +458,81 @@ impl Connection {
         }
         self.state = CloseState::Received;
         Ok(Incoming::Close(close))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+    use std::net::{TcpListener, TcpStream};
+
+    use super::*;
+    use crate::io::stream::Stream;
+
+    const LIMITS: Limits = Limits {
+        max_frame: 1 << 20,
+        max_message: 1 << 20,
+        read_chunk: 4096,
+    };
+
+    /// A connection over loopback and the server's end. The client's socket stays blocking, so
+    /// that a read waits for bytes rather than needing a poll loop.
+    fn connection() -> (Connection, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let socket = Stream::Plain(mio::net::TcpStream::from_std(client));
+        (
+            Connection::new(Wire::new(socket), &[], LIMITS, None),
+            server,
+        )
+    }
+
+    /// An unmasked, final binary frame of under 126 bytes, as a server sends it.
+    fn binary_frame(payload: &[u8]) -> Vec<u8> {
+        let mut frame = vec![0x82, u8::try_from(payload.len()).unwrap()];
+        frame.extend_from_slice(payload);
+        frame
+    }
+
+    fn payload(i: u32) -> Vec<u8> {
+        i.to_be_bytes().repeat(16)
+    }
+
+    fn expect_binary(connection: &mut Connection, expected: &[u8]) {
+        match connection.read() {
+            Ok(Incoming::Message(Message::Binary(bytes))) => assert_eq!(&bytes[..], expected),
+            other => panic!("expected a binary message, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_grow_while_they_fill_and_every_small_message_arrives_whole() {
+        let (mut connection, mut server) = connection();
+        let count = 20_000;
+        let writer = std::thread::Builder::new()
+            .name("test-server".into())
+            .spawn(move || {
+                let frames: Vec<u8> = (0..count).flat_map(|i| binary_frame(&payload(i))).collect();
+                server.write_all(&frames).unwrap();
+                server
+            })
+            .unwrap();
+        for i in 0..count {
+            expect_binary(&mut connection, &payload(i));
+        }
+        assert!(connection.read_size > LIMITS.read_chunk, "reads never grew");
+        assert!(connection.read_size <= MAX_READ);
+        drop(writer.join().unwrap());
+    }
+
+    #[test]
+    fn a_quiet_connection_keeps_the_configured_read_size() {
+        let (mut connection, mut server) = connection();
+        for i in 0..3 {
+            server.write_all(&binary_frame(&payload(i))).unwrap();
+            expect_binary(&mut connection, &payload(i));
+        }
+        assert_eq!(connection.read_size, LIMITS.read_chunk);
     }
 }
