@@ -122,8 +122,8 @@ use crate::{Client, CloseEvent, Error, Event, Message, OpenEvent, ReadyState, Re
 
 /// The close code and reason the adapter sends after a callback panicked.
 ///
-/// 1011 "internal error" would say it better, but [`Client::close_with`] accepts only what the
-/// JS API allows (1000 and 3000–4999), and a private-use code would mean something else to
+/// 1011 "internal error" would say it better, but `SendHandle::close_with` accepts only what
+/// the JS API allows (1000 and 3000–4999), and a private-use code would mean something else to
 /// some application.
 const PANIC_CLOSE: (u16, &str) = (1000, "internal error");
 

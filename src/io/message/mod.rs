@@ -1,10 +1,11 @@
 //! The message layer of an open connection, ours since tungstenite's read path refuses RSV1
-//! and has no hook for extensions. tungstenite still parses each frame header
-//! ([`FrameHeader::parse`]) and formats ours; everything above the header is here:
+//! and has no hook for extensions. tungstenite gives the frame types and formats our frame
+//! headers; the server's headers are parsed here ([`header`]), and everything above them:
 //! the checks on each header before its payload is buffered (mask, RSV bits, opcodes,
 //! control frame rules, size limits), fragment reassembly with control frames in between,
-//! UTF-8 checked as the bytes arrive (an invalid byte fails before its frame is whole), inflating compressed messages under the size limit, the
-//! auto-pong and the close handshake with its close-code checks.
+//! UTF-8 checked as the bytes arrive (an invalid byte fails before its frame is whole),
+//! inflating compressed messages under the size limit, the auto-pong and the close handshake
+//! with its close-code checks.
 
 mod assemble;
 mod header;
