@@ -603,6 +603,21 @@ fn via(proxy: &str) -> nwebsocket::ConfigBuilder {
     Config::builder().proxy_from_env(false).proxy(proxy)
 }
 
+/// Echoes text and binary through `proxy`: over ws to `ws_url`, then over wss to `nginx`, TLS
+/// inside the tunnel, verified for localhost.
+fn ws_and_wss_through(proxy: &str, ws_url: &str, nginx: &Peer) {
+    echo_round_trip(ws_url, via(proxy).build().unwrap(), text_and_binary());
+    let config = via(proxy)
+        .root_certificates_pem_file(nginx.dir.join("ca.pem"))
+        .build()
+        .unwrap();
+    echo_round_trip(
+        &format!("wss://localhost:{}/", nginx.port),
+        config,
+        text_and_binary(),
+    );
+}
+
 #[test]
 #[ignore = "needs the interop peers; .ci/interop.sh installs them"]
 fn tinyproxy_tunnels_ws_and_wss_with_the_right_credentials() {
@@ -613,21 +628,8 @@ fn tinyproxy_tunnels_ws_and_wss_with_the_right_credentials() {
         "http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{}",
         proxy.port
     );
-    echo_round_trip(
-        &upstream.url("ws", "/echo"),
-        via(&url).build().unwrap(),
-        text_and_binary(),
-    );
-    // wss: TLS with nginx inside the tunnel, verified for localhost (tinyproxy resolves it).
-    let config = via(&url)
-        .root_certificates_pem_file(nginx.dir.join("ca.pem"))
-        .build()
-        .unwrap();
-    echo_round_trip(
-        &format!("wss://localhost:{}/", nginx.port),
-        config,
-        text_and_binary(),
-    );
+    // tinyproxy resolves localhost for the wss leg.
+    ws_and_wss_through(&url, &upstream.url("ws", "/echo"), &nginx);
 }
 
 #[test]
@@ -666,20 +668,8 @@ fn dante_without_auth_tunnels_ws_and_wss_resolved_here_or_there() {
     let proxy = dante(false);
     for scheme in ["socks5", "socks5h"] {
         let url = format!("{scheme}://127.0.0.1:{}", proxy.port);
-        echo_round_trip(
-            &format!("ws://localhost:{}/echo", upstream.port),
-            via(&url).build().unwrap(),
-            text_and_binary(),
-        );
-        let config = via(&url)
-            .root_certificates_pem_file(nginx.dir.join("ca.pem"))
-            .build()
-            .unwrap();
-        echo_round_trip(
-            &format!("wss://localhost:{}/", nginx.port),
-            config,
-            text_and_binary(),
-        );
+        let ws_url = format!("ws://localhost:{}/echo", upstream.port);
+        ws_and_wss_through(&url, &ws_url, &nginx);
     }
 }
 
@@ -694,20 +684,7 @@ fn dante_with_auth_tunnels_ws_and_wss_and_refuses_wrong_or_missing_credentials()
             "{scheme}://{SOCKS_USER}:{SOCKS_PASSWORD}@127.0.0.1:{}",
             proxy.port
         );
-        echo_round_trip(
-            &upstream.url("ws", "/echo"),
-            via(&url).build().unwrap(),
-            text_and_binary(),
-        );
-        let config = via(&url)
-            .root_certificates_pem_file(nginx.dir.join("ca.pem"))
-            .build()
-            .unwrap();
-        echo_round_trip(
-            &format!("wss://localhost:{}/", nginx.port),
-            config,
-            text_and_binary(),
-        );
+        ws_and_wss_through(&url, &upstream.url("ws", "/echo"), &nginx);
     }
     let target = upstream.url("ws", "/echo");
     let wrong = format!("socks5h://{SOCKS_USER}:wrong-pw@127.0.0.1:{}", proxy.port);
