@@ -167,3 +167,57 @@ impl EventSink {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn sink(capacity: usize) -> (EventSink, flume::Receiver<Item>) {
+        let (tx, rx) = flume::unbounded();
+        let backpressure = Arc::new(Backpressure {
+            queued: 0.into(),
+            paused: false.into(),
+            low_water: capacity / 2,
+        });
+        (EventSink::new(tx, capacity, backpressure), rx)
+    }
+
+    fn binary(bytes: usize) -> Message {
+        Message::Binary(Bytes::from(vec![0; bytes]))
+    }
+
+    #[test]
+    fn a_batch_ends_at_a_quarter_of_the_capacity_and_at_most_1024_messages() {
+        for (capacity, batch) in [(16, 4), (4096, 1024), (100_000, 1024)] {
+            let (mut sink, rx) = sink(capacity);
+            for _ in 1..batch {
+                sink.message(binary(1));
+            }
+            assert!(rx.is_empty(), "capacity {capacity}: sent early");
+            sink.message(binary(1));
+            let item = rx.try_recv().expect("a batch");
+            let Batch::Many(events) = &item.events else {
+                panic!("capacity {capacity}: a batch of one")
+            };
+            assert_eq!(
+                (item.messages, events.len()),
+                (batch, batch),
+                "capacity {capacity}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_batch_ends_at_256_kib_of_payload() {
+        let (mut sink, rx) = sink(4096);
+        sink.message(binary(100 << 10));
+        sink.message(binary(100 << 10));
+        assert!(rx.is_empty());
+        sink.message(binary(100 << 10));
+        assert_eq!(rx.try_recv().expect("a batch").messages, 3);
+    }
+}
