@@ -46,6 +46,24 @@ pub(crate) fn to_exception<'py>(py: Python<'py>, err: &Error) -> Bound<'py, PyAn
     exc
 }
 
+/// `status` and `headers` of a refusal (the server's or the proxy's), as the exception's
+/// attributes.
+fn set_status_and_headers<'a, N, V>(
+    py: Python<'_>,
+    exc: &Bound<'_, PyAny>,
+    status: u16,
+    headers: impl Iterator<Item = (&'a N, &'a V)>,
+) -> PyResult<()>
+where
+    N: AsRef<str> + 'a,
+    V: AsRef<[u8]> + 'a,
+{
+    exc.setattr("status", status)?;
+    let headers =
+        headers.map(|(name, value)| (name.as_ref(), String::from_utf8_lossy(value.as_ref())));
+    exc.setattr("headers", crate::events::header_dict(py, headers)?)
+}
+
 fn set_attributes(py: Python<'_>, exc: &Bound<'_, PyAny>, err: &Error) -> PyResult<()> {
     match err {
         Error::Timeout { kind, during } => {
@@ -63,29 +81,11 @@ fn set_attributes(py: Python<'_>, exc: &Bound<'_, PyAny>, err: &Error) -> PyResu
             headers,
             body,
         } => {
-            exc.setattr("status", *status)?;
-            exc.setattr(
-                "headers",
-                crate::events::header_dict(
-                    py,
-                    headers.iter().map(|(name, value)| {
-                        (name.as_str(), String::from_utf8_lossy(value.as_bytes()))
-                    }),
-                )?,
-            )?;
+            set_status_and_headers(py, exc, *status, headers.iter())?;
             exc.setattr("body", PyBytes::new(py, body))?;
         }
         Error::ProxyRejected { status, headers } => {
-            exc.setattr("status", *status)?;
-            exc.setattr(
-                "headers",
-                crate::events::header_dict(
-                    py,
-                    headers.iter().map(|(name, value)| {
-                        (name.as_str(), String::from_utf8_lossy(value.as_bytes()))
-                    }),
-                )?,
-            )?;
+            set_status_and_headers(py, exc, *status, headers.iter())?;
         }
         Error::Proxy { kind, .. } => {
             exc.setattr("kind", proxy_kind(*kind))?;
