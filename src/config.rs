@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 
 use crate::error::{Error, Result};
-use crate::io::deflate::Offer;
+use crate::deflate::Offer;
 use crate::proxy::{self, Proxy, Route};
 use crate::staying_connected::{self, Keepalive, OfflineSends, Reconnect};
 use crate::tls;

@@ -227,7 +227,9 @@ mod target;
 mod tls;
 // The I/O side: the background thread and everything it does.
 mod io;
-// The floor both sides stand on: the event queue, the shared flags and outgoing buffer.
+// The floor both sides stand on: the event queue, the shared flags, the outgoing buffer and
+// the permessage-deflate codec (pure, no I/O).
+mod deflate;
 mod outgoing;
 mod queue;
 mod shared;

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 
-use crate::io::deflate::Deflater;
+use crate::deflate::Deflater;
 
 /// A message at least this large is not encoded by its sender: the send stays O(1) for the
 /// caller (a game or control loop), and the I/O thread encodes it when its turn comes.
@@ -498,7 +498,7 @@ mod tests {
 
     #[test]
     fn compressed_messages_keep_their_order_across_both_threads() {
-        use crate::io::deflate::Inflater;
+        use crate::deflate::Inflater;
         let mut outgoing = Outgoing::default();
         outgoing.start_deflate(Deflater::new(15, false), 10);
         let text = |i: usize| Bytes::from(format!("message number {i} of many").repeat(i + 1));

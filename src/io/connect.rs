@@ -24,7 +24,7 @@ use tungstenite::handshake::client::ClientHandshake;
 use tungstenite::handshake::{HandshakeError, MidHandshake};
 
 use super::SOCKET;
-use super::deflate::{Agreed, Inflater};
+use crate::deflate::{Agreed, Inflater};
 use super::handshake::{HeadLimit, open_event};
 use super::message::Connection;
 use super::proxy::Tunnel;

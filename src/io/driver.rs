@@ -14,7 +14,7 @@ use mio::{Events, Poll};
 
 use super::Command;
 use super::connect::{Attempt, Progress};
-use super::deflate::Deflater;
+use crate::deflate::Deflater;
 use super::message::{Connection, Failure};
 use super::retry::Retry;
 use super::session::{Ending, Session};

@@ -16,7 +16,7 @@ use std::io::{self, Read, Write};
 
 use tungstenite::handshake::client::Response;
 
-use super::deflate::Inflater;
+use crate::deflate::Inflater;
 use super::message::{Connection, Limits};
 use super::stream::Stream;
 use super::wire::Wire;

@@ -2,15 +2,14 @@
 //! does everything on it: the connection attempt (`connect`: resolve, TCP, the tunnel through
 //! a proxy (`proxy`), TLS, the HTTP upgrade, with `handshake` finding where the response head
 //! ends), then the open connection
-//! (`session`: reads and writes through `message`, our message layer, over `wire`, with
-//! `deflate` for permessage-deflate), all driven by `driver`, which sleeps on socket
+//! (`session`: reads and writes through `message`, our message layer, over `wire`; the
+//! permessage-deflate codec is `crate::deflate`), all driven by `driver`, which sleeps on socket
 //! readiness and a waker together.
 //!
 //! The handle side reaches it only through what [`spawn`] returns: the event queue's
 //! [`Inbox`], the command channel, and the [`Shared`] flags and outgoing buffer.
 
 mod connect;
-pub(crate) mod deflate;
 mod driver;
 mod handshake;
 mod message;

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 
-use super::deflate::Deflater;
+use crate::deflate::Deflater;
 use super::stream::Stream;
 use crate::outgoing::{Chunk, Frames, LARGE};
 

@@ -17,7 +17,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 
-use super::deflate::Inflater;
+use crate::deflate::Inflater;
 use super::wire::Wire;
 use crate::error::Error;
 use crate::event::Message;
