@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 
-use crate::error::{Error, Result};
 use crate::deflate::Offer;
+use crate::error::{Error, Result};
 use crate::proxy::{self, Proxy, Route};
 use crate::staying_connected::{self, Keepalive, OfflineSends, Reconnect};
 use crate::tls;
@@ -62,6 +62,8 @@ pub struct Config {
     max_message_size: usize,
     max_frame_size: usize,
     event_queue_capacity: usize,
+    event_queue_bytes: usize,
+    max_buffered_amount: usize,
     tcp_nodelay: bool,
     read_buffer_size: usize,
     write_buffer_size: usize,
@@ -89,9 +91,11 @@ impl Default for Config {
             max_message_size: 64 << 20,
             max_frame_size: 16 << 20,
             event_queue_capacity: 4096,
+            event_queue_bytes: 64 << 20,
+            max_buffered_amount: 32 << 20,
             tcp_nodelay: true,
             read_buffer_size: 32 << 10,
-            write_buffer_size: 32 << 10,
+            write_buffer_size: 128 << 10,
             tls: None,
             keepalive: Keepalive::default(),
             reconnect: None,
@@ -156,6 +160,16 @@ impl Config {
     /// How many messages the event queue holds before the I/O thread stops reading.
     pub fn event_queue_capacity(&self) -> usize {
         self.event_queue_capacity
+    }
+
+    /// See [`ConfigBuilder::event_queue_bytes`].
+    pub fn event_queue_bytes(&self) -> usize {
+        self.event_queue_bytes
+    }
+
+    /// See [`ConfigBuilder::max_buffered_amount`].
+    pub fn max_buffered_amount(&self) -> usize {
+        self.max_buffered_amount
     }
 
     /// Whether Nagle's algorithm is off (`TCP_NODELAY`).
@@ -358,6 +372,29 @@ impl ConfigBuilder {
         self
     }
 
+    /// How many bytes of messages may wait in the event queue. As with
+    /// [`event_queue_capacity`](Self::event_queue_capacity), the I/O thread stops reading the
+    /// socket when the queue holds this many bytes, whichever limit comes first: with
+    /// permessage-deflate, a few bytes on the wire may inflate to a large message, so a count
+    /// of messages alone does not bound memory. The queue can exceed it by at most one
+    /// message (up to [`max_message_size`](Self::max_message_size)). Defaults to 64 MiB.
+    pub fn event_queue_bytes(mut self, bytes: usize) -> Self {
+        self.config.event_queue_bytes = bytes;
+        self
+    }
+
+    /// How many bytes of messages may wait to be written while a connection is open (JS
+    /// `bufferedAmount`): a send that would go past it returns
+    /// [`Error::QueueFull`](crate::Error::QueueFull) at once, so a server that stops reading
+    /// cannot make the client grow without bound. A single message larger than this can never
+    /// be sent. [`SendHandle::wait_buffered_below`](crate::SendHandle::wait_buffered_below)
+    /// waits for room. While no connection is open, the
+    /// [`offline_sends`](Self::offline_sends) limit applies instead. Defaults to 32 MiB.
+    pub fn max_buffered_amount(mut self, bytes: usize) -> Self {
+        self.config.max_buffered_amount = bytes;
+        self
+    }
+
     /// Turns Nagle's algorithm off, so that small messages leave at once. Defaults to `true`.
     pub fn tcp_nodelay(mut self, nodelay: bool) -> Self {
         self.config.tcp_nodelay = nodelay;
@@ -374,9 +411,10 @@ impl ConfigBuilder {
         self
     }
 
-    /// How many bytes of outgoing frames are gathered before they are written; everything is
-    /// written at the latest when no more sends are queued, so this never delays a message.
-    /// Defaults to 32 KiB.
+    /// How many bytes of frames the I/O thread moves from the send queue towards the socket at
+    /// a time: when the socket drains a little, it takes this much more, and the rest stays in
+    /// the send queue (where a reconnection finds it). It never delays a message: the I/O
+    /// thread takes the next window as soon as the socket took the last. Defaults to 128 KiB.
     pub fn write_buffer_size(mut self, bytes: usize) -> Self {
         self.config.write_buffer_size = bytes;
         self
@@ -805,6 +843,14 @@ impl ConfigBuilder {
         if !(1..=MAX_QUEUE).contains(&config.event_queue_capacity) {
             return invalid(format!("the event queue capacity must be 1 to {MAX_QUEUE}"));
         }
+        for (name, bytes) in [
+            ("event_queue_bytes", config.event_queue_bytes),
+            ("max_buffered_amount", config.max_buffered_amount),
+        ] {
+            if bytes == 0 || bytes > isize::MAX as usize {
+                return invalid(format!("{name} must be above zero"));
+            }
+        }
         for (name, size) in [
             ("read_buffer_size", config.read_buffer_size),
             ("write_buffer_size", config.write_buffer_size),
@@ -888,6 +934,8 @@ mod tests {
     #[test]
     fn limits_are_checked() {
         rejects(Config::builder().event_queue_capacity(0));
+        rejects(Config::builder().event_queue_bytes(0));
+        rejects(Config::builder().max_buffered_amount(0));
         rejects(Config::builder().max_message_size(0));
         rejects(
             Config::builder()

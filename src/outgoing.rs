@@ -22,19 +22,35 @@ use crate::deflate::Deflater;
 /// caller (a game or control loop), and the I/O thread encodes it when its turn comes.
 pub(crate) const LARGE: usize = 16 << 10;
 
-/// Frames from senders, in order, not yet taken by the I/O thread.
+/// The outgoing stream as the handle side sees it: the send queue, which belongs to the
+/// handle and outlives every connection, and the gate of the current connection, which says
+/// what that connection still accepts.
 #[derive(Debug, Default)]
 pub(crate) struct Outgoing {
+    queue: SendQueue,
+    gate: Gate,
+}
+
+/// Messages accepted by `send*` and not yet taken by the I/O thread, in order. Per handle:
+/// no connection's end discards it; what a dead connection did not write comes back to its
+/// front.
+#[derive(Debug, Default)]
+struct SendQueue {
     chunks: VecDeque<Chunk>,
-    /// Payload bytes in `chunks`, for `buffered_amount`.
+    /// Payload bytes in `chunks`.
     payload: usize,
-    /// No more frames on this connection: its close frame is (about to be) written, or it is
-    /// over. Per connection: a new connection reopens it.
-    pub(crate) closed: bool,
+}
+
+/// What the current connection accepts. Per connection: set by
+/// [`Outgoing::open_connection`] and reset by [`Outgoing::end_connection`].
+#[derive(Debug, Default)]
+struct Gate {
+    /// No more data frames on this connection: a close frame went either way, or it is over
+    /// and no other follows.
+    closed: bool,
     /// Compression, while the connection has it.
     deflate: Compression,
 }
-
 /// The compression state of the outgoing stream, per connection.
 #[derive(Debug, Default)]
 struct Compression {
@@ -49,9 +65,9 @@ struct Compression {
     scratch: Vec<u8>,
 }
 
-/// What the I/O thread takes from [`Outgoing`].
+/// What the I/O thread takes from [`Outgoing`] at a time: a window of the send queue.
 #[derive(Debug)]
-pub(crate) struct Taken {
+pub(crate) struct Window {
     pub(crate) chunks: VecDeque<Chunk>,
     /// Their payload bytes.
     pub(crate) payload: usize,
@@ -66,8 +82,9 @@ pub(crate) enum Chunk {
     /// Whole frames, encoded and masked: by their senders, or taken back from a connection
     /// that died before writing them.
     Encoded(Frames),
-    /// A message to be encoded by the I/O thread: a large one, or one to compress behind one.
-    Large {
+    /// A message to be encoded by the I/O thread: a large one, one to compress behind one, or
+    /// a compressed one taken back from a connection that died before writing it.
+    Message {
         opcode: OpCode,
         payload: Bytes,
         /// Compress it if the connection agreed to permessage-deflate.
@@ -156,7 +173,7 @@ impl Frames {
                     if !plain.marks.is_empty() {
                         out.push_back(Chunk::Encoded(std::mem::take(&mut plain)));
                     }
-                    out.push_back(Chunk::Large {
+                    out.push_back(Chunk::Message {
                         opcode,
                         payload,
                         compress: true,
@@ -212,6 +229,35 @@ impl Frames {
         )
     }
 
+    /// Splits before the first frame that the socket has not started on, `written` bytes
+    /// having been written: the frames it started on (whole), and the rest.
+    pub(crate) fn split_at_unstarted(mut self, written: usize) -> (Frames, Frames) {
+        let first_unstarted = self.marks.partition_point(|mark| mark.start < written);
+        let Some(cut) = self.marks.get(first_unstarted).map(|mark| mark.start) else {
+            return (self, Frames::default());
+        };
+        let rest_marks = self.marks.split_off(first_unstarted);
+        let kept_originals = self
+            .originals
+            .partition_point(|(at, _, _)| *at < first_unstarted);
+        let rest_originals = self.originals.split_off(kept_originals);
+        let rest = Frames {
+            bytes: self.bytes.split_off(cut),
+            marks: rest_marks
+                .into_iter()
+                .map(|mark| FrameMark {
+                    start: mark.start - cut,
+                    payload: mark.payload,
+                })
+                .collect(),
+            originals: rest_originals
+                .into_iter()
+                .map(|(at, opcode, payload)| (at - first_unstarted, opcode, payload))
+                .collect(),
+        };
+        (self, rest)
+    }
+
     /// The payload bytes of every frame.
     pub(crate) fn payload(&self) -> usize {
         self.marks.iter().map(|mark| mark.payload).sum()
@@ -228,7 +274,7 @@ impl Chunk {
     ) -> Frames {
         match self {
             Chunk::Encoded(frames) => frames,
-            Chunk::Large {
+            Chunk::Message {
                 opcode,
                 payload,
                 compress,
@@ -257,23 +303,50 @@ impl Chunk {
         }
     }
 
+    /// Its size in bytes: encoded frames, or a message's payload.
+    fn len(&self) -> usize {
+        match self {
+            Chunk::Encoded(frames) => frames.bytes.len(),
+            Chunk::Message { payload, .. } => payload.len(),
+        }
+    }
+
+    /// The payload bytes of its messages, for `buffered_amount`.
+    pub(crate) fn payload(&self) -> usize {
+        match self {
+            Chunk::Encoded(frames) => frames.payload(),
+            Chunk::Message { payload, .. } => payload.len(),
+        }
+    }
+
     fn waits_for_compression(&self) -> bool {
-        matches!(self, Chunk::Large { compress: true, .. })
+        matches!(self, Chunk::Message { compress: true, .. })
     }
 }
 
 impl Outgoing {
+    /// Whether the current connection accepts no more data: `send` is refused.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.gate.closed
+    }
+
+    /// Whether messages wait in the send queue.
+    pub(crate) fn has_queued(&self) -> bool {
+        !self.queue.chunks.is_empty()
+    }
+
     /// Appends a data message: a small one encoded here, under the lock, behind the frames
     /// before it; a large one as it is.
     pub(crate) fn push(&mut self, text: bool, payload: Bytes) {
         let opcode = OpCode::Data(if text { Data::Text } else { Data::Binary });
-        self.payload += payload.len();
-        let deflate = &mut self.deflate;
+        let queue = &mut self.queue;
+        queue.payload += payload.len();
+        let deflate = &mut self.gate.deflate;
         let compress = deflate.on && payload.len() >= deflate.threshold;
         let later = compress && (deflate.deflater.is_none() || deflate.waiting > 0);
         if payload.len() >= LARGE || later {
             deflate.waiting += usize::from(compress);
-            self.chunks.push_back(Chunk::Large {
+            queue.chunks.push_back(Chunk::Message {
                 opcode,
                 payload,
                 compress,
@@ -281,19 +354,20 @@ impl Outgoing {
             return;
         }
         let has_room = matches!(
-            self.chunks.back(),
+            queue.chunks.back(),
             Some(Chunk::Encoded(frames)) if frames.bytes.len() < LARGE
         );
         if !has_room {
-            self.chunks
+            queue
+                .chunks
                 .push_back(Chunk::Encoded(Frames::with_capacity(LARGE * 2)));
         }
-        let Some(Chunk::Encoded(frames)) = self.chunks.back_mut() else {
+        let Some(Chunk::Encoded(frames)) = queue.chunks.back_mut() else {
             return;
         };
-        match self.deflate.deflater.as_mut() {
+        match deflate.deflater.as_mut() {
             Some(deflater) if compress => {
-                let scratch = &mut self.deflate.scratch;
+                let scratch = &mut deflate.scratch;
                 scratch.clear();
                 deflater.compress(&payload, scratch);
                 frames.push_compressed(opcode, scratch, payload);
@@ -302,80 +376,109 @@ impl Outgoing {
         }
     }
 
-    /// The connection opened with permessage-deflate agreed: messages from `threshold` bytes
-    /// up are compressed with `deflater`.
-    pub(crate) fn start_deflate(&mut self, deflater: Deflater, threshold: usize) {
-        self.deflate = Compression {
-            on: true,
-            threshold,
-            deflater: Some(Box::new(deflater)),
-            waiting: self
-                .chunks
-                .iter()
-                .filter(|c| c.waits_for_compression())
-                .count(),
-            scratch: Vec::new(),
+    /// A connection opened: it accepts data, compressed with `deflate` (the compressor and
+    /// the threshold from which messages are compressed) when permessage-deflate was agreed.
+    pub(crate) fn open_connection(&mut self, deflate: Option<(Deflater, usize)>) {
+        let deflate = match deflate {
+            Some((deflater, threshold)) => Compression {
+                on: true,
+                threshold,
+                deflater: Some(Box::new(deflater)),
+                waiting: self
+                    .queue
+                    .chunks
+                    .iter()
+                    .filter(|c| c.waits_for_compression())
+                    .count(),
+                scratch: Vec::new(),
+            },
+            None => Compression::default(),
+        };
+        self.gate = Gate {
+            closed: false,
+            deflate,
         };
     }
 
-    /// The connection is over: what waits is made fit for the next one, whatever it agrees
-    /// to (compressed frames go back to being their messages).
-    pub(crate) fn stop_deflate(&mut self) {
-        self.deflate = Compression::default();
-        if !self
-            .chunks
-            .iter()
-            .any(|c| matches!(c, Chunk::Encoded(f) if f.has_compressed()))
-        {
+    /// The current connection takes no more data: a close frame went (or goes next) either
+    /// way. What waits in the queue stays there, for the next connection.
+    pub(crate) fn close_gate(&mut self) {
+        self.gate.closed = true;
+    }
+
+    /// The connection is over. `unsent`, the frames it did not write whole (`payload` bytes of
+    /// messages), goes back to the front of the queue, and everything queued is made fit for
+    /// the next connection, whatever it agrees to (compressed frames go back to being their
+    /// messages). With no connection to follow, the gate stays closed and the queue is
+    /// dropped: `buffered_amount` keeps counting it, as JS does after the close.
+    pub(crate) fn end_connection(
+        &mut self,
+        unsent: VecDeque<Chunk>,
+        payload: usize,
+        another_follows: bool,
+    ) {
+        self.gate = Gate {
+            closed: !another_follows,
+            deflate: Compression::default(),
+        };
+        if !another_follows {
+            self.queue = SendQueue::default();
             return;
         }
-        let mut portable = VecDeque::with_capacity(self.chunks.len());
-        for chunk in std::mem::take(&mut self.chunks) {
+        let queued = std::mem::take(&mut self.queue.chunks);
+        let mut portable = VecDeque::with_capacity(unsent.len() + queued.len());
+        for chunk in unsent.into_iter().chain(queued) {
             match chunk {
                 Chunk::Encoded(frames) => frames.into_portable(&mut portable),
-                large => portable.push_back(large),
+                message => portable.push_back(message),
             }
         }
-        self.chunks = portable;
+        self.queue.chunks = portable;
+        self.queue.payload += payload;
     }
 
     /// The I/O thread has compressed what it took with the compressor: it goes back.
     pub(crate) fn give_back(&mut self, deflater: Box<Deflater>) {
-        if self.deflate.on {
-            self.deflate.deflater = Some(deflater);
+        if self.gate.deflate.on {
+            self.gate.deflate.deflater = Some(deflater);
         }
     }
 
-    /// Puts frames that a dead connection did not write back in front of what waits, for the
-    /// next connection; `payload` is their payload byte count.
-    pub(crate) fn put_back(&mut self, frames: VecDeque<Chunk>, payload: usize) {
-        let mut portable = VecDeque::with_capacity(frames.len());
-        for chunk in frames {
-            match chunk {
-                Chunk::Encoded(frames) => frames.into_portable(&mut portable),
-                large => portable.push_back(large),
-            }
+    /// Takes queued chunks from the front until they hold `limit` bytes (at least one
+    /// chunk), with their payload byte count, and the compressor if some of them wait to be
+    /// compressed. The rest stays queued: a socket that drains a little takes a little.
+    pub(crate) fn take_window(&mut self, limit: usize) -> Window {
+        let mut chunks = VecDeque::new();
+        let mut bytes = 0;
+        let mut payload = 0;
+        let mut to_compress = 0;
+        while bytes < limit.max(1) {
+            let Some(chunk) = self.queue.chunks.pop_front() else {
+                break;
+            };
+            bytes += chunk.len();
+            payload += chunk.payload();
+            to_compress += usize::from(chunk.waits_for_compression());
+            chunks.push_back(chunk);
         }
-        for chunk in portable.into_iter().rev() {
-            self.chunks.push_front(chunk);
-        }
-        self.payload += payload;
-    }
-
-    /// Takes everything queued, with its payload byte count, and the compressor if some of
-    /// it waits to be compressed.
-    pub(crate) fn take(&mut self) -> Taken {
-        let deflater = if self.deflate.waiting > 0 {
-            self.deflate.waiting = 0;
-            self.deflate.deflater.take()
+        self.queue.payload -= payload;
+        let deflate = &mut self.gate.deflate;
+        let deflater = if to_compress > 0 {
+            deflate.waiting -= to_compress.min(deflate.waiting);
+            deflate.deflater.take()
         } else {
             None
         };
-        Taken {
-            chunks: std::mem::take(&mut self.chunks),
-            payload: std::mem::take(&mut self.payload),
+        Window {
+            chunks,
+            payload,
             deflater,
         }
+    }
+
+    /// Takes everything queued (see [`take_window`](Self::take_window)).
+    pub(crate) fn take(&mut self) -> Window {
+        self.take_window(usize::MAX)
     }
 }
 
@@ -436,7 +539,7 @@ mod tests {
             let payload = Bytes::from((0..len).map(|i| i as u8).collect::<Vec<u8>>());
             let mut outgoing = Outgoing::default();
             outgoing.push(false, payload.clone());
-            let Taken {
+            let Window {
                 chunks,
                 payload: counted,
                 ..
@@ -467,14 +570,14 @@ mod tests {
         }
         outgoing.push(false, Bytes::from(vec![0u8; LARGE]));
         outgoing.push(true, Bytes::from_static(b"after"));
-        let Taken {
+        let Window {
             chunks,
             payload: counted,
             ..
         } = outgoing.take();
         assert_eq!(counted, 10 + LARGE + 5);
         assert_eq!(chunks.len(), 3);
-        assert!(matches!(chunks[1], Chunk::Large { .. }));
+        assert!(matches!(chunks[1], Chunk::Message { .. }));
     }
 
     /// Decodes every frame of `chunks` (compressing the I/O thread's share with `deflater`)
@@ -500,7 +603,7 @@ mod tests {
     fn compressed_messages_keep_their_order_across_both_threads() {
         use crate::deflate::Inflater;
         let mut outgoing = Outgoing::default();
-        outgoing.start_deflate(Deflater::new(15, false), 10);
+        outgoing.open_connection(Some((Deflater::new(15, false), 10)));
         let text = |i: usize| Bytes::from(format!("message number {i} of many").repeat(i + 1));
         outgoing.push(true, text(0));
         outgoing.push(true, Bytes::from_static(b"tiny"));
@@ -511,8 +614,8 @@ mod tests {
         // The compressor is away: later messages wait for the I/O thread too.
         outgoing.push(true, text(2));
         assert!(matches!(
-            outgoing.chunks.back(),
-            Some(Chunk::Large { compress: true, .. })
+            outgoing.queue.chunks.back(),
+            Some(Chunk::Message { compress: true, .. })
         ));
         let mut frames = sent(taken.chunks, Some(&mut deflater));
         outgoing.give_back(deflater);
@@ -549,11 +652,12 @@ mod tests {
     #[test]
     fn compressed_frames_go_back_to_being_messages_for_the_next_connection() {
         let mut outgoing = Outgoing::default();
-        outgoing.start_deflate(Deflater::new(15, false), 10);
+        outgoing.open_connection(Some((Deflater::new(15, false), 10)));
         outgoing.push(true, Bytes::from_static(b"small"));
         outgoing.push(true, Bytes::from_static(b"long enough to compress"));
         outgoing.push(true, Bytes::from_static(b"tiny"));
-        outgoing.stop_deflate();
+        let taken = outgoing.take();
+        outgoing.end_connection(taken.chunks, taken.payload, true);
         let taken = outgoing.take();
         assert_eq!(taken.payload, 5 + 23 + 4);
         assert!(taken.deflater.is_none());

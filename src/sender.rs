@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tungstenite::protocol::CloseFrame;
@@ -60,21 +61,32 @@ impl SendHandle {
     ///
     /// The message is queued for the I/O thread, which writes it at once: a message under
     /// 16 KiB is framed and masked right here, a larger one is handed over without a copy.
-    /// Sends made while no connection is open (still connecting, or waiting to reconnect)
-    /// follow [`OfflineSends`]: by default they are queued, up to 64 MiB, and written in order
-    /// right after the next handshake (the JS API throws instead). `Ok` means accepted, not
-    /// delivered: if the connection fails first, the [`Event::Error`](crate::Event::Error)
-    /// says so.
+    /// Sends never block. While a connection is open, at most
+    /// [`max_buffered_amount`](crate::ConfigBuilder::max_buffered_amount) bytes (32 MiB by
+    /// default) may wait to be written; a send past it is refused with
+    /// [`Error::QueueFull`], and [`wait_buffered_below`](Self::wait_buffered_below) lets a
+    /// producer wait for room. Sends made while no connection is open (still connecting, or
+    /// waiting to reconnect) follow [`OfflineSends`]: by default they are queued, up to 64 MiB,
+    /// and written in order right after the next handshake (the JS API throws instead). `Ok`
+    /// means accepted, not delivered: if the connection fails first, the
+    /// [`Event::Error`](crate::Event::Error) says so.
     ///
-    /// When a connection is lost, every message that the socket had not taken whole stays
-    /// queued, in order, for the next connection (with reconnection on). Only messages that
-    /// the kernel had already accepted can be lost with the connection: whether they reached
-    /// the server, nobody can tell.
+    /// Accepted messages belong to the handle, not to one connection. When a connection ends
+    /// (it fails, or the server closes it) and reconnection follows, every message that the
+    /// socket had not taken whole stays queued, in order, for the next connection; so do the
+    /// messages that waited when the server's close frame came (they are not written ahead of
+    /// the close reply to a server that may have stopped reading). Only bytes that the kernel
+    /// had already accepted can be lost with a connection (over TLS, also up to 64 KiB that
+    /// rustls had encrypted for the kernel): whether they reached the server, nobody can tell.
+    /// When no connection follows, what waits is never sent, and
+    /// [`buffered_amount`](Self::buffered_amount) keeps counting it, as in JS.
     ///
     /// # Errors
     /// [`Error::Closed`] after [`close`](Self::close), or once the connection is closing or
-    /// over; [`Error::NotOpen`] or [`Error::QueueFull`] while no connection is open, by the
-    /// [`OfflineSends`] policy. Nothing is queued then.
+    /// over; [`Error::QueueFull`] when the message would take the waiting bytes past the
+    /// bound (`max_buffered_amount` while open, the [`OfflineSends`] limit otherwise);
+    /// [`Error::NotOpen`] while no connection is open, with [`OfflineSends::Fail`]. Nothing is
+    /// queued then.
     pub fn send(&self, message: impl Into<Message>) -> Result<()> {
         let message = message.into();
         let shared = self.shared();
@@ -82,39 +94,62 @@ impl SendHandle {
             return Err(Error::Closed);
         }
         let len = message.len();
-        if !shared.is_open() {
-            self.check_offline(len)?;
-        }
         let text = message.is_text();
         let payload = message.into_bytes();
-        // Counted before the I/O thread can see the frame, so its count never goes below zero.
-        shared.buffered_amount.fetch_add(len, Ordering::Relaxed);
         {
             let mut outgoing = shared.outgoing();
-            if outgoing.closed {
-                shared.buffered_amount.fetch_sub(len, Ordering::Relaxed);
+            if outgoing.is_closed() {
                 return Err(Error::Closed);
             }
+            // Checked and reserved under the lock: concurrent senders cannot both pass.
+            let limit = if shared.is_open() {
+                shared.max_buffered()
+            } else {
+                match shared.offline {
+                    OfflineSends::Fail => return Err(Error::NotOpen),
+                    OfflineSends::Queue { max_bytes } => max_bytes,
+                }
+            };
+            let waiting = shared.buffered_amount();
+            if waiting.saturating_add(len) > limit {
+                return Err(Error::QueueFull(waiting));
+            }
+            // Counted before the I/O thread can see the frame, so its count never goes below
+            // zero.
+            shared.reserve(len);
             outgoing.push(text, payload);
         }
         shared.note_outgoing();
         Ok(())
     }
 
-    /// Applies the offline policy to a send of `len` bytes made while no connection is open.
-    fn check_offline(&self, len: usize) -> Result<()> {
-        let shared = self.shared();
-        match shared.offline {
-            OfflineSends::Fail => Err(Error::NotOpen),
-            OfflineSends::Queue { max_bytes } => {
-                let waiting = shared.buffered_amount.load(Ordering::Relaxed);
-                if waiting.saturating_add(len) > max_bytes {
-                    Err(Error::QueueFull(waiting))
-                } else {
-                    Ok(())
-                }
-            }
-        }
+    /// Waits until [`buffered_amount`](Self::buffered_amount) is below `bytes`, at most
+    /// `timeout`: a producer paces itself with it instead of polling. Returns `Ok(true)` once
+    /// it is below (at once if it already is), `Ok(false)` when the timeout passed first.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] when the connection is over for good (no reconnection follows): what
+    /// still waits will never be written.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let ws = nwebsocket::Client::connect("ws://127.0.0.1:9001/")?;
+    /// for i in 0..1_000_000u32 {
+    ///     // Keep at most 1 MiB in flight.
+    ///     while !ws.wait_buffered_below(1 << 20, Duration::from_secs(1))? {}
+    ///     ws.send_binary(i.to_be_bytes().to_vec())?;
+    /// }
+    /// # Ok::<(), nwebsocket::Error>(())
+    /// ```
+    pub fn wait_buffered_below(&self, bytes: usize, timeout: Duration) -> Result<bool> {
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
+        self.shared()
+            .wait_buffered_below(bytes, deadline)
+            .map_err(|()| Error::Closed)
     }
 
     /// Sends a text message. See [`send`](Self::send).
@@ -193,10 +228,10 @@ impl SendHandle {
         Ok(())
     }
 
-    /// Bytes accepted by the send calls and not yet written to the socket, as JS
-    /// `bufferedAmount`.
+    /// Bytes of messages accepted by the send calls and not yet written to the socket, as JS
+    /// `bufferedAmount`. After the last connection ended, it counts what was never sent.
     pub fn buffered_amount(&self) -> usize {
-        self.shared().buffered_amount.load(Ordering::Relaxed)
+        self.shared().buffered_amount()
     }
 }
 

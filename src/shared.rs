@@ -1,20 +1,22 @@
 //! The little state that the handle side and the I/O thread share: a few flags and counters,
 //! and the senders' outgoing buffer. (The event queue's own counters live in `queue`.)
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Instant;
 
-use crate::outgoing::Outgoing;
+use crate::deflate::Deflater;
+use crate::outgoing::{Chunk, Outgoing};
 use crate::staying_connected::OfflineSends;
 
 /// State shared by the [`Client`](crate::Client), its send handles and the I/O thread.
 ///
 /// Per handle (lives as long as the `Client`, across reconnections): the waker and its flag,
-/// `buffered_amount`, `close_requested`, the offline policy, the outgoing buffer itself. Per
-/// connection (set by the I/O thread as each connection opens and ends, see
-/// [`connection_opened`](Self::connection_opened) and
-/// [`connection_ended`](Self::connection_ended)): `open`, `closing` and the outgoing buffer's
-/// `closed` seal.
+/// `buffered_amount`, `close_requested`, the offline policy, the send queue. Per connection
+/// (set by the I/O thread in its one begin step and its one end step,
+/// [`begin_connection`](Self::begin_connection) and [`end_connection`](Self::end_connection)):
+/// `open`, `closing`, `write_blocked` and the outgoing gate (what the connection accepts).
 #[derive(Debug)]
 pub(crate) struct Shared {
     /// Wakes the I/O thread out of `Poll::poll`.
@@ -22,8 +24,18 @@ pub(crate) struct Shared {
     /// True while the I/O thread is (about to be) asleep in `poll`; a send rings the waker
     /// only then, so a burst of sends costs one wake-up, not one per message.
     driver_asleep: AtomicBool,
-    /// Bytes accepted by `send*` and not yet written to the socket.
-    pub(crate) buffered_amount: AtomicUsize,
+    /// Bytes accepted by `send*` and not yet written to the socket. Raised only under the
+    /// `outgoing` lock (a send reserves its room there), lowered by the I/O thread.
+    buffered_amount: AtomicUsize,
+    /// The most `buffered_amount` may reach while a connection is open.
+    max_buffered: usize,
+    /// Threads in [`wait_buffered_below`](Self::wait_buffered_below), and what wakes them.
+    drain_waiters: AtomicUsize,
+    drained: Condvar,
+    drain_lock: Mutex<()>,
+    /// Per connection: the socket pushes back, so a send need not wake the I/O thread (it
+    /// is woken when the socket drains).
+    write_blocked: AtomicBool,
     /// Set once `close()` was called on any handle: the user wants the end.
     pub(crate) close_requested: AtomicBool,
     /// Per connection: set by the I/O thread once the connection is closing or over.
@@ -39,8 +51,13 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(waker: mio::Waker, offline: OfflineSends) -> Self {
+    pub(crate) fn new(waker: mio::Waker, offline: OfflineSends, max_buffered: usize) -> Self {
         Shared {
+            max_buffered,
+            drain_waiters: AtomicUsize::new(0),
+            drained: Condvar::new(),
+            drain_lock: Mutex::new(()),
+            write_blocked: AtomicBool::new(false),
             open: AtomicBool::new(false),
             offline,
             waker,
@@ -53,17 +70,117 @@ impl Shared {
         }
     }
 
-    /// The handshake is done: sends go straight out.
-    pub(crate) fn connection_opened(&self) {
+    /// A connection opened (the handshake is done): sends go straight out, compressed with
+    /// `deflate` (the compressor and the threshold from which messages are compressed) when
+    /// permessage-deflate was agreed. Everything per connection is set here.
+    pub(crate) fn begin_connection(&self, deflate: Option<(Deflater, usize)>) {
+        self.outgoing().open_connection(deflate);
+        self.write_blocked.store(false, Ordering::SeqCst);
+        self.closing.store(false, Ordering::SeqCst);
         self.open.store(true, Ordering::SeqCst);
     }
 
-    /// The connection is over. When another attempt follows, sends are taken again (by the
-    /// offline policy) for it; otherwise no more sends are taken.
-    pub(crate) fn connection_ended(&self, another_follows: bool) {
+    /// A connection (or an attempt) is over. `unsent`, the frames it did not write whole
+    /// (`payload` bytes of messages), goes back to the front of the send queue. When another
+    /// attempt follows, sends are taken again (by the offline policy) for it; otherwise no
+    /// more sends are taken, and what waits is counted in `buffered_amount` but never sent.
+    /// Everything per connection is reset here.
+    pub(crate) fn end_connection(
+        &self,
+        unsent: VecDeque<Chunk>,
+        payload: usize,
+        another_follows: bool,
+    ) {
         self.open.store(false, Ordering::SeqCst);
         self.closing.store(!another_follows, Ordering::SeqCst);
-        self.outgoing().closed = !another_follows;
+        self.write_blocked.store(false, Ordering::SeqCst);
+        self.outgoing()
+            .end_connection(unsent, payload, another_follows);
+        if !another_follows {
+            // Nothing drains any more: waiters learn it now.
+            self.notify_drained();
+        }
+    }
+
+    /// The most `buffered_amount` may reach while a connection is open.
+    pub(crate) fn max_buffered(&self) -> usize {
+        self.max_buffered
+    }
+
+    /// Bytes accepted by the send calls and not yet written.
+    pub(crate) fn buffered_amount(&self) -> usize {
+        self.buffered_amount.load(Ordering::SeqCst)
+    }
+
+    /// A send reserves `len` bytes; call with the `outgoing` lock held, after checking the
+    /// bound, so that concurrent senders cannot both pass the check.
+    pub(crate) fn reserve(&self, len: usize) {
+        self.buffered_amount.fetch_add(len, Ordering::SeqCst);
+    }
+
+    /// The I/O thread wrote `len` bytes of messages whole: they no longer count, and a
+    /// thread waiting for room is told.
+    pub(crate) fn written(&self, len: usize) {
+        if len == 0 {
+            return;
+        }
+        self.buffered_amount.fetch_sub(len, Ordering::SeqCst);
+        self.notify_drained();
+    }
+
+    fn notify_drained(&self) {
+        // With the fence in `wait_buffered_below`, either the waiter sees the new amount, or
+        // this sees the waiter.
+        fence(Ordering::SeqCst);
+        if self.drain_waiters.load(Ordering::SeqCst) > 0 {
+            let _guard = self.drain_lock();
+            self.drained.notify_all();
+        }
+    }
+
+    fn drain_lock(&self) -> MutexGuard<'_, ()> {
+        self.drain_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits until `buffered_amount` is below `bytes`, or the connection is over for good
+    /// (`Err(())`), or `deadline` passes (`Ok(false)`); `Ok(true)` when below.
+    pub(crate) fn wait_buffered_below(&self, bytes: usize, deadline: Instant) -> Result<bool, ()> {
+        self.drain_waiters.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        let mut guard = self.drain_lock();
+        let outcome = loop {
+            if self.buffered_amount() < bytes {
+                break Ok(true);
+            }
+            if self.is_over() {
+                break Err(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break Ok(false);
+            }
+            guard = match self.drained.wait_timeout(guard, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        };
+        drop(guard);
+        self.drain_waiters.fetch_sub(1, Ordering::SeqCst);
+        outcome
+    }
+
+    /// Whether the last connection is over or closing for good: nothing more is written.
+    fn is_over(&self) -> bool {
+        self.closing.load(Ordering::SeqCst) && !self.open.load(Ordering::SeqCst)
+    }
+
+    /// The socket pushes back (`true`) or takes bytes again (`false`).
+    pub(crate) fn set_write_blocked(&self, blocked: bool) {
+        if self.write_blocked.load(Ordering::Relaxed) != blocked {
+            self.write_blocked.store(blocked, Ordering::SeqCst);
+        }
     }
 
     /// Whether a connection is open now.
@@ -108,10 +225,19 @@ impl Shared {
     }
 
     /// A sender appended frames: have the I/O thread take them. (With the fences, either the
-    /// I/O thread sees the flag before it sleeps, or this wakes it.)
+    /// I/O thread sees the flag before it sleeps, or this wakes it.) While the socket pushes
+    /// back, the I/O thread is not woken for a write that would fail: the socket's readiness
+    /// wakes it once it drains, and it looks at the flag then.
     pub(crate) fn note_outgoing(&self) {
         self.outgoing_ready.store(true, Ordering::SeqCst);
-        self.wake_driver();
+        if !self.write_blocked.load(Ordering::SeqCst) {
+            self.wake_driver();
+        }
+    }
+
+    /// The I/O thread left messages in the send queue (it takes a window at a time).
+    pub(crate) fn more_outgoing(&self) {
+        self.outgoing_ready.store(true, Ordering::SeqCst);
     }
 
     /// Whether senders appended frames since the I/O thread last took them.

@@ -24,17 +24,20 @@ use tungstenite::handshake::client::ClientHandshake;
 use tungstenite::handshake::{HandshakeError, MidHandshake};
 
 use super::SOCKET;
-use crate::deflate::{Agreed, Inflater};
 use super::handshake::{HeadLimit, open_event};
 use super::message::Connection;
 use super::proxy::Tunnel;
 use super::stream::Stream;
 use crate::config::Config;
+use crate::deflate::{Agreed, Inflater};
 use crate::error::{ConnectFailures, Error, Result, TimeoutKind};
 use crate::event::OpenEvent;
 use crate::proxy::{Proxy, ProxyKind, Route};
 use crate::shared::Shared;
 use crate::target::Target;
+
+/// The most bytes rustls holds for the socket (its default, 64 KiB).
+const TLS_SEND_BUFFER: usize = 64 << 10;
 
 /// What [`Attempt::advance`] achieved.
 #[derive(Debug)]
@@ -361,6 +364,10 @@ impl Attempt {
         let name = ServerName::try_from(self.target.host.clone()).map_err(Error::from_rustls)?;
         let mut conn =
             ClientConnection::new(self.config.tls_config()?, name).map_err(Error::from_rustls)?;
+        // Pinned, because the send docs name it: the most plaintext rustls takes (and encrypts)
+        // beyond what the kernel accepted. A write finds the socket blocked before it hands
+        // rustls more, so this is the whole TLS share of what a dead connection can lose.
+        conn.set_buffer_limit(Some(TLS_SEND_BUFFER));
         if !first_bytes.is_empty() {
             let mut rest = &first_bytes[..];
             while !rest.is_empty() {

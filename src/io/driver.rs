@@ -14,11 +14,11 @@ use mio::{Events, Poll};
 
 use super::Command;
 use super::connect::{Attempt, Progress};
-use crate::deflate::Deflater;
 use super::message::{Connection, Failure};
 use super::retry::Retry;
-use super::session::{Ending, Session};
+use super::session::{Ending, Session, Unsent};
 use crate::config::Config;
+use crate::deflate::Deflater;
 use crate::error::Error;
 use crate::queue::EventSink;
 use crate::shared::Shared;
@@ -76,11 +76,15 @@ impl Driver {
         let mut retry = Retry::new(self.config.reconnect_policy().cloned());
         let last = loop {
             sink.begin_connection();
-            let (ending, open_for) = self.connection(sink);
-            let Some(next) = retry.next(&ending, open_for, self.user_closed) else {
+            let (ending, open_for, unsent) = self.connection(sink);
+            let next = retry.next(&ending, open_for, self.user_closed);
+            // The one end-of-connection step: what the socket did not take goes back to the
+            // send queue, and every per-connection flag is reset.
+            self.shared
+                .end_connection(unsent.chunks, unsent.payload, next.is_some());
+            let Some(next) = next else {
                 break ending;
             };
-            self.shared.connection_ended(true);
             log::debug!(
                 "reconnecting in {:?} (attempt {})",
                 next.delay,
@@ -93,26 +97,26 @@ impl Driver {
             // The backoff belongs to the next attempt: a close() now aborts that attempt.
             sink.begin_connection();
             if let Err(error) = self.back_off(Instant::now() + next.delay, sink) {
+                self.shared.end_connection(VecDeque::new(), 0, false);
                 break Ending::failed(error);
             }
         };
-        self.shared.connection_ended(false);
         // The socket is closed; close the poller too, so that after the last Close event only
         // the thread's exit is left.
         drop(self);
         sink.close(last.error, last.close);
     }
 
-    /// One connection: the attempt, then the session. Returns how it ended and, if it opened,
-    /// how long it was open.
-    fn connection(&mut self, sink: &mut EventSink) -> (Ending, Option<Duration>) {
+    /// One connection: the attempt, then the session. Returns how it ended, if it opened how
+    /// long it was open, and the senders' frames it did not write.
+    fn connection(&mut self, sink: &mut EventSink) -> (Ending, Option<Duration>, Unsent) {
         match self.connect(sink) {
             Ok(ws) => {
                 let opened = Instant::now();
-                let ending = self.serve(Session::new(ws), sink);
-                (ending, Some(opened.elapsed()))
+                let (ending, unsent) = self.serve(Session::new(ws), sink);
+                (ending, Some(opened.elapsed()), unsent)
             }
-            Err(error) => (Ending::failed(error), None),
+            Err(error) => (Ending::failed(error), None, Unsent::default()),
         }
     }
 
@@ -126,21 +130,21 @@ impl Driver {
             }
             match attempt.advance(self.poll.registry())? {
                 Progress::Open(opened) => {
-                    // Before any send can see the connection open: from then on, messages are
-                    // compressed. A server that allows only 8-bit windows for our messages gets
-                    // them uncompressed: zlib cannot compress with so small a window.
-                    if let Some(agreed) = opened.deflate {
-                        if agreed.client_max_window_bits >= 9 {
+                    // A server that allows only 8-bit windows for our messages gets them
+                    // uncompressed: zlib cannot compress with so small a window.
+                    let deflate = opened
+                        .deflate
+                        .filter(|agreed| agreed.client_max_window_bits >= 9)
+                        .map(|agreed| {
                             let deflater = Deflater::new(
                                 agreed.client_max_window_bits,
                                 agreed.client_no_context_takeover,
                             );
-                            let threshold = self.config.deflate_threshold();
-                            self.shared.outgoing().start_deflate(deflater, threshold);
-                        }
-                    }
-                    // Before the event: whoever has seen `Open` must find the connection open.
-                    self.shared.connection_opened();
+                            (deflater, self.config.deflate_threshold())
+                        });
+                    // The one begin-connection step, before the event: whoever has seen `Open`
+                    // must find the connection open (and its messages compressed).
+                    self.shared.begin_connection(deflate);
                     sink.open(opened.event);
                     return Ok(opened.connection);
                 }
@@ -177,8 +181,9 @@ impl Driver {
         Ok(())
     }
 
-    /// Serves the open connection until it ends; closes its socket.
-    fn serve(&mut self, mut session: Session, sink: &mut EventSink) -> Ending {
+    /// Serves the open connection until it ends; closes its socket. Returns how it ended and
+    /// the senders' frames it did not write.
+    fn serve(&mut self, mut session: Session, sink: &mut EventSink) -> (Ending, Unsent) {
         let keepalive = self.config.keepalive();
         let ending = loop {
             if let Err(failure) = self.write(&mut session) {
@@ -214,16 +219,14 @@ impl Driver {
             }
         };
         let _ = self.poll.registry().deregister(session.tcp());
-        session.hand_back_unsent(&self.shared);
-        ending
+        let unsent = session.take_unsent(&self.shared);
+        (ending, unsent)
     }
 
-    /// Moves the senders' frames (unless the socket pushes back) and every queued command to
-    /// the writer, and writes.
+    /// Moves a window of the senders' frames (unless the socket pushes back) and every queued
+    /// command to the writer, and writes.
     fn write(&mut self, session: &mut Session) -> Result<(), Failure> {
-        if !session.write_blocked {
-            session.take_outgoing(&self.shared);
-        }
+        session.take_outgoing(&self.shared, self.config.write_buffer_size());
         let close_timeout = self.config.close_timeout();
         for command in self.backlog.drain(..) {
             session.carry_out(command, &self.shared, close_timeout);

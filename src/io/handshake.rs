@@ -16,11 +16,11 @@ use std::io::{self, Read, Write};
 
 use tungstenite::handshake::client::Response;
 
-use crate::deflate::Inflater;
 use super::message::{Connection, Limits};
 use super::stream::Stream;
 use super::wire::Wire;
 use crate::config::Config;
+use crate::deflate::Inflater;
 use crate::event::OpenEvent;
 
 /// The most headers a response may have; tungstenite's own limit.

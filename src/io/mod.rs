@@ -72,8 +72,16 @@ pub(crate) struct IoThread {
 pub(crate) fn spawn(target: Target, config: Config) -> Result<IoThread> {
     let poll = Poll::new().map_err(Error::Runtime)?;
     let waker = Waker::new(poll.registry(), WAKER).map_err(Error::Runtime)?;
-    let shared = Arc::new(Shared::new(waker, config.offline_sends()));
-    let (sink, events) = queue::channel(config.event_queue_capacity(), shared.clone());
+    let shared = Arc::new(Shared::new(
+        waker,
+        config.offline_sends(),
+        config.max_buffered_amount(),
+    ));
+    let (sink, events) = queue::channel(
+        config.event_queue_capacity(),
+        config.event_queue_bytes(),
+        shared.clone(),
+    );
     let (command_tx, command_rx) = flume::unbounded();
     let (finished_tx, finished_rx) = flume::bounded::<()>(0);
     let driver = Driver::new(poll, shared.clone(), command_rx, config, target);

@@ -8,11 +8,13 @@ use std::time::{Duration, Instant};
 
 use tungstenite::protocol::CloseFrame;
 
+use std::collections::VecDeque;
+
 use super::Command;
 use super::message::{Connection, Failure, Incoming, PeerClose, ReadEnd};
 use crate::error::{Error, TimeoutKind};
 use crate::event::CloseEvent;
-use crate::outgoing::Taken;
+use crate::outgoing::{Chunk, Window};
 use crate::queue::EventSink;
 use crate::shared::Shared;
 use crate::staying_connected::Keepalive;
@@ -40,14 +42,30 @@ impl Ending {
     }
 }
 
+/// The senders' frames that a connection did not write whole, for the next one.
+#[derive(Debug, Default)]
+pub(super) struct Unsent {
+    pub(super) chunks: VecDeque<Chunk>,
+    /// Their payload bytes.
+    pub(super) payload: usize,
+}
+
+/// Whether the server's close frame came, and what it said.
+#[derive(Debug)]
+enum ServerClose {
+    NotYet,
+    /// It came, with a code (and a reason) or without one.
+    Came(Option<PeerClose>),
+}
+
 /// What an open connection is doing.
 #[derive(Debug)]
 pub(super) struct Session {
     ws: Box<Connection>,
-    /// The socket refused more bytes: senders' frames wait where they are until it drains.
+    /// The socket refused more bytes: senders' frames wait in the send queue until it drains.
     pub(super) write_blocked: bool,
     /// The close frame received from the server, once it came.
-    received_close: Option<Option<PeerClose>>,
+    server_close: ServerClose,
     /// When the close handshake must be over; set once it starts from either side.
     pub(super) close_deadline: Option<Instant>,
     /// When the last keepalive ping went out.
@@ -61,7 +79,7 @@ impl Session {
         Session {
             ws,
             write_blocked: false,
-            received_close: None,
+            server_close: ServerClose::NotYet,
             close_deadline: None,
             last_ping: None,
             reading_paused: false,
@@ -96,37 +114,52 @@ impl Session {
         }
     }
 
-    /// Takes the senders' frames, to be written behind what is pending.
-    pub(super) fn take_outgoing(&mut self, shared: &Shared) {
+    /// Takes a window of the senders' frames, to be written behind what is pending: as much
+    /// as brings the bytes waiting for the socket up to `window`. Nothing once a close frame
+    /// went either way: what waits stays in the send queue, for the next connection.
+    pub(super) fn take_outgoing(&mut self, shared: &Shared, window: usize) {
+        if self.write_blocked || !self.ws.can_write() {
+            return;
+        }
+        let room = window.saturating_sub(self.ws.wire().pending_bytes());
+        if room == 0 {
+            return;
+        }
         shared.clear_outgoing();
-        let taken = shared.outgoing().take();
+        let taken = {
+            let mut outgoing = shared.outgoing();
+            let taken = outgoing.take_window(room);
+            if outgoing.has_queued() {
+                shared.more_outgoing();
+            }
+            taken
+        };
         self.append_outgoing(taken, shared);
     }
 
-    /// Takes the last of the senders' frames and refuses more: the close frame goes next.
+    /// Our close frame goes next: takes all the senders' frames (they go before it) and closes
+    /// the gate. When the server's close frame came first, nothing more is taken.
     fn seal_outgoing(&mut self, shared: &Shared) {
         let taken = {
             let mut outgoing = shared.outgoing();
-            outgoing.closed = true;
+            outgoing.close_gate();
+            if !self.ws.can_write() {
+                return;
+            }
             outgoing.take()
         };
         self.append_outgoing(taken, shared);
     }
 
-    fn append_outgoing(&mut self, taken: Taken, shared: &Shared) {
-        let Taken {
+    fn append_outgoing(&mut self, taken: Window, shared: &Shared) {
+        let Window {
             chunks,
             payload,
             mut deflater,
         } = taken;
         if !chunks.is_empty() {
-            if self.ws.can_write() {
-                log::trace!("sending {payload} bytes");
-                self.ws.wire_mut().append(chunks, deflater.as_deref_mut());
-            } else {
-                // Closing: nothing more goes out.
-                shared.buffered_amount.fetch_sub(payload, Ordering::Relaxed);
-            }
+            log::trace!("sending {payload} bytes");
+            self.ws.wire_mut().append(chunks, deflater.as_deref_mut());
         }
         if let Some(deflater) = deflater {
             shared.outgoing().give_back(deflater);
@@ -155,26 +188,21 @@ impl Session {
             }
             Err(err) => Err(Failure::silent(Error::Io(err))),
         };
-        let written = self.ws.wire_mut().take_written_payload();
-        if written > 0 {
-            shared.buffered_amount.fetch_sub(written, Ordering::Relaxed);
-        }
+        shared.set_write_blocked(self.write_blocked);
+        shared.written(self.ws.wire_mut().take_written_payload());
         flushed
     }
 
-    /// The connection is over: the senders' frames that the socket did not take whole go
-    /// back to the front of the send queue, for the next connection. They still count in
+    /// The connection is over: the senders' frames that the socket did not take whole (a
+    /// frame cut short is kept whole), for the send queue's front. They still count in
     /// `buffered_amount`; what was written whole no longer does.
-    pub(super) fn hand_back_unsent(&mut self, shared: &Shared) {
-        let (unsent, payload, written) = self.ws.wire_mut().take_unsent();
-        shared.buffered_amount.fetch_sub(written, Ordering::Relaxed);
-        let mut outgoing = shared.outgoing();
-        // Compression was agreed with this connection only.
-        outgoing.stop_deflate();
-        if !unsent.is_empty() {
+    pub(super) fn take_unsent(&mut self, shared: &Shared) -> Unsent {
+        let (chunks, payload, written) = self.ws.wire_mut().take_unsent();
+        shared.written(written);
+        if payload > 0 {
             log::debug!("{payload} bytes of messages kept for the next connection");
-            outgoing.put_back(unsent, payload);
         }
+        Unsent { chunks, payload }
     }
 
     /// When the keepalive must look again: the next ping or the dead-peer deadline. `None`
@@ -190,17 +218,26 @@ impl Session {
             .ping_interval
             .filter(|_| self.ws.can_write())
             .map(|interval| quiet_since + interval);
-        let dead = keepalive
-            .dead_peer_timeout
-            .map(|timeout| last_read + timeout);
+        let alive = self.last_sign_of_life();
+        let dead = keepalive.dead_peer_timeout.map(|timeout| alive + timeout);
         match (ping, dead) {
             (Some(ping), Some(dead)) => Some(ping.min(dead)),
             (one, other) => one.or(other),
         }
     }
 
+    /// When the peer last showed it is alive: bytes came from it, or the socket, full, took
+    /// bytes again. On a slow uplink a ping waits behind megabytes in the kernel's send
+    /// buffer; while room keeps coming back in that buffer, the peer keeps acknowledging at
+    /// the TCP level, so it is not dead. (A write into a buffer with room says nothing: a
+    /// vanished peer's kernel buffer takes small pings for ever.)
+    fn last_sign_of_life(&self) -> Instant {
+        let wire = self.ws.wire();
+        wire.last_read().max(wire.last_drain())
+    }
+
     /// Sends a ping when the connection has been quiet for the interval; fails it when the
-    /// server has been silent for the dead-peer timeout.
+    /// server has been silent for the dead-peer timeout (and the socket took no bytes).
     pub(super) fn keep_alive(&mut self, keepalive: Keepalive) -> Result<(), Failure> {
         if self.reading_paused {
             return Ok(());
@@ -208,7 +245,7 @@ impl Session {
         let now = Instant::now();
         let last_read = self.ws.wire().last_read();
         if let Some(timeout) = keepalive.dead_peer_timeout {
-            if now >= last_read + timeout {
+            if now >= self.last_sign_of_life() + timeout {
                 return Err(Failure::silent(Error::Timeout {
                     kind: TimeoutKind::DeadPeer,
                     during: "waiting for data from the server",
@@ -256,10 +293,11 @@ impl Session {
                 }
                 Incoming::Close(frame) => {
                     log::debug!("close frame received: {frame:?}");
-                    self.received_close = Some(frame);
+                    self.server_close = ServerClose::Came(frame);
                     shared.closing.store(true, Ordering::SeqCst);
-                    // The reply goes next; no data frame may follow it.
-                    self.seal_outgoing(shared);
+                    // The reply goes next; no data frame may follow it. What waits stays
+                    // in the send queue, for the next connection.
+                    shared.outgoing().close_gate();
                     if self.close_deadline.is_none() {
                         self.close_deadline = Some(Instant::now() + close_timeout);
                     }
@@ -270,7 +308,7 @@ impl Session {
 
     /// Fails the connection: tells the server why (best effort, never waiting), then ends.
     pub(super) fn fail(&mut self, failure: Failure) -> Ending {
-        if self.received_close.is_some() {
+        if matches!(self.server_close, ServerClose::Came(_)) {
             // The server's close frame came: a reset or EOF now ends a finished handshake.
             return self.clean_ending();
         }
@@ -285,9 +323,15 @@ impl Session {
 
     /// The close timer ran out.
     pub(super) fn close_timed_out(&self) -> Ending {
-        if self.received_close.is_some() {
+        let reply_written = self.ws.wire().pending_bytes() == 0;
+        if matches!(self.server_close, ServerClose::Came(_)) && reply_written {
             // Both close frames went over; only the server's TCP close is missing.
             self.clean_ending()
+        } else if matches!(self.server_close, ServerClose::Came(_)) {
+            Ending::failed(Error::Timeout {
+                kind: TimeoutKind::Close,
+                during: "writing our close frame (the server stopped reading)",
+            })
         } else {
             Ending::failed(Error::Timeout {
                 kind: TimeoutKind::Close,
@@ -297,10 +341,10 @@ impl Session {
     }
 
     fn clean_ending(&self) -> Ending {
-        match &self.received_close {
-            Some(Some(frame)) => Ending::clean(frame.code, frame.reason.clone()),
-            Some(None) => Ending::clean(1005, String::new()),
-            None => Ending::failed(Error::Io(io::Error::new(
+        match &self.server_close {
+            ServerClose::Came(Some(frame)) => Ending::clean(frame.code, frame.reason.clone()),
+            ServerClose::Came(None) => Ending::clean(1005, String::new()),
+            ServerClose::NotYet => Ending::failed(Error::Io(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the server closed the connection without a close frame",
             ))),

@@ -1,17 +1,22 @@
 //! The socket as the message layer sees it once the connection is open. Reads come from the
 //! socket (they note the time, for keepalive); writes of the message layer's own frames
 //! (pongs, pings, close frames) queue behind the senders' frames; a flush writes everything
-//! it can. When the connection dies, the senders'
-//! frames that the socket has not fully taken are handed back whole, for the next one.
+//! it can, and notes the time when a socket that pushed back takes bytes again (the kernel
+//! frees send buffer only when the peer acknowledges, so that keeps a peer alive, as reads
+//! do). When the server's close frame comes, the senders' frames not yet
+//! started are withdrawn, so that the reply is not stuck behind them; when the connection
+//! dies, the senders' frames that the socket has not fully taken are handed back whole, for
+//! the next one.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
+
 use std::time::Instant;
 
 use mio::net::TcpStream;
 
-use crate::deflate::Deflater;
 use super::stream::Stream;
+use crate::deflate::Deflater;
 use crate::outgoing::{Chunk, Frames, LARGE};
 
 /// The connection's socket and the bytes waiting to be written to it, oldest first.
@@ -27,16 +32,37 @@ pub(crate) struct Wire {
     /// The allocation of the last large chunk written, for the next large message: a fresh
     /// one would come from `mmap` and fault in every page again.
     spare: Option<Vec<u8>>,
+    /// Bytes in `pending` not yet written.
+    pending_bytes: usize,
+    /// Senders' frames taken out of `pending` when the server's close frame came, oldest
+    /// first: handed back with the unsent ones.
+    withdrawn: VecDeque<Chunk>,
     /// When bytes last came from the server.
     last_read: Instant,
+    /// The last write found the socket's send buffer full.
+    pushed_back: bool,
+    /// When the socket last took bytes after pushing back: the peer acknowledged earlier ones.
+    last_drain: Instant,
 }
 
-/// A chunk waiting to be written: senders' frames, or the message layer's own (pongs, close frames),
-/// which belong to this connection only.
+/// A chunk waiting to be written: senders' frames, or the message layer's own (pongs, pings,
+/// close frames), which belong to this connection only.
 #[derive(Debug)]
 struct Pending {
     frames: Frames,
-    control: bool,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Senders' frames.
+    Data,
+    /// Control frames of the message layer.
+    Control,
+    /// One pong alone: a later pong replaces it while it waits (RFC 6455 §5.5.3 allows
+    /// answering only the latest ping), so a ping flood from a peer that does not read
+    /// queues one pong, not one per ping.
+    Pong,
 }
 
 impl Wire {
@@ -48,7 +74,11 @@ impl Wire {
             written: 0,
             written_payload: 0,
             spare: None,
+            pending_bytes: 0,
+            withdrawn: VecDeque::new(),
             last_read: Instant::now(),
+            pushed_back: false,
+            last_drain: Instant::now(),
         }
     }
 
@@ -61,6 +91,18 @@ impl Wire {
         self.last_read
     }
 
+    /// When a socket that pushed back last took bytes again (or the connection opened). A
+    /// write into a send buffer with room says nothing of the peer; room that comes back
+    /// does: the kernel frees it only as the peer acknowledges.
+    pub(crate) fn last_drain(&self) -> Instant {
+        self.last_drain
+    }
+
+    /// Bytes queued and not yet written.
+    pub(crate) fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
     /// Counts the time from now, as if bytes had just come: reading resumes after a pause.
     pub(crate) fn restart_read_clock(&mut self) {
         self.last_read = Instant::now();
@@ -71,11 +113,69 @@ impl Wire {
     pub(crate) fn append(&mut self, chunks: VecDeque<Chunk>, mut deflater: Option<&mut Deflater>) {
         for chunk in chunks {
             let frames = chunk.into_frames(&mut self.spare, deflater.as_deref_mut());
+            self.pending_bytes += frames.bytes.len();
             self.pending.push_back(Pending {
                 frames,
-                control: false,
+                kind: Kind::Data,
             });
         }
+    }
+
+    /// Queues a control frame of the message layer (`pong`: a pong). A pong replaces a pong
+    /// that waits unstarted at the end of the queue (RFC 6455 §5.5.3 allows answering only
+    /// the latest ping, and tungstenite does the same), so a ping flood from a peer that reads
+    /// nothing costs one pong, not one per ping.
+    pub(crate) fn queue_control(&mut self, frame: &[u8], pong: bool) {
+        let started = self.pending.len() == 1 && self.written > 0;
+        match self.pending.back_mut() {
+            Some(last) if pong && last.kind == Kind::Pong && !started => {
+                self.pending_bytes -= last.frames.bytes.len();
+                last.frames.bytes.clear();
+                last.frames.bytes.extend_from_slice(frame);
+            }
+            // A pong behind a 16 MiB message must not copy it: the message layer's frames
+            // get chunks of their own, which later ones may join.
+            Some(last) if !pong && last.kind == Kind::Control => {
+                last.frames.bytes.extend_from_slice(frame);
+            }
+            _ => self.pending.push_back(Pending {
+                frames: Frames::unmarked(frame.to_vec()),
+                kind: if pong { Kind::Pong } else { Kind::Control },
+            }),
+        }
+        self.pending_bytes += frame.len();
+    }
+
+    /// Takes the senders' frames that the socket has not started on out of the queue (a
+    /// frame it has started on must be finished first), so that the close reply goes next.
+    /// They are handed back by [`take_unsent`](Self::take_unsent).
+    pub(crate) fn withdraw_unstarted(&mut self) {
+        let written = self.written;
+        let mut kept = VecDeque::with_capacity(self.pending.len());
+        for (i, pending) in std::mem::take(&mut self.pending).into_iter().enumerate() {
+            if pending.kind != Kind::Data {
+                kept.push_back(pending);
+                continue;
+            }
+            let (started, rest) = if i == 0 {
+                pending.frames.split_at_unstarted(written)
+            } else {
+                (Frames::default(), pending.frames)
+            };
+            if !started.bytes.is_empty() {
+                kept.push_back(Pending {
+                    frames: started,
+                    kind: Kind::Data,
+                });
+            }
+            if !rest.marks.is_empty() {
+                self.pending_bytes -= rest.bytes.len();
+                self.withdrawn.push_back(Chunk::Encoded(rest));
+            }
+        }
+        // `written` still counts into the first chunk: a started one stays first, with its
+        // started frames; an unstarted one had `written` at zero.
+        self.pending = kept;
     }
 
     /// Payload bytes of senders' frames written whole since the last call.
@@ -93,8 +193,9 @@ impl Wire {
         let mut unsent_payload = 0;
         let mut done = self.take_written_payload();
         let written = std::mem::take(&mut self.written);
+        self.pending_bytes = 0;
         for (i, pending) in std::mem::take(&mut self.pending).into_iter().enumerate() {
-            if pending.control {
+            if pending.kind != Kind::Data {
                 continue;
             }
             let frames = if i == 0 {
@@ -109,11 +210,15 @@ impl Wire {
                 unsent.push_back(Chunk::Encoded(frames));
             }
         }
+        for chunk in std::mem::take(&mut self.withdrawn) {
+            unsent_payload += chunk.payload();
+            unsent.push_back(chunk);
+        }
         (unsent, unsent_payload, done)
     }
 
     /// Writes pending bytes until the socket refuses more (`WouldBlock`) or none are left.
-    fn push(&mut self) -> io::Result<()> {
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
         while let Some(first) = self.pending.front() {
             // Up to 16 chunks per system call, without allocating for the list.
             let mut slices = [IoSlice::new(&[]); 16];
@@ -126,8 +231,15 @@ impl Wire {
             let mut n = match self.socket.write_vectored(&slices[..count]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => n,
-                Err(err) => return Err(err),
+                Err(err) => {
+                    self.pushed_back = err.kind() == io::ErrorKind::WouldBlock;
+                    return Err(err);
+                }
             };
+            self.pending_bytes -= n;
+            if std::mem::take(&mut self.pushed_back) {
+                self.last_drain = Instant::now();
+            }
             while n > 0 {
                 let first_left = self.pending[0].frames.bytes.len() - self.written;
                 if n < first_left {
@@ -137,7 +249,7 @@ impl Wire {
                 n -= first_left;
                 self.written = 0;
                 if let Some(done) = self.pending.pop_front() {
-                    if !done.control {
+                    if done.kind == Kind::Data {
                         self.written_payload += done.frames.payload();
                     }
                     let mut bytes = done.frames.bytes;
@@ -159,24 +271,5 @@ impl Read for Wire {
             self.last_read = Instant::now();
         }
         Ok(n)
-    }
-}
-
-impl Write for Wire {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        // A pong behind a 16 MiB message must not copy it: the message layer's frames get
-        // chunks of their own, which later ones may join.
-        match self.pending.back_mut() {
-            Some(last) if last.control => last.frames.bytes.extend_from_slice(buf),
-            _ => self.pending.push_back(Pending {
-                frames: Frames::unmarked(buf.to_vec()),
-                control: true,
-            }),
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.push()
     }
 }

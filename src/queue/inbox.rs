@@ -86,7 +86,7 @@ impl Inbox {
 
     /// Accounts for a batch taken from the queue, keeps it and returns its oldest event.
     fn unpack(&self, item: Item, taken: &mut Taken) -> Event {
-        if item.messages > 0 && self.backpressure.take(item.messages) {
+        if item.messages > 0 && self.backpressure.take(item.messages, item.bytes) {
             self.shared.wake_driver();
         }
         let events = match item.events {

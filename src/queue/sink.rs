@@ -29,10 +29,13 @@ pub(crate) struct EventSink {
     pending_bytes: usize,
     next_seq: u64,
     capacity: usize,
+    max_bytes: usize,
     max_batch: usize,
     /// A lower bound on the free message slots; refreshed from the shared count only when it
     /// runs out, so that reading does not touch the consumer's cache line per message.
     room: usize,
+    /// The same for bytes.
+    room_bytes: usize,
     paused: bool,
     /// Whether the current connection's `Close` has been queued.
     closed: bool,
@@ -43,6 +46,7 @@ impl EventSink {
     pub(super) fn new(
         tx: flume::Sender<Item>,
         capacity: usize,
+        max_bytes: usize,
         backpressure: Arc<Backpressure>,
     ) -> Self {
         EventSink {
@@ -52,8 +56,10 @@ impl EventSink {
             pending_bytes: 0,
             next_seq: 0,
             capacity,
+            max_bytes,
             max_batch: (capacity / 4).clamp(1, MAX_BATCH),
             room: capacity,
+            room_bytes: max_bytes,
             paused: false,
             closed: false,
             backpressure,
@@ -71,17 +77,19 @@ impl EventSink {
         self.flush();
     }
 
-    /// Adds a message to the batch. When the queue is full, reading pauses until
-    /// [`can_read`](Self::can_read) says otherwise.
+    /// Adds a message to the batch. When the queue is full (in messages or in bytes), reading
+    /// pauses until [`can_read`](Self::can_read) says otherwise.
     pub(crate) fn message(&mut self, message: Message) {
-        self.pending_bytes += message.len();
+        let len = message.len();
+        self.pending_bytes += len;
         self.pending.push(Event::Message(message));
         self.pending_messages += 1;
         self.room -= 1;
+        self.room_bytes = self.room_bytes.saturating_sub(len);
         if self.pending.len() >= self.max_batch || self.pending_bytes >= MAX_BATCH_BYTES {
             self.flush();
         }
-        if self.room == 0 {
+        if self.room == 0 || self.room_bytes == 0 {
             self.flush();
             self.refresh_room();
         }
@@ -98,14 +106,15 @@ impl EventSink {
             )),
         };
         let messages = std::mem::take(&mut self.pending_messages);
-        self.pending_bytes = 0;
-        self.backpressure.add(messages);
+        let bytes = std::mem::take(&mut self.pending_bytes);
+        self.backpressure.add(messages, bytes);
         let seq = self.next_seq;
         self.next_seq += 1;
         // A gone receiver means nobody listens any more: the events have nowhere to go.
         let _ = self.tx.send(Item {
             seq,
             messages,
+            bytes,
             events,
         });
     }
@@ -128,19 +137,29 @@ impl EventSink {
         if self.tx.is_disconnected() {
             // Nobody reads: never pause, the events are dropped with the queue.
             self.room = self.capacity;
+            self.room_bytes = self.max_bytes;
             return;
         }
-        let queued = self.backpressure.queued() + self.pending_messages;
-        self.room = self.capacity.saturating_sub(queued);
-        if self.room > 0 {
+        self.measure_room();
+        if self.room > 0 && self.room_bytes > 0 {
             return;
         }
         self.paused = self.backpressure.pause();
         if self.paused {
             log::trace!("event queue full: reading paused");
         } else {
-            self.room = self.capacity.saturating_sub(self.backpressure.queued());
+            self.measure_room();
+            // The consumer took the queue down to half meanwhile: there is room.
+            self.room = self.room.max(1);
+            self.room_bytes = self.room_bytes.max(1);
         }
+    }
+
+    fn measure_room(&mut self) {
+        let queued = self.backpressure.queued() + self.pending_messages;
+        let queued_bytes = self.backpressure.queued_bytes() + self.pending_bytes;
+        self.room = self.capacity.saturating_sub(queued);
+        self.room_bytes = self.max_bytes.saturating_sub(queued_bytes);
     }
 
     /// Queues what is pending, then the connection's terminal events: the error, if any, then
@@ -178,12 +197,8 @@ mod tests {
 
     fn sink(capacity: usize) -> (EventSink, flume::Receiver<Item>) {
         let (tx, rx) = flume::unbounded();
-        let backpressure = Arc::new(Backpressure {
-            queued: 0.into(),
-            paused: false.into(),
-            low_water: capacity / 2,
-        });
-        (EventSink::new(tx, capacity, backpressure), rx)
+        let backpressure = Arc::new(Backpressure::new(capacity, usize::MAX));
+        (EventSink::new(tx, capacity, usize::MAX, backpressure), rx)
     }
 
     fn binary(bytes: usize) -> Message {

@@ -251,23 +251,46 @@ pub fn closed_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-/// The ids of this process's `nwebsocket-io` threads, with what each waits in (`wchan`).
-pub fn io_threads() -> Vec<(String, String)> {
+/// The ids of this process's `nwebsocket-io` threads, each with whether it sleeps in the
+/// poller (`epoll_wait`).
+pub fn io_threads() -> Vec<(String, bool)> {
     let mut threads = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").unwrap() {
         let path = task.unwrap().path();
-        let (Ok(comm), Ok(wchan)) = (
-            std::fs::read_to_string(path.join("comm")),
-            std::fs::read_to_string(path.join("wchan")),
-        ) else {
+        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
             continue; // the thread has just exited
         };
         if comm.trim() == "nwebsocket-io" {
             let tid = path.file_name().unwrap().to_string_lossy().into_owned();
-            threads.push((tid, wchan.trim().to_owned()));
+            threads.push((tid, sleeps_in_epoll(&path)));
         }
     }
     threads
+}
+
+/// Whether the thread at `/proc/self/task/<tid>` is blocked in `epoll_wait`: by its `wchan`,
+/// or, where the kernel hides that (it reads "0"), by the system call it is blocked in
+/// (`/proc/<tid>/syscall`). Fails the test at once if the kernel shows neither, rather than
+/// waiting for a sign that cannot come.
+fn sleeps_in_epoll(task: &std::path::Path) -> bool {
+    let wchan = std::fs::read_to_string(task.join("wchan")).unwrap_or_default();
+    if wchan.trim() == "do_epoll_wait" {
+        return true;
+    }
+    // epoll_wait, epoll_pwait and epoll_pwait2 on x86_64; epoll_pwait(2) on aarch64.
+    const EPOLL_WAITS: &[&str] = if cfg!(target_arch = "aarch64") {
+        &["22", "441"]
+    } else {
+        &["232", "281", "441"]
+    };
+    match std::fs::read_to_string(task.join("syscall")) {
+        Ok(syscall) => syscall
+            .split_whitespace()
+            .next()
+            .is_some_and(|nr| EPOLL_WAITS.contains(&nr)),
+        Err(_) if !wchan.trim().is_empty() && wchan.trim() != "0" => false,
+        Err(err) => panic!("the kernel shows neither wchan nor syscall of a thread: {err}"),
+    }
 }
 
 /// Waits until process state that no event reports holds, looking every millisecond; fails
@@ -290,6 +313,6 @@ pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
 pub fn wait_until_io_asleep() {
     wait_for("every I/O thread asleep in epoll_wait", || {
         let threads = io_threads();
-        !threads.is_empty() && threads.iter().all(|(_, wchan)| wchan == "do_epoll_wait")
+        !threads.is_empty() && threads.iter().all(|(_, asleep)| *asleep)
     });
 }

@@ -6,8 +6,8 @@ use tungstenite::Utf8Bytes;
 
 use super::Failure;
 use super::utf8::Utf8Stream;
-use crate::event::{Message, Text};
 use crate::deflate::{InflateError, Inflater};
+use crate::event::{Message, Text};
 
 /// A message whose last frame has not come yet (or whose one frame is compressed).
 #[derive(Debug)]

