@@ -590,7 +590,17 @@ impl ConfigBuilder {
     ///
     /// While reading is paused because the event queue is full, the client reads nothing and
     /// so cannot see the server's bytes or pongs: the dead-peer clock (and the ping interval)
-    /// is stopped then, and starts afresh when reading resumes. Defaults to off.
+    /// is stopped then, and starts afresh when reading resumes.
+    ///
+    /// Uploads: a ping waits behind everything queued before it, so on a slow uplink the pong
+    /// can take longer than the timeout. Room coming back in a full socket send buffer counts
+    /// as a sign of life too (the kernel frees it only as the peer acknowledges), so a long
+    /// upload to a live peer is not given up. An upload that fits whole in the kernel's send
+    /// buffer (a few MiB) gives no such sign, and a write into a buffer with room says nothing
+    /// (a vanished peer's kernel buffer takes small pings for ever); seeing acknowledgements
+    /// there would need `TCP_INFO`, which this crate cannot read without `unsafe`. So keep the
+    /// timeout above the time your link needs for a send buffer's worth of data. Defaults to
+    /// off.
     pub fn dead_peer_timeout(mut self, timeout: Duration) -> Self {
         self.config.keepalive.dead_peer_timeout = Some(timeout);
         self

@@ -143,9 +143,14 @@ pub enum Error {
     #[error("connection is not open")]
     NotOpen,
 
-    /// No connection is open and the sends waiting for one already hold this many bytes
-    /// ([`OfflineSends::Queue`](crate::OfflineSends::Queue)); nothing was queued.
-    #[error("{0} bytes already wait for the connection")]
+    /// The sends waiting to be written already hold this many bytes, and this message would
+    /// take them past the bound: [`ConfigBuilder::max_buffered_amount`] while a connection is
+    /// open, the [`OfflineSends::Queue`](crate::OfflineSends::Queue) limit while none is.
+    /// Nothing was queued; [`SendHandle::wait_buffered_below`] waits for room.
+    ///
+    /// [`ConfigBuilder::max_buffered_amount`]: crate::ConfigBuilder::max_buffered_amount
+    /// [`SendHandle::wait_buffered_below`]: crate::SendHandle::wait_buffered_below
+    #[error("{0} bytes already wait to be sent")]
     QueueFull(usize),
 
     /// A bug: the I/O thread panicked. The connection was dropped; please report it.

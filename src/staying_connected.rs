@@ -8,9 +8,10 @@ use std::time::Duration;
 /// while waiting for the next attempt. Set with
 /// [`ConfigBuilder::offline_sends`](crate::ConfigBuilder::offline_sends).
 ///
-/// Sends made while a connection is open are never limited here: they are written at once,
-/// and [`buffered_amount`](crate::SendHandle::buffered_amount) shows what the socket has not
-/// taken yet.
+/// Sends made while a connection is open are limited by
+/// [`ConfigBuilder::max_buffered_amount`](crate::ConfigBuilder::max_buffered_amount) instead;
+/// [`buffered_amount`](crate::SendHandle::buffered_amount) shows what the socket has not taken
+/// yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum OfflineSends {

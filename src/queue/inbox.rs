@@ -18,14 +18,14 @@ pub(crate) enum NoEvent {
 }
 
 /// Batches taken from the queue and not yet handed out, oldest first; almost always one.
-type Taken = VecDeque<(u64, std::vec::IntoIter<Event>)>;
+type Unpacked = VecDeque<(u64, std::vec::IntoIter<Event>)>;
 
 /// The handle's end of the queue.
 #[derive(Debug)]
 pub(crate) struct Inbox {
     rx: flume::Receiver<Item>,
     /// Only ever locked briefly, never across a wait.
-    taken: Mutex<Taken>,
+    taken: Mutex<Unpacked>,
     backpressure: Arc<Backpressure>,
     /// To wake the I/O thread when a pause is lifted.
     shared: Arc<Shared>,
@@ -45,7 +45,7 @@ impl Inbox {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Taken> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Unpacked> {
         // A panic while the lock is held cannot leave the deque half-updated.
         self.taken
             .lock()
@@ -85,7 +85,7 @@ impl Inbox {
     }
 
     /// Accounts for a batch taken from the queue, keeps it and returns its oldest event.
-    fn unpack(&self, item: Item, taken: &mut Taken) -> Event {
+    fn unpack(&self, item: Item, taken: &mut Unpacked) -> Event {
         if item.messages > 0 && self.backpressure.take(item.messages, item.bytes) {
             self.shared.wake_driver();
         }
@@ -103,7 +103,7 @@ impl Inbox {
 }
 
 /// The next event of the oldest batch; a batch leaves the deque with its last event.
-fn next_taken(taken: &mut Taken) -> Option<Event> {
+fn next_taken(taken: &mut Unpacked) -> Option<Event> {
     let (_, events) = taken.front_mut()?;
     let event = events.next();
     if events.len() == 0 {

@@ -16,6 +16,10 @@ pub enum Fault {
     Blackhole,
     /// Forward everything, each read this much later.
     Latency(Duration),
+    /// Forward everything, but read at most this many bytes per second: a slow link, whose
+    /// sender's kernel buffer fills and then drains at this rate. Set before the client
+    /// connects, it also gives the proxy a small receive buffer.
+    Throttle(usize),
 }
 
 #[derive(Default)]
@@ -49,6 +53,10 @@ impl FaultProxy {
                 };
                 let _ = client.set_nodelay(true);
                 let _ = server.set_nodelay(true);
+                if matches!(lock(&shared).fault, Some(Fault::Throttle(_))) {
+                    // A slow link's buffers: what the client writes waits in its own kernel.
+                    let _ = socket2::SockRef::from(&client).set_recv_buffer_size(64 << 10);
+                }
                 lock(&shared).clients.push(client.try_clone().unwrap());
                 pump(
                     client.try_clone().unwrap(),
@@ -102,13 +110,23 @@ fn pump(mut from: TcpStream, mut to: TcpStream, state: &Arc<Mutex<State>>) {
     super::spawn(move || {
         let mut buf = vec![0u8; 64 << 10];
         loop {
-            let n = match from.read(&mut buf) {
+            let fault = lock(&state).fault;
+            let room = match fault {
+                Some(Fault::Throttle(_)) => 16 << 10,
+                _ => buf.len(),
+            };
+            let n = match from.read(&mut buf[..room]) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            let due = match lock(&state).fault {
+            let due = match fault {
                 Some(Fault::Blackhole) => continue,
                 Some(Fault::Latency(delay)) => Instant::now() + delay,
+                Some(Fault::Throttle(rate)) => {
+                    // The simulated link's speed, not a synchronisation.
+                    std::thread::sleep(Duration::from_secs_f64(n as f64 / rate as f64));
+                    Instant::now()
+                }
                 Some(Fault::Pass) | None => Instant::now(),
             };
             if tx.send((due, buf[..n].to_vec())).is_err() {
