@@ -23,6 +23,8 @@ fn reconnecting() -> Config {
     Config::builder()
         .reconnect(true)
         .reconnect_delays(Duration::from_millis(1), Duration::from_millis(5))
+        // The stranded-messages test queues 64 MiB.
+        .max_buffered_amount(128 << 20)
         .build()
         .unwrap()
 }

@@ -32,6 +32,7 @@ fn stalled_server() -> (String, flume::Sender<()>, flume::Receiver<()>) {
 fn write_blocked_client(url: &str) -> Client {
     let config = Config::builder()
         .close_timeout(Duration::from_millis(300))
+        .max_buffered_amount(256 << 20)
         .build()
         .unwrap();
     let ws = Client::connect_with_config(url, config).unwrap();

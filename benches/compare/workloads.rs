@@ -243,6 +243,20 @@ pub(crate) fn rtt(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
     ])
 }
 
+/// Sends, and when the send queue is at its bound (`QueueFull`), waits for it to drain to half
+/// and sends again: how a producer that outruns the socket paces itself.
+fn nws_send_paced(ws: &Client, payload: &Bytes) -> BenchResult<()> {
+    loop {
+        match ws.send_binary(payload.clone()) {
+            Ok(()) => return Ok(()),
+            Err(nwebsocket::Error::QueueFull(_)) => {
+                ws.wait_buffered_below(16 << 20, Duration::from_secs(30))?;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
 fn would_block(err: &tungstenite::Error) -> bool {
     matches!(err, tungstenite::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock)
 }
@@ -369,7 +383,7 @@ pub(crate) fn outbound(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
             let before = client_stat();
             let start = Instant::now();
             for _ in 0..n {
-                ws.send_binary(payload.clone())?;
+                nws_send_paced(&ws, &payload)?;
             }
             sent = start.elapsed();
             let done = nws_data(&ws)?;
