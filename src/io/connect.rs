@@ -14,12 +14,10 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::HeaderValue;
 use mio::net::TcpStream;
 use mio::{Interest, Registry};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
-use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::client::ClientHandshake;
 use tungstenite::handshake::{HandshakeError, MidHandshake};
 
@@ -27,6 +25,7 @@ use super::SOCKET;
 use super::handshake::{HeadLimit, open_event};
 use super::message::Connection;
 use super::proxy::Tunnel;
+use super::request;
 use super::stream::Stream;
 use crate::config::Config;
 use crate::deflate::{Agreed, Inflater};
@@ -379,41 +378,13 @@ impl Attempt {
         Ok(Stage::Tls(Box::new(StreamOwned::new(conn, tcp))))
     }
 
-    /// Starts the HTTP upgrade with the configured headers and subprotocols, and the URL's
-    /// credentials unless an `Authorization` header is configured. `first_bytes` came from
-    /// the server with the proxy's answer.
+    /// Starts the HTTP upgrade with the request of [`request::upgrade`]. `first_bytes` came
+    /// from the server with the proxy's answer.
     fn upgrade(&self, stream: Stream, first_bytes: Vec<u8>) -> Result<Stage> {
-        let mut request = self
-            .target
-            .uri
-            .clone()
-            .into_client_request()
-            .map_err(|err| Error::InvalidUrl(err.to_string()))?;
-        let headers = request.headers_mut();
-        for (name, value) in self.config.header_pairs() {
-            headers.append(name.clone(), value.clone());
-        }
-        let mut stream = HeadLimit::with_received(stream, first_bytes);
-        if let Some(authorization) = &self.target.authorization {
-            if !headers.contains_key(http::header::AUTHORIZATION) {
-                let mut line = b"Authorization: ".to_vec();
-                line.extend_from_slice(authorization.as_bytes());
-                stream = stream.with_hidden_header(&line);
-            }
-        }
-        if !self.config.protocols().is_empty() {
-            let offered = self.config.protocols().join(", ");
-            let value = HeaderValue::from_str(&offered)
-                .map_err(|err| Error::InvalidConfig(err.to_string()))?;
-            headers.insert("Sec-WebSocket-Protocol", value);
-        }
-        if let Some(offer) = self.config.deflate_offer() {
-            let value = HeaderValue::from_str(&offer.header())
-                .map_err(|err| Error::InvalidConfig(err.to_string()))?;
-            headers.insert("Sec-WebSocket-Extensions", value);
-        }
+        let upgrade = request::upgrade(&self.target, &self.config)?;
+        let stream = HeadLimit::with_received(stream, first_bytes).with_request(upgrade.head);
         let ws_config = Some(self.config.websocket_config());
-        match ClientHandshake::start(stream, request, ws_config) {
+        match ClientHandshake::start(stream, upgrade.stand_in, ws_config) {
             Ok(mid) => Ok(Stage::Upgrading(mid)),
             Err(err) => Err(Error::from_handshake(err)),
         }
