@@ -163,7 +163,8 @@ impl Error {
     pub(crate) fn from_handshake(err: tungstenite::Error) -> Self {
         match err {
             tungstenite::Error::Http(response) => {
-                let (parts, body) = response.into_parts();
+                let (mut parts, body) = response.into_parts();
+                crate::redact::mark_sensitive(&mut parts.headers);
                 Error::Rejected {
                     status: parts.status.as_u16(),
                     headers: Box::new(parts.headers),

@@ -236,6 +236,7 @@ mod shared;
 // Leaf types.
 mod error;
 mod event;
+mod redact;
 
 pub mod callback;
 

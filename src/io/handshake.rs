@@ -22,6 +22,7 @@ use super::wire::Wire;
 use crate::config::Config;
 use crate::deflate::Inflater;
 use crate::event::OpenEvent;
+use crate::redact;
 
 /// The most headers a response may have; tungstenite's own limit.
 const MAX_HEADERS: usize = 124;
@@ -217,7 +218,8 @@ impl Write for HeadLimit {
 
 /// The `Open` event of a successful upgrade.
 pub(super) fn open_event(response: Response) -> OpenEvent {
-    let (parts, _body) = response.into_parts();
+    let (mut parts, _body) = response.into_parts();
+    redact::mark_sensitive(&mut parts.headers);
     let protocol = parts
         .headers
         .get("sec-websocket-protocol")
