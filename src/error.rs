@@ -163,8 +163,7 @@ impl Error {
     pub(crate) fn from_handshake(err: tungstenite::Error) -> Self {
         match err {
             tungstenite::Error::Http(response) => {
-                let (mut parts, body) = response.into_parts();
-                crate::redact::mark_sensitive(&mut parts.headers);
+                let (parts, body) = response.into_parts();
                 Error::Rejected {
                     status: parts.status.as_u16(),
                     headers: Box::new(parts.headers),

@@ -32,6 +32,7 @@ use crate::deflate::{Agreed, Inflater};
 use crate::error::{ConnectFailures, Error, Result, TimeoutKind};
 use crate::event::OpenEvent;
 use crate::proxy::{Proxy, ProxyKind, Route};
+use crate::redact;
 use crate::shared::Shared;
 use crate::target::Target;
 
@@ -288,7 +289,7 @@ impl Attempt {
                     Ok((Stage::Done, Some(Progress::Open(opened))))
                 }
                 Err(HandshakeError::Interrupted(mid)) => Ok((Stage::Upgrading(mid), pending)),
-                Err(HandshakeError::Failure(err)) => Err(Error::from_handshake(err)),
+                Err(HandshakeError::Failure(err)) => Err(upgrade_failed(err)),
             },
             Stage::Done => Ok((Stage::Done, pending)),
         }
@@ -386,7 +387,7 @@ impl Attempt {
         let ws_config = Some(self.config.websocket_config());
         match ClientHandshake::start(stream, upgrade.stand_in, ws_config) {
             Ok(mid) => Ok(Stage::Upgrading(mid)),
-            Err(err) => Err(Error::from_handshake(err)),
+            Err(err) => Err(upgrade_failed(err)),
         }
     }
 }
@@ -477,6 +478,16 @@ fn resolve(first_hop: &Lookup, server: Option<&Lookup>) -> Result<Resolved> {
         None => None,
     };
     Ok(Resolved { dial, server })
+}
+
+/// The error of a failed upgrade; a refusal's headers that carry credentials (`Set-Cookie`,
+/// ...) marked sensitive, so that its `Debug` does not show them.
+fn upgrade_failed(err: tungstenite::Error) -> Error {
+    let mut error = Error::from_handshake(err);
+    if let Error::Rejected { headers, .. } = &mut error {
+        redact::mark_sensitive(headers);
+    }
+    error
 }
 
 /// Whether a non-blocking connect has finished; `Err` if it failed.
