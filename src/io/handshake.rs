@@ -46,8 +46,9 @@ pub(super) struct HeadLimit {
     outgoing: Outgoing,
 }
 
-/// The request on its way out: ours replaces tungstenite's.
-#[derive(Debug, Default)]
+/// The request on its way out: ours replaces tungstenite's. (No `Debug`: it holds the
+/// credentials.)
+#[derive(Default)]
 struct Outgoing {
     /// tungstenite's request is still coming in: its bytes are dropped up to its blank line.
     swallowing: bool,

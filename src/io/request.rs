@@ -6,6 +6,8 @@
 //! same key and subprotocols, which is all it needs to check the server's answer; the stream
 //! (`HeadLimit`) drops the stand-in and writes [`Upgrade::head`].
 
+use std::fmt;
+
 use http::Uri;
 use http::header::AUTHORIZATION;
 use tungstenite::handshake::client::{Request, generate_key};
@@ -15,12 +17,21 @@ use crate::error::{Error, Result};
 use crate::target::Target;
 
 /// The request that goes out, and the stand-in that tungstenite checks the answer against.
-#[derive(Debug)]
 pub(super) struct Upgrade {
     /// The request head as written to the socket, blank line included.
     pub(super) head: Vec<u8>,
     /// Path without query, the handshake's own headers and the subprotocols: nothing secret.
     pub(super) stand_in: Request,
+}
+
+/// Shows the stand-in only: the head holds the query, the headers and the credentials.
+impl fmt::Debug for Upgrade {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upgrade")
+            .field("head", &format_args!("{} bytes", self.head.len()))
+            .field("stand_in", &self.stand_in)
+            .finish()
+    }
 }
 
 /// The upgrade request for `target` with the configured headers and subprotocols, the
@@ -155,6 +166,11 @@ mod tests {
         assert!(
             head.starts_with("GET / HTTP/1.1\r\nHost: localhost\r\n"),
             "{head}"
+        );
+        let debug = format!("{:?}", upgrade(&target, &config).unwrap());
+        assert!(
+            !debug.contains("Bearer") && !debug.contains("dTpw"),
+            "{debug}"
         );
     }
 }
