@@ -235,6 +235,12 @@ fn wss_directly_and_through_each_proxy_logs_no_secret() {
     );
     round_trip(&url, tls().proxy(&socks_at).build().unwrap());
     assert_logs_clean();
+    // rustls's own trace records (its `logging` feature is on) were among those searched.
+    let records = log_records();
+    assert!(
+        records.iter().any(|r| r.starts_with("TRACE rustls::")),
+        "no rustls record: {records:?}"
+    );
 }
 
 #[test]
