@@ -1,5 +1,6 @@
 //! [`Client`]: the handle to one connection, and its event iterators.
 
+use std::fmt;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -47,7 +48,6 @@ use crate::target::Target;
 /// # Ok::<(), nwebsocket::Error>(())
 /// ```
 #[must_use = "dropping the Client closes the connection"]
-#[derive(Debug)]
 pub struct Client {
     /// The send surface; `Client` derefs to it.
     sender: SendHandle,
@@ -59,6 +59,8 @@ pub struct Client {
     /// The current connection's extensions, from its `Open` event.
     extensions: Mutex<String>,
     url: String,
+    /// The URL without user-info and query values, for `Debug`.
+    redacted_url: String,
     /// Disconnects when the I/O thread has finished.
     finished: flume::Receiver<()>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -72,8 +74,12 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::InvalidUrl`](crate::Error::InvalidUrl) for a malformed URL, a scheme other
-    /// than `ws`/`wss`, a missing host or a fragment; [`Error::Runtime`](crate::Error::Runtime)
-    /// if the I/O thread cannot be started. No thread is started then.
+    /// than `ws`/`wss`, a missing host or a fragment, or a host name over 255 bytes to reach
+    /// through a `socks5h://` proxy; [`Error::InvalidConfig`](crate::Error::InvalidConfig)
+    /// when the environment names a proxy that does not parse (see
+    /// [`ConfigBuilder::proxy_from_env`](crate::ConfigBuilder::proxy_from_env));
+    /// [`Error::Runtime`](crate::Error::Runtime) if the I/O thread cannot be started. No
+    /// thread is started then, and none of these is retried: they would fail every attempt.
     pub fn connect(url: &str) -> Result<Client> {
         Client::connect_with_config(url, Config::default())
     }
@@ -98,9 +104,10 @@ impl Client {
     /// # Ok::<(), nwebsocket::Error>(())
     /// ```
     pub fn connect_with_config(url: &str, config: Config) -> Result<Client> {
-        let target = Target::parse(url)?.routed(&config);
+        let target = Target::parse(url)?.routed(&config)?;
         let url = target.uri.to_string();
-        log::debug!("connecting to {}", target.redacted());
+        let redacted_url = target.redacted();
+        log::debug!("connecting to {redacted_url}");
         let io = io::spawn(target, config)?;
         Ok(Client {
             sender: SendHandle::new(io.commands, io.shared),
@@ -109,6 +116,7 @@ impl Client {
             protocol: Mutex::new(String::new()),
             extensions: Mutex::new(String::new()),
             url,
+            redacted_url,
             finished: io.finished,
             thread: Mutex::new(Some(io.thread)),
         })
@@ -210,7 +218,13 @@ impl Client {
         }
     }
 
-    /// The URL as used for the handshake (normalised: lowercase scheme, `/` for an empty path).
+    /// The URL you connected to, as the handshake uses it (normalised: lowercase scheme, `/`
+    /// for an empty path), like JS `url`.
+    ///
+    /// It is your URL, so it keeps what you put in it: the user name and password before `@`
+    /// and the query with its values (`?token=...`). Treat it as a secret if they are; this
+    /// crate never prints it whole: `Client`'s `Debug`, its log lines and its error messages
+    /// show `***` in their place.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -274,6 +288,18 @@ impl Client {
             Event::Message(_) | Event::Error(_) => {}
         }
         event
+    }
+}
+
+/// Shows the URL without user-info and query values (see [`Client::url`]).
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("url", &self.redacted_url)
+            .field("ready_state", &self.ready_state())
+            .field("protocol", &self.protocol())
+            .field("extensions", &self.extensions())
+            .finish_non_exhaustive()
     }
 }
 

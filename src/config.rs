@@ -1,5 +1,6 @@
 //! Connection settings: [`Config`] and its builder.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use http::{HeaderName, HeaderValue};
 use crate::deflate::Offer;
 use crate::error::{Error, Result};
 use crate::proxy::{self, Proxy, Route};
+use crate::redact;
 use crate::staying_connected::{self, Keepalive, OfflineSends, Reconnect};
 use crate::tls;
 
@@ -53,7 +55,10 @@ const MAX_QUEUE: usize = 1 << 24;
 /// assert_eq!(config.event_queue_capacity(), 4096);
 /// # Ok::<(), nwebsocket::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` shows `***` for the values of headers that carry credentials (`Authorization`,
+/// `Cookie`, names with `token`, `key`, `secret`, ...) and for the proxy's credentials.
+#[derive(Clone)]
 pub struct Config {
     headers: Vec<(HeaderName, HeaderValue)>,
     protocols: Vec<String>,
@@ -303,8 +308,10 @@ impl Config {
 
 /// Builds a [`Config`]; each setter documents its default. [`build`](Self::build) checks the
 /// whole config.
+///
+/// Its `Debug` hides credentials as [`Config`]'s does, also in a proxy URL that does not parse.
 #[must_use = "a builder does nothing until you call build()"]
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConfigBuilder {
     config: Config,
     raw_headers: Vec<(String, String)>,
@@ -620,6 +627,20 @@ impl ConfigBuilder {
     /// event contract, and its `Close` says whether and when the next attempt comes
     /// ([`CloseEvent::reconnect`](crate::CloseEvent::reconnect)); the stream ends after the
     /// last one. The same I/O thread serves every attempt. Defaults to off, as in JS.
+    ///
+    /// What cannot succeed later is not retried: the `Close` after it is the last one. That
+    /// is a refusal of the request itself, an HTTP 4xx answer from the server
+    /// ([`Error::Rejected`]) or the HTTP proxy ([`Error::ProxyRejected`]) other than 408
+    /// Request Timeout and 429 Too Many Requests (say 401 for an expired token, 403, 404);
+    /// SOCKS5 credentials missing or refused; and [`Error::InvalidUrl`] or
+    /// [`Error::InvalidConfig`] (which [`Client::connect`](crate::Client::connect) returns
+    /// where it can tell at once, such as a bad proxy in the environment). To try again, fix
+    /// the cause and connect anew. Everything else is retried: the network, 3xx, 408, 429,
+    /// 5xx, a proxy that cannot reach the server, and TLS failures, also of the certificate
+    /// ([`Error::Tls`]): a captive portal or an intercepting middlebox presents a wrong one,
+    /// and a server renews an expired one, with nothing changed here. To stop on those, call
+    /// [`close`](crate::SendHandle::close) when the [`Event::Error`](crate::Event::Error)
+    /// comes.
     pub fn reconnect(mut self, reconnect: bool) -> Self {
         self.reconnect = reconnect;
         self
@@ -720,9 +741,9 @@ impl ConfigBuilder {
     ///
     /// Lowercase wins over uppercase; an empty variable counts as unset. The values take the
     /// forms [`proxy`](Self::proxy) takes. They are read on the thread that calls `connect`,
-    /// at that call. A value that is not a valid proxy URL fails the connection with
-    /// [`Error::InvalidConfig`] (as an [`Event::Error`](crate::Event::Error)) rather than go
-    /// around the proxy. Defaults to `true`.
+    /// at that call. A value that is not a valid proxy URL makes `connect` return
+    /// [`Error::InvalidConfig`] (quoting no credentials) rather than go around the proxy.
+    /// Defaults to `true`.
     pub fn proxy_from_env(mut self, read: bool) -> Self {
         self.config.proxy_from_env = read;
         self
@@ -894,6 +915,44 @@ impl ConfigBuilder {
         }
         config.tls = tls.build()?;
         Ok(config)
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("headers", &redact::Headers(&self.headers))
+            .field("protocols", &self.protocols)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("close_timeout", &self.close_timeout)
+            .field("max_message_size", &self.max_message_size)
+            .field("max_frame_size", &self.max_frame_size)
+            .field("event_queue_capacity", &self.event_queue_capacity)
+            .field("tcp_nodelay", &self.tcp_nodelay)
+            .field("read_buffer_size", &self.read_buffer_size)
+            .field("write_buffer_size", &self.write_buffer_size)
+            .field("custom_tls", &self.tls.is_some())
+            .field("keepalive", &self.keepalive)
+            .field("reconnect", &self.reconnect)
+            .field("offline_sends", &self.offline_sends)
+            .field("proxy", &self.proxy)
+            .field("proxy_from_env", &self.proxy_from_env)
+            .field("deflate", &self.deflate_offer())
+            .field("deflate_threshold", &self.deflate_threshold)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigBuilder")
+            .field("config", &self.config)
+            .field("headers", &redact::Headers(&self.raw_headers))
+            .field("tls", &self.tls)
+            .field("reconnect", &self.reconnect)
+            .field("reconnect_policy", &self.reconnect_policy)
+            .field("proxy", &self.raw_proxy.as_deref().map(redact::url))
+            .finish()
     }
 }
 

@@ -177,7 +177,7 @@
 //! [`ProxyErrorKind`] (each SOCKS5 reply, refused credentials, a proxy that hung up).
 //!
 //! Credentials from a proxy URL or from the WebSocket URL's user-info are never logged and
-//! never in an error message. User-info in the WebSocket URL is sent to the server as
+//! never in an error message or a `Debug` string (see [Logging](#logging)). User-info in the WebSocket URL is sent to the server as
 //! `Authorization: Basic`, unless an `Authorization` header is configured.
 //!
 //! ```no_run
@@ -201,7 +201,15 @@
 //! # Logging
 //!
 //! Through the `log` crate: `debug` for state changes, `trace` for each message. Payloads and
-//! credentials are never logged.
+//! credentials are never logged, by this crate or by tungstenite and rustls (whose `trace`
+//! records pass through too): URLs show `***` for user-info and query values, and the upgrade
+//! request that goes out, with its query and your headers, is written by this crate;
+//! tungstenite only logs a stand-in it checks the answer against (path, host and the
+//! handshake's own headers). The same holds for the `Debug` of [`Client`], [`Config`] and
+//! [`ConfigBuilder`], and for error messages: values of headers that carry credentials
+//! (`Authorization`, `Proxy-Authorization`, `Cookie`, `Set-Cookie`, names with `token`,
+//! `key`, `secret`, ...) show as `***` (or `Sensitive` in an `http::HeaderMap`, such as
+//! the headers of [`OpenEvent`] and [`Error::Rejected`]).
 //!
 //! # Feature flags
 //!
@@ -236,6 +244,7 @@ mod shared;
 // Leaf types.
 mod error;
 mod event;
+mod redact;
 
 pub mod callback;
 

@@ -102,17 +102,27 @@ impl Proxy {
             Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
             None => ("http".to_owned(), url),
         };
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(end);
-        let (userinfo, host_port) = match authority.rsplit_once('@') {
-            Some((userinfo, host_port)) => (Some(userinfo), host_port),
-            None => (None, authority),
+        // The user-info ends at the last `@`, wherever it is: a password may hold an
+        // unescaped `/`, `?` or `#`, and must not be taken for a path and quoted.
+        let (userinfo, after) = match rest.rsplit_once('@') {
+            Some((userinfo, after)) => (Some(userinfo), after),
+            None => (None, rest),
         };
+        let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+        let (host_port, tail) = after.split_at(end);
+        // The path, query or fragment is not shown either: it has no business here, and may
+        // hold a token.
         let shown = format!(
-            "{scheme}://{}{host_port}{tail}",
+            "{scheme}://{}{host_port}",
             if userinfo.is_some() { "***@" } else { "" }
         );
         let invalid = |why: &str| format!("{why}: {shown:?}");
+        if userinfo.is_some_and(|userinfo| userinfo.contains(['/', '?', '#'])) {
+            return Err(invalid(
+                "the user name or password holds a '/', '?' or '#': percent-encode it \
+                 (%2F, %3F, %23)",
+            ));
+        }
         let (kind, default_port) = match scheme.as_str() {
             "http" => (ProxyKind::Http, 80),
             "socks5" => (ProxyKind::Socks5, 1080),
@@ -425,10 +435,19 @@ mod tests {
             "http://user:hunter2@[nothex]:3128",
             "http://:hunter2@proxy:3128",
             "http://user:hunter2%ff@proxy",
+            "http://user:hun/ter2@proxy:3128",
+            "http://user:hun?ter2@proxy:3128",
+            "http://user:hun#ter2@proxy:3128",
+            "socks5://user:hun/ter2@proxy",
+            "user:hun/ter2@proxy:3128",
+            "http://proxy:3128/?token=hunter2",
             "",
         ] {
             let why = Proxy::parse(bad).expect_err(bad);
-            assert!(!why.contains("hunter2"), "{why}");
+            assert!(
+                !why.contains("hunter2") && !why.contains("hun") && !why.contains("ter2"),
+                "{why}"
+            );
         }
         let long = "x".repeat(256);
         assert!(Proxy::parse(&format!("socks5://{long}:pw@h")).is_err());

@@ -2,13 +2,15 @@
 //! to it (directly or through a proxy) when `connect` is called.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderValue, Uri};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::proxy::{Credentials, Route};
+use crate::proxy::{Credentials, ProxyKind, Route};
+use crate::redact;
 
 /// Where to connect and how: the parsed URL split into what DNS, TCP, the proxy, TLS and the
 /// HTTP upgrade each need.
@@ -45,9 +47,11 @@ impl Target {
     /// [`Error::InvalidUrl`] when the URL does not parse, has a scheme other than `ws` or `wss`,
     /// no host, or a fragment.
     pub(crate) fn parse(url: &str) -> Result<Self> {
-        let invalid = |why: &str| Error::InvalidUrl(format!("{why}: {:?}", redact(url)));
+        let invalid = |why: &str| Error::InvalidUrl(format!("{why}: {:?}", redact::url(url)));
         if url.contains('#') {
-            return Err(invalid("a WebSocket URL cannot have a fragment"));
+            return Err(invalid(
+                "a WebSocket URL cannot have a fragment (write a '#' in a password as %23)",
+            ));
         }
         let uri: Uri = url.trim().parse().map_err(|_| invalid("not a URL"))?;
         let scheme = uri
@@ -102,11 +106,31 @@ impl Target {
 
     /// Picks the route by `config` and the process environment, read now (on the thread
     /// that calls `connect`; the I/O thread never reads it).
-    pub(crate) fn routed(mut self, config: &Config) -> Self {
+    ///
+    /// # Errors
+    /// What no attempt could get past, so that `connect` returns it instead of retrying it:
+    /// [`Error::InvalidConfig`] when the environment names a proxy that does not parse (the
+    /// message quotes no credentials); [`Error::InvalidUrl`] when the host name is over 255
+    /// bytes and a `socks5h://` proxy would have to carry it.
+    pub(crate) fn routed(mut self, config: &Config) -> Result<Self> {
         self.route = config.route(self.tls, &self.host, self.port, |name| {
             std::env::var(name).ok()
         });
-        self
+        match &self.route {
+            Route::BadEnvironment(why) => Err(Error::InvalidConfig(why.clone())),
+            Route::Proxy(proxy)
+                if proxy.kind == ProxyKind::Socks5h
+                    && self.host.parse::<IpAddr>().is_err()
+                    && self.host.len() > 255 =>
+            {
+                Err(Error::InvalidUrl(format!(
+                    "the host name is too long for SOCKS5 ({} bytes, at most 255): {:?}",
+                    self.host.len(),
+                    self.redacted()
+                )))
+            }
+            _ => Ok(self),
+        }
     }
 }
 
@@ -129,60 +153,46 @@ fn basic_authorization(userinfo: &str) -> Option<HeaderValue> {
 }
 
 impl Target {
-    /// The URL for logs: without user-info and query values (credentials and tokens).
+    /// The URL for logs: without user-info and query values (credentials and tokens). As
+    /// [`redact::url`] says, an `@` in the path hides the host too: `ws://h:12/a@b` may be a
+    /// password with a `/` in it.
     pub(crate) fn redacted(&self) -> String {
-        redact(&self.uri.to_string())
+        redact::url(&self.uri.to_string())
     }
-}
-
-/// `url` with its user-info (`user:password@`) and each query value replaced by `***`, and
-/// no fragment: safe for logs and error messages.
-fn redact(url: &str) -> String {
-    let url = url.split('#').next().unwrap_or_default();
-    let (rest, query) = match url.split_once('?') {
-        Some((rest, query)) => (rest, Some(query)),
-        None => (url, None),
-    };
-    let mut out = match rest.split_once("://") {
-        Some((scheme, after)) => {
-            let authority_end = after.find('/').unwrap_or(after.len());
-            let (authority, path) = after.split_at(authority_end);
-            match authority.rsplit_once('@') {
-                Some((_, host)) => format!("{scheme}://***@{host}{path}"),
-                None => rest.to_owned(),
-            }
-        }
-        None => rest.to_owned(),
-    };
-    if let Some(query) = query {
-        out.push('?');
-        let pairs: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((name, _)) => format!("{name}=***"),
-                None => pair.to_owned(),
-            })
-            .collect();
-        out.push_str(&pairs.join("&"));
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn credentials_and_query_values_are_redacted() {
-        assert_eq!(
-            redact("wss://user:secret@127.0.0.1:1/feed?token=abc&x=1&flag#frag"),
-            "wss://***@127.0.0.1:1/feed?token=***&x=***&flag"
-        );
-        assert_eq!(redact("ws://127.0.0.1/path"), "ws://127.0.0.1/path");
-        assert_eq!(redact("not a url?key=v"), "not a url?key=***");
         let err = Target::parse("ftp://u:pw@127.0.0.1/?token=abc").unwrap_err();
         let text = err.to_string();
         assert!(!text.contains("pw") && !text.contains("abc"), "{text}");
         let t = Target::parse("ws://127.0.0.1:9/x?token=abc").unwrap();
         assert_eq!(t.redacted(), "ws://127.0.0.1:9/x?token=***");
+        // A password with a `/` that happens to parse as a port and a path.
+        let t = Target::parse("ws://user:12/ss-secret@127.0.0.1/").unwrap();
+        assert_eq!(t.redacted(), "ws://***@127.0.0.1/");
+    }
+
+    #[test]
+    fn a_password_with_an_unescaped_hash_slash_or_question_mark_is_never_quoted() {
+        for url in [
+            "ws://user:pa#ss-secret@127.0.0.1/",
+            "ws://user:pa/ss-secret@127.0.0.1/",
+            "ws://user:pa?ss-secret@127.0.0.1/",
+            "wss://user:pa#ss-secret@127.0.0.1/x?token=t-secret",
+        ] {
+            // Whether it parses (as some other host) or not, nothing of the password shows.
+            let text = match Target::parse(url) {
+                Ok(target) => format!("{} {target:?}", target.redacted()),
+                Err(err) => format!("{err} {err:?}"),
+            };
+            assert!(
+                !text.contains("user") && !text.contains("secret"),
+                "{url}: {text}"
+            );
+        }
     }
 
     use super::*;

@@ -616,7 +616,9 @@ fn env_child() {
     if expect == "open" {
         round_trip(&url, config);
     } else {
-        let err = fails(&url, config);
+        // Read on this thread at connect, and returned there: no attempt could succeed.
+        let err = Client::connect_with_config(&url, config).unwrap_err();
+        assert_no_secret(&err);
         let Error::InvalidConfig(why) = &err else {
             panic!("expected InvalidConfig, got {err:?}")
         };
@@ -717,7 +719,7 @@ fn the_environment_is_read_at_connect_by_curls_rules() {
         0,
         0,
     );
-    // A value that is not a proxy fails the connection, without quoting its credentials.
+    // A value that is not a proxy fails `connect`, without quoting its credentials.
     child(
         &server,
         &[(

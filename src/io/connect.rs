@@ -14,12 +14,10 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::HeaderValue;
 use mio::net::TcpStream;
 use mio::{Interest, Registry};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
-use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::client::ClientHandshake;
 use tungstenite::handshake::{HandshakeError, MidHandshake};
 
@@ -27,12 +25,14 @@ use super::SOCKET;
 use super::handshake::{HeadLimit, open_event};
 use super::message::Connection;
 use super::proxy::Tunnel;
+use super::request;
 use super::stream::Stream;
 use crate::config::Config;
 use crate::deflate::{Agreed, Inflater};
 use crate::error::{ConnectFailures, Error, Result, TimeoutKind};
 use crate::event::OpenEvent;
 use crate::proxy::{Proxy, ProxyKind, Route};
+use crate::redact;
 use crate::shared::Shared;
 use crate::target::Target;
 
@@ -289,7 +289,7 @@ impl Attempt {
                     Ok((Stage::Done, Some(Progress::Open(opened))))
                 }
                 Err(HandshakeError::Interrupted(mid)) => Ok((Stage::Upgrading(mid), pending)),
-                Err(HandshakeError::Failure(err)) => Err(Error::from_handshake(err)),
+                Err(HandshakeError::Failure(err)) => Err(upgrade_failed(err)),
             },
             Stage::Done => Ok((Stage::Done, pending)),
         }
@@ -379,43 +379,15 @@ impl Attempt {
         Ok(Stage::Tls(Box::new(StreamOwned::new(conn, tcp))))
     }
 
-    /// Starts the HTTP upgrade with the configured headers and subprotocols, and the URL's
-    /// credentials unless an `Authorization` header is configured. `first_bytes` came from
-    /// the server with the proxy's answer.
+    /// Starts the HTTP upgrade with the request of [`request::upgrade`]. `first_bytes` came
+    /// from the server with the proxy's answer.
     fn upgrade(&self, stream: Stream, first_bytes: Vec<u8>) -> Result<Stage> {
-        let mut request = self
-            .target
-            .uri
-            .clone()
-            .into_client_request()
-            .map_err(|err| Error::InvalidUrl(err.to_string()))?;
-        let headers = request.headers_mut();
-        for (name, value) in self.config.header_pairs() {
-            headers.append(name.clone(), value.clone());
-        }
-        let mut stream = HeadLimit::with_received(stream, first_bytes);
-        if let Some(authorization) = &self.target.authorization {
-            if !headers.contains_key(http::header::AUTHORIZATION) {
-                let mut line = b"Authorization: ".to_vec();
-                line.extend_from_slice(authorization.as_bytes());
-                stream = stream.with_hidden_header(&line);
-            }
-        }
-        if !self.config.protocols().is_empty() {
-            let offered = self.config.protocols().join(", ");
-            let value = HeaderValue::from_str(&offered)
-                .map_err(|err| Error::InvalidConfig(err.to_string()))?;
-            headers.insert("Sec-WebSocket-Protocol", value);
-        }
-        if let Some(offer) = self.config.deflate_offer() {
-            let value = HeaderValue::from_str(&offer.header())
-                .map_err(|err| Error::InvalidConfig(err.to_string()))?;
-            headers.insert("Sec-WebSocket-Extensions", value);
-        }
+        let upgrade = request::upgrade(&self.target, &self.config)?;
+        let stream = HeadLimit::with_received(stream, first_bytes).with_request(upgrade.head);
         let ws_config = Some(self.config.websocket_config());
-        match ClientHandshake::start(stream, request, ws_config) {
+        match ClientHandshake::start(stream, upgrade.stand_in, ws_config) {
             Ok(mid) => Ok(Stage::Upgrading(mid)),
-            Err(err) => Err(Error::from_handshake(err)),
+            Err(err) => Err(upgrade_failed(err)),
         }
     }
 }
@@ -506,6 +478,16 @@ fn resolve(first_hop: &Lookup, server: Option<&Lookup>) -> Result<Resolved> {
         None => None,
     };
     Ok(Resolved { dial, server })
+}
+
+/// The error of a failed upgrade; a refusal's headers that carry credentials (`Set-Cookie`,
+/// ...) marked sensitive, so that its `Debug` does not show them.
+fn upgrade_failed(err: tungstenite::Error) -> Error {
+    let mut error = Error::from_handshake(err);
+    if let Error::Rejected { headers, .. } = &mut error {
+        redact::mark_sensitive(headers);
+    }
+    error
 }
 
 /// Whether a non-blocking connect has finished; `Err` if it failed.

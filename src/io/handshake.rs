@@ -8,9 +8,9 @@
 //! that tungstenite accepts is recognised. Other responses pass whole, body included, so that
 //! tungstenite can report them.
 //!
-//! On the way out it can add a header line that tungstenite never sees: the `Authorization`
-//! made from the URL's user-info. tungstenite logs the whole request at trace level, and
-//! credentials must never reach a log.
+//! On the way out it writes the request head we built ([`super::request`]) in place of
+//! tungstenite's, which it drops: tungstenite logs its request at trace level, and the query,
+//! the configured headers and the credentials must never reach a log.
 
 use std::io::{self, Read, Write};
 
@@ -22,6 +22,7 @@ use super::wire::Wire;
 use crate::config::Config;
 use crate::deflate::Inflater;
 use crate::event::OpenEvent;
+use crate::redact;
 
 /// The most headers a response may have; tungstenite's own limit.
 const MAX_HEADERS: usize = 124;
@@ -45,42 +46,44 @@ pub(super) struct HeadLimit {
     outgoing: Outgoing,
 }
 
-/// The request on its way out, when a hidden header is to be added.
-#[derive(Debug, Default)]
+/// The request on its way out: ours replaces tungstenite's. (No `Debug`: it holds the
+/// credentials.)
+#[derive(Default)]
 struct Outgoing {
-    /// The header line (with its CRLF) to add after the request line, until it has been.
-    hidden_header: Option<Vec<u8>>,
-    /// Request bytes taken from tungstenite and not yet written to the stream.
+    /// tungstenite's request is still coming in: its bytes are dropped up to its blank line.
+    swallowing: bool,
+    /// The last bytes of tungstenite's request seen so far (at most 3), to find a blank line
+    /// split between writes.
+    seen: Vec<u8>,
+    /// Our request bytes not yet written to the stream.
     bytes: Vec<u8>,
 }
 
 impl Outgoing {
-    /// Nothing to add and nothing held back: writes may go straight to the stream.
-    fn is_idle(&self) -> bool {
-        self.hidden_header.is_none() && self.bytes.is_empty()
-    }
-
-    /// Takes request bytes, adding the hidden header once the request line is complete.
-    fn take(&mut self, buf: &[u8]) {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(buf);
-        if self.hidden_header.is_some() {
-            // The CRLF may straddle the previous write and this one.
-            let from = start.saturating_sub(1);
-            if let Some(at) = self.bytes[from..].windows(2).position(|w| w == b"\r\n") {
-                let at = from + at + 2;
-                if let Some(header) = self.hidden_header.take() {
-                    self.bytes.splice(at..at, header);
-                }
+    /// Takes bytes of tungstenite's request; returns how many belong to it (up to its blank
+    /// line). Outside the request, none.
+    fn swallow(&mut self, buf: &[u8]) -> usize {
+        if !self.swallowing {
+            return 0;
+        }
+        let kept = self.seen.len();
+        self.seen.extend_from_slice(buf);
+        match self.seen.windows(4).position(|w| w == b"\r\n\r\n") {
+            Some(at) => {
+                self.swallowing = false;
+                self.seen.clear();
+                at + 4 - kept
+            }
+            None => {
+                let from = self.seen.len().saturating_sub(3);
+                self.seen.drain(..from);
+                buf.len()
             }
         }
     }
 
-    /// Writes what is held back, once the header is in; `WouldBlock` if `out` is full.
+    /// Writes our bytes; `WouldBlock` if `out` is full.
     fn push(&mut self, out: &mut impl Write) -> io::Result<()> {
-        if self.hidden_header.is_some() {
-            return Ok(());
-        }
         while !self.bytes.is_empty() {
             match out.write(&self.bytes)? {
                 0 => return Err(io::ErrorKind::WriteZero.into()),
@@ -121,12 +124,14 @@ impl HeadLimit {
         }
     }
 
-    /// Adds `line` (`Name: value`, no CRLF) to the request after its request line, behind
-    /// tungstenite's back (see the module docs).
-    pub(super) fn with_hidden_header(mut self, line: &[u8]) -> Self {
-        let mut line = line.to_vec();
-        line.extend_from_slice(b"\r\n");
-        self.outgoing.hidden_header = Some(line);
+    /// Writes `head` (a whole request head) instead of the request that tungstenite writes,
+    /// which is dropped (see the module docs).
+    pub(super) fn with_request(mut self, head: Vec<u8>) -> Self {
+        self.outgoing = Outgoing {
+            swallowing: true,
+            seen: Vec::new(),
+            bytes: head,
+        };
         self
     }
 
@@ -192,15 +197,18 @@ impl Read for HeadLimit {
 
 impl Write for HeadLimit {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.outgoing.is_idle() {
-            return self.stream.write(buf);
-        }
-        // Take all of it; `flush` (which tungstenite calls after the request) writes the rest.
-        self.outgoing.take(buf);
+        let swallowed = self.outgoing.swallow(buf);
+        // Ours goes first, whatever follows; `flush` (which tungstenite calls after its
+        // request) writes what the socket does not take now.
         match self.outgoing.push(&mut self.stream) {
-            Err(err) if err.kind() != io::ErrorKind::WouldBlock => Err(err),
-            _ => Ok(buf.len()),
+            Err(err) if err.kind() != io::ErrorKind::WouldBlock => return Err(err),
+            Err(_) if swallowed == 0 => return Err(io::ErrorKind::WouldBlock.into()),
+            _ => {}
         }
+        if swallowed > 0 {
+            return Ok(swallowed);
+        }
+        self.stream.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -211,7 +219,8 @@ impl Write for HeadLimit {
 
 /// The `Open` event of a successful upgrade.
 pub(super) fn open_event(response: Response) -> OpenEvent {
-    let (parts, _body) = response.into_parts();
+    let (mut parts, _body) = response.into_parts();
+    redact::mark_sensitive(&mut parts.headers);
     let protocol = parts
         .headers
         .get("sec-websocket-protocol")
@@ -279,30 +288,35 @@ mod tests {
     }
 
     #[test]
-    fn the_hidden_header_goes_after_the_request_line_at_any_split() {
-        let request = b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n";
-        let want = b"GET /x HTTP/1.1\r\nAuthorization: Basic eA==\r\nHost: h\r\n\r\n";
-        for piece in 1..request.len() {
+    fn our_request_replaces_tungstenites_at_any_split() {
+        let theirs = b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n";
+        let ours = b"GET /x?token=t HTTP/1.1\r\nHost: h\r\nCookie: c\r\n\r\n";
+        for piece in 1..theirs.len() {
             let mut outgoing = Outgoing {
-                hidden_header: Some(b"Authorization: Basic eA==\r\n".to_vec()),
-                bytes: Vec::new(),
+                swallowing: true,
+                seen: Vec::new(),
+                bytes: ours.to_vec(),
             };
             let mut out = Trickle {
                 written: Vec::new(),
                 block: false,
             };
-            // As HeadLimit does: take each write, push what can go, then flush to the end.
-            for chunk in request.chunks(piece) {
-                outgoing.take(chunk);
+            // As HeadLimit does: swallow each write, push what can go, then flush to the end.
+            let mut swallowed = 0;
+            for chunk in theirs.chunks(piece) {
+                swallowed += outgoing.swallow(chunk);
                 let _ = outgoing.push(&mut out);
             }
+            assert_eq!(swallowed, theirs.len(), "pieces of {piece}");
+            assert!(!outgoing.swallowing, "pieces of {piece}");
             for _ in 0..1000 {
                 if outgoing.push(&mut out).is_ok() {
                     break;
                 }
             }
-            assert_eq!(out.written, want, "pieces of {piece}");
-            assert!(outgoing.is_idle());
+            assert_eq!(out.written, ours, "pieces of {piece}");
+            // After the request, writes are not swallowed.
+            assert_eq!(outgoing.swallow(b"\x81\x00"), 0);
         }
     }
 

@@ -14,6 +14,7 @@ mod driver;
 mod handshake;
 mod message;
 mod proxy;
+mod request;
 mod retry;
 mod session;
 mod stream;

@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::session::Ending;
-use crate::error::Error;
+use crate::error::{Error, ProxyErrorKind};
 use crate::staying_connected::Reconnect;
 
 /// The per-handle retry state.
@@ -64,11 +64,33 @@ impl Retry {
 /// Whether the policy reconnects after `ending`.
 fn triggers(policy: &Reconnect, ending: &Ending) -> bool {
     match &ending.error {
-        // Neither the server nor the network: the user, the machine, or a bug.
-        Some(Error::Aborted | Error::Runtime(_) | Error::Internal(_)) => false,
-        // Failed connection attempts and abnormal closes.
-        Some(_) => true,
+        Some(error) => can_succeed_later(error),
         None => policy.on_clean_close || policy.on_close_codes.contains(&ending.close.code),
+    }
+}
+
+/// Whether the same attempt may succeed later, with nothing changed on our side.
+///
+/// Not: what the user, the machine or a bug ended; a URL or setting that cannot work; a
+/// request that the server or the HTTP proxy refused as such (4xx other than 408 Request
+/// Timeout and 429 Too Many Requests, which ask for a later try); SOCKS5 credentials missing
+/// or refused. Everything else may: the network, a server that is down or overloaded (5xx),
+/// and TLS certificate failures, which a captive portal or an intercepting middlebox causes
+/// and a renewed certificate cures.
+fn can_succeed_later(error: &Error) -> bool {
+    let refused = |status: u16| (400..500).contains(&status) && !matches!(status, 408 | 429);
+    match error {
+        Error::Aborted
+        | Error::Runtime(_)
+        | Error::Internal(_)
+        | Error::InvalidUrl(_)
+        | Error::InvalidConfig(_) => false,
+        Error::Rejected { status, .. } | Error::ProxyRejected { status, .. } => !refused(*status),
+        Error::Proxy {
+            kind: ProxyErrorKind::AuthRequired | ProxyErrorKind::AuthFailed,
+            ..
+        } => false,
+        _ => true,
     }
 }
 
@@ -218,6 +240,74 @@ mod tests {
         assert!(
             Retry::new(Some(any))
                 .next(&clean(1000), None, false)
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn what_cannot_succeed_later_is_not_retried() {
+        let never = [
+            Error::InvalidUrl("the host name is too long for SOCKS5".into()),
+            Error::InvalidConfig("http_proxy: the proxy scheme must be".into()),
+            Error::Proxy {
+                kind: ProxyErrorKind::AuthFailed,
+                source: None,
+            },
+            Error::Proxy {
+                kind: ProxyErrorKind::AuthRequired,
+                source: None,
+            },
+        ];
+        for error in never {
+            let text = format!("{error:?}");
+            let ending = Ending::failed(error);
+            assert_eq!(
+                Retry::new(Some(policy())).next(&ending, None, false),
+                None,
+                "{text}"
+            );
+        }
+        for status in [400, 401, 403, 404, 426, 499] {
+            let ending = rejected(status, "1");
+            assert_eq!(
+                Retry::new(Some(policy())).next(&ending, None, false),
+                None,
+                "{status}"
+            );
+            let proxy = Ending::failed(Error::ProxyRejected {
+                status,
+                headers: Box::default(),
+            });
+            assert_eq!(
+                Retry::new(Some(policy())).next(&proxy, None, false),
+                None,
+                "{status}"
+            );
+        }
+        for status in [301, 408, 429, 500, 502, 503] {
+            let ending = rejected(status, "0");
+            assert!(
+                Retry::new(Some(policy()))
+                    .next(&ending, None, false)
+                    .is_some(),
+                "{status}"
+            );
+        }
+        let proxy_unreachable = Ending::failed(Error::Proxy {
+            kind: ProxyErrorKind::HostUnreachable,
+            source: None,
+        });
+        assert!(
+            Retry::new(Some(policy()))
+                .next(&proxy_unreachable, None, false)
+                .is_some()
+        );
+        let certificate = Ending::failed(Error::from_rustls(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        )));
+        assert!(
+            Retry::new(Some(policy()))
+                .next(&certificate, None, false)
                 .is_some()
         );
     }

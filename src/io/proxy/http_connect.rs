@@ -61,7 +61,8 @@ impl HttpConnect {
                     exchange.consume(end);
                     return Ok(Some(exchange.into_received()));
                 }
-                Answer::Refused(status, headers) => {
+                Answer::Refused(status, mut headers) => {
+                    crate::redact::mark_sensitive(&mut headers);
                     return Err(Error::ProxyRejected {
                         status,
                         headers: Box::new(headers),
