@@ -12,6 +12,11 @@ use crate::proxy::{self, Proxy, Route};
 use crate::staying_connected::{self, Keepalive, OfflineSends, Reconnect};
 use crate::tls;
 
+mod connect_hook;
+
+pub use connect_hook::ConnectRequest;
+pub(crate) use connect_hook::{ConnectHook, checked_header};
+
 /// Headers that the handshake writes itself; setting them by hand would break it. Extensions
 /// are among them: the client offers permessage-deflate itself (see
 /// [`ConfigBuilder::deflate`]), and offering one it does not implement would fail the
@@ -79,6 +84,7 @@ pub struct Config {
     deflate_server_no_context_takeover: bool,
     deflate_client_max_window_bits: u8,
     deflate_server_max_window_bits: u8,
+    before_each_connect: Option<ConnectHook>,
 }
 
 impl Default for Config {
@@ -108,6 +114,7 @@ impl Default for Config {
             deflate_server_no_context_takeover: false,
             deflate_client_max_window_bits: 15,
             deflate_server_max_window_bits: 15,
+            before_each_connect: None,
         }
     }
 }
@@ -274,6 +281,11 @@ impl Config {
             None if self.proxy_from_env => proxy::route_from_env(tls, host, port, var),
             None => Route::Direct,
         }
+    }
+
+    /// The hook that picks each attempt's URL and headers, if one is set.
+    pub(crate) fn before_each_connect(&self) -> Option<&ConnectHook> {
+        self.before_each_connect.as_ref()
     }
 
     /// The headers as the handshake request wants them.
@@ -823,16 +835,9 @@ impl ConfigBuilder {
         }
 
         for (name, value) in raw_headers {
-            let Ok(header_name) = HeaderName::from_bytes(name.as_bytes()) else {
-                return invalid(format!("invalid header name {name:?}"));
-            };
-            if RESERVED_HEADERS.contains(&header_name.as_str()) {
-                return invalid(format!("header {name:?} is set by the handshake itself"));
-            }
-            let Ok(header_value) = HeaderValue::from_str(&value) else {
-                return invalid(format!("invalid value for header {name:?}"));
-            };
-            config.headers.push((header_name, header_value));
+            let header =
+                connect_hook::checked_header(&name, &value).map_err(Error::InvalidConfig)?;
+            config.headers.push(header);
         }
         for (i, protocol) in config.protocols.iter().enumerate() {
             if !is_token(protocol) {

@@ -129,6 +129,13 @@ pub enum Error {
     #[error("the I/O thread could not run")]
     Runtime(#[source] io::Error),
 
+    /// The [`before_each_connect`](crate::ConfigBuilder::before_each_connect) hook failed: it
+    /// returned this error (the source), panicked, or returned a URL or header that is not
+    /// valid ([`InvalidUrl`](Self::InvalidUrl) or [`InvalidConfig`](Self::InvalidConfig) as
+    /// the source). Ends reconnecting.
+    #[error("the before_each_connect hook failed")]
+    ConnectHook(#[source] BoxError),
+
     /// The connection attempt was aborted by [`close`](crate::SendHandle::close) before it
     /// was open.
     #[error("connection attempt aborted by close()")]

@@ -240,7 +240,7 @@ mod event;
 pub mod callback;
 
 pub use client::{Client, Events, TryEvents};
-pub use config::{Config, ConfigBuilder};
+pub use config::{Config, ConfigBuilder, ConnectRequest};
 pub use error::{
     ConnectFailures, Error, ProxyErrorKind, RecvError, RecvTimeoutError, Result, TimeoutKind,
     TlsErrorKind, TryRecvError,

@@ -1,4 +1,5 @@
-//! One connection attempt, as a non-blocking state machine: resolve, TCP connect (each address
+//! One connection attempt, as a non-blocking state machine: the user's hook (if any), resolve,
+//! TCP connect (each address
 //! in turn), the proxy's tunnel if there is a proxy, TLS, HTTP upgrade. Each stage takes the
 //! transport of the one before it. The I/O thread calls [`Attempt::advance`] whenever
 //! something may have changed and sleeps until [`Attempt::wake_at`] otherwise, so an attempt
@@ -14,7 +15,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use mio::net::TcpStream;
 use mio::{Interest, Registry};
 use rustls::pki_types::ServerName;
@@ -26,6 +27,7 @@ use tungstenite::handshake::{HandshakeError, MidHandshake};
 use super::SOCKET;
 use super::handshake::{HeadLimit, open_event};
 use super::message::Connection;
+use super::prepare::{Prepared, call_hook};
 use super::proxy::Tunnel;
 use super::stream::Stream;
 use crate::config::Config;
@@ -66,6 +68,8 @@ struct Resolved {
 
 #[derive(Debug)]
 enum Stage {
+    /// The `before_each_connect` hook runs on its own thread.
+    Preparing(flume::Receiver<Result<Prepared>>),
     Resolving(flume::Receiver<Result<Resolved>>),
     Dialing(Dial),
     Proxy(Box<(TcpStream, Tunnel)>),
@@ -94,9 +98,44 @@ pub(super) struct Attempt {
     stage: Stage,
     /// The server's address for a `socks5://` proxy, once resolved.
     server: Option<SocketAddr>,
+    /// Headers from the hook: they replace the configured ones of the same name.
+    headers: Vec<(HeaderName, HeaderValue)>,
+    shared: Arc<Shared>,
 }
 
 impl Attempt {
+    /// Starts the attempt that follows reconnect attempt `attempt` (0 for the first
+    /// connection): the `before_each_connect` hook if there is one, else resolving.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when the environment named a proxy that does not parse;
+    /// [`Error::Runtime`] when a helper thread cannot start.
+    pub(super) fn start(
+        target: Target,
+        config: Config,
+        shared: &Arc<Shared>,
+        attempt: u32,
+    ) -> Result<Self> {
+        let deadline = Instant::now() + config.connect_timeout();
+        let mut started = Attempt {
+            target,
+            config,
+            deadline,
+            stage: Stage::Done,
+            server: None,
+            headers: Vec::new(),
+            shared: shared.clone(),
+        };
+        started.stage = match started.config.before_each_connect() {
+            Some(hook) => {
+                let (target, config) = (started.target.clone(), started.config.clone());
+                Stage::Preparing(call_hook(hook.clone(), attempt, target, config, shared)?)
+            }
+            None => started.resolving()?,
+        };
+        Ok(started)
+    }
+
     /// Starts resolving the first hop: the proxy, or else the server (and with `socks5://`
     /// the server too). IP literals need no resolver; names are resolved on a short-lived
     /// helper thread, so that the attempt stays abortable and its timeout holds.
@@ -104,13 +143,13 @@ impl Attempt {
     /// # Errors
     /// [`Error::InvalidConfig`] when the environment named a proxy that does not parse;
     /// [`Error::Runtime`] when the helper thread cannot start.
-    pub(super) fn start(target: Target, config: Config, shared: &Arc<Shared>) -> Result<Self> {
-        let deadline = Instant::now() + config.connect_timeout();
+    fn resolving(&self) -> Result<Stage> {
+        let target = &self.target;
         let (first_hop, server) = match &target.route {
-            Route::Direct => (Lookup::server(&target), None),
+            Route::Direct => (Lookup::server(target), None),
             Route::Proxy(proxy) => {
                 log::debug!("through the proxy {proxy}");
-                let server = (proxy.kind == ProxyKind::Socks5).then(|| Lookup::server(&target));
+                let server = (proxy.kind == ProxyKind::Socks5).then(|| Lookup::server(target));
                 (Lookup::proxy(proxy), server)
             }
             Route::BadEnvironment(why) => return Err(Error::InvalidConfig(why.clone())),
@@ -119,7 +158,7 @@ impl Attempt {
         if first_hop.is_literal() && server.as_ref().is_none_or(Lookup::is_literal) {
             let _ = tx.send(resolve(&first_hop, server.as_ref()));
         } else {
-            let shared = shared.clone();
+            let shared = self.shared.clone();
             std::thread::Builder::new()
                 .name("nwebsocket-dns".into())
                 .stack_size(128 << 10)
@@ -132,13 +171,7 @@ impl Attempt {
                 })
                 .map_err(Error::Runtime)?;
         }
-        Ok(Attempt {
-            target,
-            config,
-            deadline,
-            stage: Stage::Resolving(rx),
-            server: None,
-        })
+        Ok(Stage::Resolving(rx))
     }
 
     /// When the I/O thread must call [`advance`](Self::advance) again even if nothing happens.
@@ -186,12 +219,13 @@ impl Attempt {
             Stage::Upgrading(mut mid) => {
                 deregister(registry, mid.get_mut().get_mut().stream().tcp());
             }
-            Stage::Resolving(_) | Stage::Done => {}
+            Stage::Preparing(_) | Stage::Resolving(_) | Stage::Done => {}
         }
     }
 
     fn phase(&self) -> &'static str {
         match self.stage {
+            Stage::Preparing(_) => "in the before_each_connect hook",
             Stage::Resolving(_) => "resolving the host",
             Stage::Dialing(_) => "connecting",
             Stage::Proxy(_) => "in the proxy handshake",
@@ -205,6 +239,21 @@ impl Attempt {
     fn step(&mut self, stage: Stage, registry: &Registry) -> Result<(Stage, Option<Progress>)> {
         let pending = Some(Progress::Pending);
         match stage {
+            Stage::Preparing(rx) => match rx.try_recv() {
+                Ok(Ok(prepared)) => {
+                    if prepared.target.uri != self.target.uri {
+                        log::debug!("the hook chose {}", prepared.target.redacted());
+                    }
+                    self.target = prepared.target;
+                    self.headers = prepared.headers;
+                    Ok((self.resolving()?, None))
+                }
+                Ok(Err(err)) => Err(err),
+                Err(flume::TryRecvError::Empty) => Ok((Stage::Preparing(rx), pending)),
+                Err(flume::TryRecvError::Disconnected) => Err(Error::ConnectHook(
+                    "the before_each_connect thread died".into(),
+                )),
+            },
             Stage::Resolving(rx) => match rx.try_recv() {
                 Ok(Ok(resolved)) => {
                     self.server = resolved.server;
@@ -390,7 +439,13 @@ impl Attempt {
             .into_client_request()
             .map_err(|err| Error::InvalidUrl(err.to_string()))?;
         let headers = request.headers_mut();
-        for (name, value) in self.config.header_pairs() {
+        let configured = self.config.header_pairs().iter();
+        for (name, value) in configured
+            .filter(|(name, _)| !self.headers.iter().any(|(replaced, _)| replaced == name))
+        {
+            headers.append(name.clone(), value.clone());
+        }
+        for (name, value) in &self.headers {
             headers.append(name.clone(), value.clone());
         }
         let mut stream = HeadLimit::with_received(stream, first_bytes);

@@ -13,6 +13,7 @@ mod connect;
 mod driver;
 mod handshake;
 mod message;
+mod prepare;
 mod proxy;
 mod retry;
 mod session;

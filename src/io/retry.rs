@@ -64,8 +64,10 @@ impl Retry {
 /// Whether the policy reconnects after `ending`.
 fn triggers(policy: &Reconnect, ending: &Ending) -> bool {
     match &ending.error {
-        // Neither the server nor the network: the user, the machine, or a bug.
-        Some(Error::Aborted | Error::Runtime(_) | Error::Internal(_)) => false,
+        // Neither the server nor the network: the user, their hook, the machine, or a bug.
+        Some(Error::Aborted | Error::ConnectHook(_) | Error::Runtime(_) | Error::Internal(_)) => {
+            false
+        }
         // Failed connection attempts and abnormal closes.
         Some(_) => true,
         None => policy.on_clean_close || policy.on_close_codes.contains(&ending.close.code),
