@@ -13,9 +13,11 @@ use crate::staying_connected::{self, Keepalive, OfflineSends, Reconnect};
 use crate::tls;
 
 mod connect_hook;
+mod tcp_keepalive;
 
 pub use connect_hook::ConnectRequest;
 pub(crate) use connect_hook::{ConnectHook, checked_header};
+pub(crate) use tcp_keepalive::TcpKeepalive;
 
 /// Headers that the handshake writes itself; setting them by hand would break it. Extensions
 /// are among them: the client offers permessage-deflate itself (see
@@ -85,6 +87,7 @@ pub struct Config {
     deflate_client_max_window_bits: u8,
     deflate_server_max_window_bits: u8,
     before_each_connect: Option<ConnectHook>,
+    tcp_keepalive: Option<TcpKeepalive>,
 }
 
 impl Default for Config {
@@ -115,6 +118,7 @@ impl Default for Config {
             deflate_client_max_window_bits: 15,
             deflate_server_max_window_bits: 15,
             before_each_connect: None,
+            tcp_keepalive: None,
         }
     }
 }
@@ -809,7 +813,8 @@ impl ConfigBuilder {
     /// TLS option. For proxies: the [`proxy`](Self::proxy) URL does not parse, has a scheme other
     /// than `http`, `socks5` or `socks5h`, a path, or (for SOCKS5) a user name or password over
     /// 255 bytes; the message never quotes the credentials. For compression: a window size
-    /// outside 9 to 15 bits.
+    /// outside 9 to 15 bits. For TCP keepalive: a time not whole seconds from 1 to 32767, or a
+    /// probe count not 1 to 127.
     pub fn build(self) -> Result<Config> {
         let ConfigBuilder {
             mut config,
@@ -893,6 +898,9 @@ impl ConfigBuilder {
             if !(9..=15).contains(&bits) {
                 return invalid(format!("{name} must be 9 to 15"));
             }
+        }
+        if let Some(Err(why)) = config.tcp_keepalive.map(|k| k.check()) {
+            return invalid(why);
         }
         if let Some(url) = raw_proxy {
             config.proxy = Some(Proxy::parse(&url).map_err(Error::InvalidConfig)?);

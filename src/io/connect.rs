@@ -24,12 +24,12 @@ use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::client::ClientHandshake;
 use tungstenite::handshake::{HandshakeError, MidHandshake};
 
-use super::SOCKET;
 use super::handshake::{HeadLimit, open_event};
 use super::message::Connection;
 use super::prepare::{Prepared, call_hook};
 use super::proxy::Tunnel;
 use super::stream::Stream;
+use super::{SOCKET, socket_options};
 use crate::config::Config;
 use crate::deflate::{Agreed, Inflater};
 use crate::error::{ConnectFailures, Error, Result, TimeoutKind};
@@ -268,7 +268,7 @@ impl Attempt {
             },
             Stage::Dialing(dial) => match is_connected(&dial.stream) {
                 Ok(true) => {
-                    dial.stream.set_nodelay(self.config.tcp_nodelay())?;
+                    socket_options::configure(&dial.stream, &self.config)?;
                     log::debug!("TCP connected to {}", dial.addr);
                     Ok((self.tunnel(dial.stream, registry)?, None))
                 }

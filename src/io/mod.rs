@@ -17,6 +17,7 @@ mod prepare;
 mod proxy;
 mod retry;
 mod session;
+mod socket_options;
 mod stream;
 mod wire;
 
