@@ -13,10 +13,12 @@ use crate::staying_connected::{self, Keepalive, OfflineSends, Reconnect};
 use crate::tls;
 
 mod connect_hook;
+mod happy_eyeballs;
 mod tcp_keepalive;
 
 pub use connect_hook::ConnectRequest;
 pub(crate) use connect_hook::{ConnectHook, checked_header};
+use happy_eyeballs::Resolve;
 pub(crate) use tcp_keepalive::TcpKeepalive;
 
 /// Headers that the handshake writes itself; setting them by hand would break it. Extensions
@@ -88,6 +90,8 @@ pub struct Config {
     deflate_server_max_window_bits: u8,
     before_each_connect: Option<ConnectHook>,
     tcp_keepalive: Option<TcpKeepalive>,
+    happy_eyeballs_delay: Duration,
+    resolve: Vec<Resolve>,
 }
 
 impl Default for Config {
@@ -119,6 +123,8 @@ impl Default for Config {
             deflate_server_max_window_bits: 15,
             before_each_connect: None,
             tcp_keepalive: None,
+            happy_eyeballs_delay: Duration::from_millis(250),
+            resolve: Vec::new(),
         }
     }
 }
@@ -814,7 +820,8 @@ impl ConfigBuilder {
     /// than `http`, `socks5` or `socks5h`, a path, or (for SOCKS5) a user name or password over
     /// 255 bytes; the message never quotes the credentials. For compression: a window size
     /// outside 9 to 15 bits. For TCP keepalive: a time not whole seconds from 1 to 32767, or a
-    /// probe count not 1 to 127.
+    /// probe count not 1 to 127. For connecting: a Happy Eyeballs delay not 10 ms to 60 s, or
+    /// [`resolve_to_addrs`](Self::resolve_to_addrs) with no address.
     pub fn build(self) -> Result<Config> {
         let ConfigBuilder {
             mut config,
@@ -902,6 +909,8 @@ impl ConfigBuilder {
         if let Some(Err(why)) = config.tcp_keepalive.map(|k| k.check()) {
             return invalid(why);
         }
+        happy_eyeballs::check(config.happy_eyeballs_delay, &config.resolve)
+            .map_err(Error::InvalidConfig)?;
         if let Some(url) = raw_proxy {
             config.proxy = Some(Proxy::parse(&url).map_err(Error::InvalidConfig)?);
         }

@@ -449,7 +449,9 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
 pub struct ConnectFailures(pub(crate) Vec<(SocketAddr, io::Error)>);
 
 impl ConnectFailures {
-    /// Each address tried, in order, with its error.
+    /// Each address that failed, with its error, in the order they failed (connects race by
+    /// [Happy Eyeballs](crate::ConfigBuilder::happy_eyeballs_delay), so a refused address may
+    /// fail before one tried earlier).
     pub fn iter(&self) -> impl Iterator<Item = (SocketAddr, &io::Error)> {
         self.0.iter().map(|(addr, err)| (*addr, err))
     }

@@ -1,6 +1,6 @@
 //! One connection attempt, as a non-blocking state machine: the user's hook (if any), resolve,
-//! TCP connect (each address
-//! in turn), the proxy's tunnel if there is a proxy, TLS, HTTP upgrade. Each stage takes the
+//! TCP connect (racing the
+//! addresses by Happy Eyeballs, `dial`), the proxy's tunnel if there is a proxy, TLS, HTTP upgrade. Each stage takes the
 //! transport of the one before it. The I/O thread calls [`Attempt::advance`] whenever
 //! something may have changed and sleeps until [`Attempt::wake_at`] otherwise, so an attempt
 //! can be aborted at any point and a new one started from scratch; one deadline covers every
@@ -9,30 +9,30 @@
 //! With a proxy, the resolver and TCP reach the proxy, not the server; only `socks5://` also
 //! resolves the server's name here, to hand the proxy an address.
 
-use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Instant;
 
 use http::{HeaderName, HeaderValue};
+use mio::Registry;
 use mio::net::TcpStream;
-use mio::{Interest, Registry};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::client::ClientHandshake;
 use tungstenite::handshake::{HandshakeError, MidHandshake};
 
+use super::dial::Dialer;
 use super::handshake::{HeadLimit, open_event};
 use super::message::Connection;
 use super::prepare::{Prepared, call_hook};
 use super::proxy::Tunnel;
+use super::socket_options;
 use super::stream::Stream;
-use super::{SOCKET, socket_options};
 use crate::config::Config;
 use crate::deflate::{Agreed, Inflater};
-use crate::error::{ConnectFailures, Error, Result, TimeoutKind};
+use crate::error::{Error, Result, TimeoutKind};
 use crate::event::OpenEvent;
 use crate::proxy::{Proxy, ProxyKind, Route};
 use crate::shared::Shared;
@@ -71,22 +71,12 @@ enum Stage {
     /// The `before_each_connect` hook runs on its own thread.
     Preparing(flume::Receiver<Result<Prepared>>),
     Resolving(flume::Receiver<Result<Resolved>>),
-    Dialing(Dial),
+    Dialing(Dialer),
     Proxy(Box<(TcpStream, Tunnel)>),
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
     Upgrading(MidHandshake<ClientHandshake<HeadLimit>>),
     /// Between stages, and after the end.
     Done,
-}
-
-/// TCP connects to each resolved address in turn, each with its share of the time left.
-#[derive(Debug)]
-struct Dial {
-    stream: TcpStream,
-    addr: SocketAddr,
-    addr_deadline: Instant,
-    rest: VecDeque<SocketAddr>,
-    failures: Vec<(SocketAddr, io::Error)>,
 }
 
 /// One try at opening the connection.
@@ -146,11 +136,12 @@ impl Attempt {
     fn resolving(&self) -> Result<Stage> {
         let target = &self.target;
         let (first_hop, server) = match &target.route {
-            Route::Direct => (Lookup::server(target), None),
+            Route::Direct => (Lookup::server(target, &self.config), None),
             Route::Proxy(proxy) => {
                 log::debug!("through the proxy {proxy}");
-                let server = (proxy.kind == ProxyKind::Socks5).then(|| Lookup::server(target));
-                (Lookup::proxy(proxy), server)
+                let server =
+                    (proxy.kind == ProxyKind::Socks5).then(|| Lookup::server(target, &self.config));
+                (Lookup::proxy(proxy, &self.config), server)
             }
             Route::BadEnvironment(why) => return Err(Error::InvalidConfig(why.clone())),
         };
@@ -177,7 +168,7 @@ impl Attempt {
     /// When the I/O thread must call [`advance`](Self::advance) again even if nothing happens.
     pub(super) fn wake_at(&self) -> Instant {
         match &self.stage {
-            Stage::Dialing(dial) => dial.addr_deadline.min(self.deadline),
+            Stage::Dialing(dialer) => dialer.wake_at().unwrap_or(self.deadline).min(self.deadline),
             _ => self.deadline,
         }
     }
@@ -213,7 +204,7 @@ impl Attempt {
     /// Closes whatever socket the attempt holds.
     pub(super) fn abort(&mut self, registry: &Registry) {
         match std::mem::replace(&mut self.stage, Stage::Done) {
-            Stage::Dialing(mut dial) => deregister(registry, &mut dial.stream),
+            Stage::Dialing(mut dialer) => dialer.abort(registry),
             Stage::Proxy(mut proxy) => deregister(registry, &mut proxy.0),
             Stage::Tls(mut tls) => deregister(registry, &mut tls.sock),
             Stage::Upgrading(mut mid) => {
@@ -257,8 +248,8 @@ impl Attempt {
             Stage::Resolving(rx) => match rx.try_recv() {
                 Ok(Ok(resolved)) => {
                     self.server = resolved.server;
-                    let dial = self.dial(resolved.dial.into(), Vec::new(), registry)?;
-                    Ok((dial, None))
+                    let delay = self.config.happy_eyeballs_delay();
+                    Ok((Stage::Dialing(Dialer::new(resolved.dial, delay)), None))
                 }
                 Ok(Err(err)) => Err(err),
                 Err(flume::TryRecvError::Empty) => Ok((Stage::Resolving(rx), pending)),
@@ -266,20 +257,17 @@ impl Attempt {
                     Err(Error::Connect("the resolver thread died".into()))
                 }
             },
-            Stage::Dialing(dial) => match is_connected(&dial.stream) {
-                Ok(true) => {
-                    socket_options::configure(&dial.stream, &self.config)?;
-                    log::debug!("TCP connected to {}", dial.addr);
-                    Ok((self.tunnel(dial.stream, registry)?, None))
+            Stage::Dialing(mut dialer) => match dialer.advance(registry)? {
+                Some((stream, addr)) => {
+                    log::debug!("TCP connected to {addr}");
+                    if let Err(err) = socket_options::configure(&stream, &self.config) {
+                        let mut stream = stream;
+                        deregister(registry, &mut stream);
+                        return Err(err.into());
+                    }
+                    Ok((self.tunnel(stream, registry)?, None))
                 }
-                Ok(false) if Instant::now() < dial.addr_deadline => {
-                    Ok((Stage::Dialing(dial), pending))
-                }
-                Ok(false) => {
-                    let err = io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
-                    self.next_address(dial, err, registry).map(|s| (s, None))
-                }
-                Err(err) => self.next_address(dial, err, registry).map(|s| (s, None)),
+                None => Ok((Stage::Dialing(dialer), pending)),
             },
             Stage::Proxy(mut proxy) => {
                 let (tcp, tunnel) = &mut *proxy;
@@ -342,51 +330,6 @@ impl Attempt {
             },
             Stage::Done => Ok((Stage::Done, pending)),
         }
-    }
-
-    /// Starts a TCP connect to the first address that accepts a non-blocking connect.
-    fn dial(
-        &self,
-        mut rest: VecDeque<SocketAddr>,
-        mut failures: Vec<(SocketAddr, io::Error)>,
-        registry: &Registry,
-    ) -> Result<Stage> {
-        while let Some(addr) = rest.pop_front() {
-            let started = TcpStream::connect(addr).and_then(|mut stream| {
-                registry.register(&mut stream, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
-                Ok(stream)
-            });
-            match started {
-                Ok(stream) => {
-                    let now = Instant::now();
-                    let share =
-                        self.deadline.saturating_duration_since(now) / (rest.len() as u32 + 1);
-                    log::debug!("connecting to {addr}");
-                    return Ok(Stage::Dialing(Dial {
-                        stream,
-                        addr,
-                        addr_deadline: now + share,
-                        rest,
-                        failures,
-                    }));
-                }
-                Err(err) => failures.push((addr, err)),
-            }
-        }
-        Err(Error::Connect(Box::new(ConnectFailures(failures))))
-    }
-
-    fn next_address(&self, mut dial: Dial, err: io::Error, registry: &Registry) -> Result<Stage> {
-        log::debug!("connect to {} failed: {err}", dial.addr);
-        deregister(registry, &mut dial.stream);
-        dial.failures.push((dial.addr, err));
-        if dial.rest.is_empty() && Instant::now() >= self.deadline {
-            return Err(Error::Timeout {
-                kind: TimeoutKind::Connect,
-                during: "connecting",
-            });
-        }
-        self.dial(dial.rest, dial.failures, registry)
     }
 
     /// Starts the proxy's tunnel over the connected socket, or goes on to TLS.
@@ -500,36 +443,44 @@ impl Attempt {
     }
 }
 
-/// A name (or IP literal) to resolve, and what it names, for the error message.
+/// A name (or IP literal) to resolve, and what it names, for the error message; or the
+/// addresses `resolve_to_addrs` fixed for it.
 #[derive(Debug)]
 struct Lookup {
     host: String,
     port: u16,
     what: &'static str,
+    fixed: Option<Vec<SocketAddr>>,
 }
 
 impl Lookup {
-    fn server(target: &Target) -> Self {
+    fn server(target: &Target, config: &Config) -> Self {
         Lookup {
             host: target.host.clone(),
             port: target.port,
             what: "",
+            fixed: config.fixed_addrs(&target.host, target.port),
         }
     }
 
-    fn proxy(proxy: &Proxy) -> Self {
+    fn proxy(proxy: &Proxy, config: &Config) -> Self {
         Lookup {
             host: proxy.host.clone(),
             port: proxy.port,
             what: "the proxy ",
+            fixed: config.fixed_addrs(&proxy.host, proxy.port),
         }
     }
 
+    /// Whether no resolver is needed: an IP literal, or fixed addresses.
     fn is_literal(&self) -> bool {
-        self.host.parse::<IpAddr>().is_ok()
+        self.fixed.is_some() || self.host.parse::<IpAddr>().is_ok()
     }
 
     fn resolve(&self) -> Result<Vec<SocketAddr>> {
+        if let Some(fixed) = &self.fixed {
+            return Ok(fixed.clone());
+        }
         if let Ok(ip) = self.host.parse::<IpAddr>() {
             return Ok(vec![SocketAddr::new(ip, self.port)]);
         }
@@ -561,18 +512,6 @@ fn resolve(first_hop: &Lookup, server: Option<&Lookup>) -> Result<Resolved> {
         None => None,
     };
     Ok(Resolved { dial, server })
-}
-
-/// Whether a non-blocking connect has finished; `Err` if it failed.
-fn is_connected(stream: &TcpStream) -> io::Result<bool> {
-    if let Some(err) = stream.take_error()? {
-        return Err(err);
-    }
-    match stream.peer_addr() {
-        Ok(_) => Ok(true),
-        Err(err) if err.kind() == io::ErrorKind::NotConnected => Ok(false),
-        Err(err) => Err(err),
-    }
 }
 
 fn deregister(registry: &Registry, stream: &mut TcpStream) {

@@ -10,6 +10,7 @@
 //! [`Inbox`], the command channel, and the [`Shared`] flags and outgoing buffer.
 
 mod connect;
+mod dial;
 mod driver;
 mod handshake;
 mod message;
