@@ -14,6 +14,7 @@ use crate::tls;
 
 mod connect_hook;
 mod happy_eyeballs;
+mod redirects;
 mod tcp_keepalive;
 
 pub use connect_hook::ConnectRequest;
@@ -92,6 +93,7 @@ pub struct Config {
     tcp_keepalive: Option<TcpKeepalive>,
     happy_eyeballs_delay: Duration,
     resolve: Vec<Resolve>,
+    follow_redirects: u32,
 }
 
 impl Default for Config {
@@ -125,6 +127,7 @@ impl Default for Config {
             tcp_keepalive: None,
             happy_eyeballs_delay: Duration::from_millis(250),
             resolve: Vec::new(),
+            follow_redirects: 0,
         }
     }
 }

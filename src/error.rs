@@ -85,6 +85,14 @@ pub enum Error {
         body: Box<[u8]>,
     },
 
+    /// A redirect of the upgrade request was not followed, though
+    /// [`follow_redirects`](crate::ConfigBuilder::follow_redirects) is on: one too many, from
+    /// `wss` to `ws`, credentials to another host, or a `Location` that is not a WebSocket URL.
+    /// The source says which. (With `follow_redirects` off, a redirect is
+    /// [`Rejected`](Self::Rejected).)
+    #[error("redirect not followed")]
+    Redirect(#[source] BoxError),
+
     /// The HTTP proxy refused the `CONNECT` tunnel: 407 (credentials missing or refused), 401
     /// (some proxies, tinyproxy among them, answer wrong credentials so), 403 (not allowed),
     /// 502 (the proxy could not reach the server), ...

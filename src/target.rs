@@ -29,7 +29,7 @@ pub(crate) struct Target {
     /// Directly or through a proxy; [`Direct`](Route::Direct) until [`routed`](Self::routed).
     pub(crate) route: Route,
     /// The proxy variables as they were at `connect`, to route a URL that a
-    /// `before_each_connect` hook returns (empty without a hook).
+    /// `before_each_connect` hook or a redirect gives (empty without either).
     proxy_env: Arc<[(&'static str, String)]>,
 }
 
@@ -123,7 +123,8 @@ impl Target {
         self.route = config.route(self.tls, &self.host, self.port, |name| {
             std::env::var(name).ok()
         });
-        if config.before_each_connect().is_some() && config.proxy_from_env() {
+        let may_change = config.before_each_connect().is_some() || config.follow_redirects() > 0;
+        if may_change && config.proxy_from_env() {
             let snapshot: Vec<(&'static str, String)> = PROXY_VARIABLES
                 .into_iter()
                 .filter_map(|name| Some((name, std::env::var(name).ok()?)))
@@ -133,7 +134,7 @@ impl Target {
         self
     }
 
-    /// The target for `url` (from a `before_each_connect` hook), routed by `config` and the
+    /// The target for `url` (from a `before_each_connect` hook or a redirect), routed by `config` and the
     /// proxy environment as it was when this target was routed; nothing is read now.
     ///
     /// # Errors

@@ -1,8 +1,9 @@
 //! One connection attempt, as a non-blocking state machine: the user's hook (if any), resolve,
-//! TCP connect (racing the
-//! addresses by Happy Eyeballs, `dial`), the proxy's tunnel if there is a proxy, TLS, HTTP upgrade. Each stage takes the
-//! transport of the one before it. The I/O thread calls [`Attempt::advance`] whenever
-//! something may have changed and sleeps until [`Attempt::wake_at`] otherwise, so an attempt
+//! TCP connect (racing the addresses by Happy Eyeballs, `dial`), the proxy's tunnel if there
+//! is a proxy, TLS, HTTP upgrade (and again from the resolver for each redirect followed,
+//! `redirect`). Each stage takes the transport of the one before it. The I/O thread calls
+//! [`Attempt::advance`] whenever something may have changed and sleeps until
+//! [`Attempt::wake_at`] otherwise, so an attempt
 //! can be aborted at any point and a new one started from scratch; one deadline covers every
 //! stage.
 //!
@@ -28,6 +29,7 @@ use super::handshake::{HeadLimit, open_event};
 use super::message::Connection;
 use super::prepare::{Prepared, call_hook};
 use super::proxy::Tunnel;
+use super::redirect;
 use super::socket_options;
 use super::stream::Stream;
 use crate::config::Config;
@@ -90,6 +92,8 @@ pub(super) struct Attempt {
     server: Option<SocketAddr>,
     /// Headers from the hook: they replace the configured ones of the same name.
     headers: Vec<(HeaderName, HeaderValue)>,
+    /// Redirects followed so far.
+    redirects: u32,
     shared: Arc<Shared>,
 }
 
@@ -114,6 +118,7 @@ impl Attempt {
             stage: Stage::Done,
             server: None,
             headers: Vec::new(),
+            redirects: 0,
             shared: shared.clone(),
         };
         started.stage = match started.config.before_each_connect() {
@@ -326,7 +331,21 @@ impl Attempt {
                     Ok((Stage::Done, Some(Progress::Open(opened))))
                 }
                 Err(HandshakeError::Interrupted(mid)) => Ok((Stage::Upgrading(mid), pending)),
-                Err(HandshakeError::Failure(err)) => Err(Error::from_handshake(err)),
+                Err(HandshakeError::Failure(err)) => match Error::from_handshake(err) {
+                    Error::Rejected {
+                        status, headers, ..
+                    } if self.config.follow_redirects() > 0
+                        && redirect::is_redirect(status)
+                        && headers.contains_key(http::header::LOCATION) =>
+                    {
+                        self.redirects += 1;
+                        let hop = (self.redirects, &self.config);
+                        self.target = redirect::follow(&self.target, &self.headers, &headers, hop)?;
+                        self.server = None;
+                        Ok((self.resolving()?, None))
+                    }
+                    error => Err(error),
+                },
             },
             Stage::Done => Ok((Stage::Done, pending)),
         }

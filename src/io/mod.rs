@@ -16,6 +16,7 @@ mod handshake;
 mod message;
 mod prepare;
 mod proxy;
+mod redirect;
 mod retry;
 mod session;
 mod socket_options;
