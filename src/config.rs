@@ -14,6 +14,8 @@ use crate::tls;
 
 mod connect_hook;
 mod happy_eyeballs;
+#[cfg(feature = "platform-verifier")]
+mod platform_verifier;
 mod redirects;
 mod tcp_keepalive;
 

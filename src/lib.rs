@@ -210,6 +210,10 @@
 //! - `webpki-roots`: also trust the Mozilla root certificates bundled in the `webpki-roots`
 //!   crate, on top of the platform's. For machines with no certificate store (minimal
 //!   containers); the bundle is only as fresh as your build.
+//! - `platform-verifier`: offers `ConfigBuilder::platform_verifier`, which checks
+//!   certificates with the operating system's verifier (rustls-platform-verifier: the
+//!   Keychain on Apple platforms, CryptoAPI on Windows, Android's trust manager; on Linux,
+//!   webpki over the same roots as the default).
 //!
 //! # MSRV
 //!
