@@ -43,3 +43,7 @@ node -e 'console.log("Node", process.version, "ws", require("./tests/interop/nod
 
 step "cargo test --test interop -- --ignored"
 cargo test --test interop -- --ignored --test-threads=1
+
+step "the OS verifier against nginx (feature platform-verifier)"
+cargo test --features platform-verifier --test interop -- --ignored --test-threads=1 \
+    nginx_tls_through_the_platform_verifier

@@ -14,6 +14,18 @@ use crate::redact;
 use crate::staying_connected::{self, Keepalive, OfflineSends, Reconnect};
 use crate::tls;
 
+mod connect_hook;
+mod happy_eyeballs;
+#[cfg(feature = "platform-verifier")]
+mod platform_verifier;
+mod redirects;
+mod tcp_keepalive;
+
+pub use connect_hook::ConnectRequest;
+pub(crate) use connect_hook::{ConnectHook, checked_header};
+use happy_eyeballs::Resolve;
+pub(crate) use tcp_keepalive::TcpKeepalive;
+
 /// Headers that the handshake writes itself; setting them by hand would break it. Extensions
 /// are among them: the client offers permessage-deflate itself (see
 /// [`ConfigBuilder::deflate`]), and offering one it does not implement would fail the
@@ -84,6 +96,11 @@ pub struct Config {
     deflate_server_no_context_takeover: bool,
     deflate_client_max_window_bits: u8,
     deflate_server_max_window_bits: u8,
+    before_each_connect: Option<ConnectHook>,
+    tcp_keepalive: Option<TcpKeepalive>,
+    happy_eyeballs_delay: Duration,
+    resolve: Vec<Resolve>,
+    follow_redirects: u32,
 }
 
 impl Default for Config {
@@ -113,6 +130,11 @@ impl Default for Config {
             deflate_server_no_context_takeover: false,
             deflate_client_max_window_bits: 15,
             deflate_server_max_window_bits: 15,
+            before_each_connect: None,
+            tcp_keepalive: None,
+            happy_eyeballs_delay: Duration::from_millis(250),
+            resolve: Vec::new(),
+            follow_redirects: 0,
         }
     }
 }
@@ -279,6 +301,11 @@ impl Config {
             None if self.proxy_from_env => proxy::route_from_env(tls, host, port, var),
             None => Route::Direct,
         }
+    }
+
+    /// The hook that picks each attempt's URL and headers, if one is set.
+    pub(crate) fn before_each_connect(&self) -> Option<&ConnectHook> {
+        self.before_each_connect.as_ref()
     }
 
     /// The headers as the handshake request wants them.
@@ -818,7 +845,9 @@ impl ConfigBuilder {
     /// TLS option. For proxies: the [`proxy`](Self::proxy) URL does not parse, has a scheme other
     /// than `http`, `socks5` or `socks5h`, a path, or (for SOCKS5) a user name or password over
     /// 255 bytes; the message never quotes the credentials. For compression: a window size
-    /// outside 9 to 15 bits.
+    /// outside 9 to 15 bits. For TCP keepalive: a time not whole seconds from 1 to 32767, or a
+    /// probe count not 1 to 127. For connecting: a Happy Eyeballs delay not 10 ms to 60 s, or
+    /// [`resolve_to_addrs`](Self::resolve_to_addrs) with no address.
     pub fn build(self) -> Result<Config> {
         let ConfigBuilder {
             mut config,
@@ -844,16 +873,9 @@ impl ConfigBuilder {
         }
 
         for (name, value) in raw_headers {
-            let Ok(header_name) = HeaderName::from_bytes(name.as_bytes()) else {
-                return invalid(format!("invalid header name {name:?}"));
-            };
-            if RESERVED_HEADERS.contains(&header_name.as_str()) {
-                return invalid(format!("header {name:?} is set by the handshake itself"));
-            }
-            let Ok(header_value) = HeaderValue::from_str(&value) else {
-                return invalid(format!("invalid value for header {name:?}"));
-            };
-            config.headers.push((header_name, header_value));
+            let header =
+                connect_hook::checked_header(&name, &value).map_err(Error::InvalidConfig)?;
+            config.headers.push(header);
         }
         for (i, protocol) in config.protocols.iter().enumerate() {
             if !is_token(protocol) {
@@ -910,6 +932,11 @@ impl ConfigBuilder {
                 return invalid(format!("{name} must be 9 to 15"));
             }
         }
+        if let Some(Err(why)) = config.tcp_keepalive.map(|k| k.check()) {
+            return invalid(why);
+        }
+        happy_eyeballs::check(config.happy_eyeballs_delay, &config.resolve)
+            .map_err(Error::InvalidConfig)?;
         if let Some(url) = raw_proxy {
             config.proxy = Some(Proxy::parse(&url).map_err(Error::InvalidConfig)?);
         }

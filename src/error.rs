@@ -85,6 +85,14 @@ pub enum Error {
         body: Box<[u8]>,
     },
 
+    /// A redirect of the upgrade request was not followed, though
+    /// [`follow_redirects`](crate::ConfigBuilder::follow_redirects) is on: one too many, from
+    /// `wss` to `ws`, credentials to another host, or a `Location` that is not a WebSocket URL.
+    /// The source says which. (With `follow_redirects` off, a redirect is
+    /// [`Rejected`](Self::Rejected).)
+    #[error("redirect not followed")]
+    Redirect(#[source] BoxError),
+
     /// The HTTP proxy refused the `CONNECT` tunnel: 407 (credentials missing or refused), 401
     /// (some proxies, tinyproxy among them, answer wrong credentials so), 403 (not allowed),
     /// 502 (the proxy could not reach the server), ...
@@ -128,6 +136,13 @@ pub enum Error {
     /// thread itself, or a wait on the poller failed. Nothing to do with the server.
     #[error("the I/O thread could not run")]
     Runtime(#[source] io::Error),
+
+    /// The [`before_each_connect`](crate::ConfigBuilder::before_each_connect) hook failed: it
+    /// returned this error (the source), panicked, or returned a URL or header that is not
+    /// valid ([`InvalidUrl`](Self::InvalidUrl) or [`InvalidConfig`](Self::InvalidConfig) as
+    /// the source). Ends reconnecting.
+    #[error("the before_each_connect hook failed")]
+    ConnectHook(#[source] BoxError),
 
     /// The connection attempt was aborted by [`close`](crate::SendHandle::close) before it
     /// was open.
@@ -442,7 +457,9 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
 pub struct ConnectFailures(pub(crate) Vec<(SocketAddr, io::Error)>);
 
 impl ConnectFailures {
-    /// Each address tried, in order, with its error.
+    /// Each address that failed, with its error, in the order they failed (connects race by
+    /// [Happy Eyeballs](crate::ConfigBuilder::happy_eyeballs_delay), so a refused address may
+    /// fail before one tried earlier).
     pub fn iter(&self) -> impl Iterator<Item = (SocketAddr, &io::Error)> {
         self.0.iter().map(|(addr, err)| (*addr, err))
     }

@@ -218,6 +218,10 @@
 //! - `webpki-roots`: also trust the Mozilla root certificates bundled in the `webpki-roots`
 //!   crate, on top of the platform's. For machines with no certificate store (minimal
 //!   containers); the bundle is only as fresh as your build.
+//! - `platform-verifier`: offers `ConfigBuilder::platform_verifier`, which checks
+//!   certificates with the operating system's verifier (rustls-platform-verifier: the
+//!   Keychain on Apple platforms, CryptoAPI on Windows, Android's trust manager; on Linux,
+//!   webpki over the same roots as the default).
 //!
 //! # MSRV
 //!
@@ -249,7 +253,7 @@ mod redact;
 pub mod callback;
 
 pub use client::{Client, Events, TryEvents};
-pub use config::{Config, ConfigBuilder};
+pub use config::{Config, ConfigBuilder, ConnectRequest};
 pub use error::{
     ConnectFailures, Error, ProxyErrorKind, RecvError, RecvTimeoutError, Result, TimeoutKind,
     TlsErrorKind, TryRecvError,

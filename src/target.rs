@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderValue, Uri};
@@ -29,7 +30,22 @@ pub(crate) struct Target {
     pub(crate) authorization: Option<HeaderValue>,
     /// Directly or through a proxy; [`Direct`](Route::Direct) until [`routed`](Self::routed).
     pub(crate) route: Route,
+    /// The proxy variables as they were at `connect`, to route a URL that a
+    /// `before_each_connect` hook or a redirect gives (empty without either).
+    proxy_env: Arc<[(&'static str, String)]>,
 }
+
+/// Every variable that [`route_from_env`](crate::proxy::route_from_env) may read.
+const PROXY_VARIABLES: [&str; 8] = [
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
 
 impl fmt::Debug for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -101,6 +117,7 @@ impl Target {
             tls,
             authorization,
             route: Route::Direct,
+            proxy_env: Arc::from([]),
         })
     }
 
@@ -116,6 +133,20 @@ impl Target {
         self.route = config.route(self.tls, &self.host, self.port, |name| {
             std::env::var(name).ok()
         });
+        let may_change = config.before_each_connect().is_some() || config.follow_redirects() > 0;
+        if may_change && config.proxy_from_env() {
+            let snapshot: Vec<(&'static str, String)> = PROXY_VARIABLES
+                .into_iter()
+                .filter_map(|name| Some((name, std::env::var(name).ok()?)))
+                .collect();
+            self.proxy_env = snapshot.into();
+        }
+        self.refuse_impossible()
+    }
+
+    /// Refuses a route that no attempt could get past: a proxy environment that does not
+    /// parse, or a host name too long for a `socks5h://` proxy to carry.
+    fn refuse_impossible(self) -> Result<Self> {
         match &self.route {
             Route::BadEnvironment(why) => Err(Error::InvalidConfig(why.clone())),
             Route::Proxy(proxy)
@@ -131,6 +162,24 @@ impl Target {
             }
             _ => Ok(self),
         }
+    }
+
+    /// The target for `url` (from a `before_each_connect` hook or a redirect), routed by `config` and the
+    /// proxy environment as it was when this target was routed; nothing is read now.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`] as [`parse`](Self::parse); as [`routed`](Self::routed) for a
+    /// route that cannot work.
+    pub(crate) fn rerouted(&self, url: &str, config: &Config) -> Result<Self> {
+        let mut target = Target::parse(url)?;
+        target.route = config.route(target.tls, &target.host, target.port, |name| {
+            self.proxy_env
+                .iter()
+                .find(|(known, _)| *known == name)
+                .map(|(_, value)| value.clone())
+        });
+        target.proxy_env = self.proxy_env.clone();
+        target.refuse_impossible()
     }
 }
 

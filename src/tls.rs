@@ -17,6 +17,9 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 
 use crate::error::{Error, Result};
 
+#[cfg(feature = "platform-verifier")]
+mod platform;
+
 /// PEM text, given as bytes or as a file to read when the config is built.
 #[derive(Debug, Clone)]
 pub(crate) enum Pem {
@@ -53,6 +56,8 @@ pub(crate) struct TlsSettings {
     pub(crate) client_cert: Option<(Pem, Pem)>,
     pub(crate) danger_accept_invalid_certs: bool,
     pub(crate) unversioned: Option<Arc<ClientConfig>>,
+    /// The OS's verifier instead of webpki over the roots (feature `platform-verifier`).
+    pub(crate) platform_verifier: bool,
 }
 
 impl fmt::Debug for TlsSettings {
@@ -68,6 +73,7 @@ impl fmt::Debug for TlsSettings {
                 &self.danger_accept_invalid_certs,
             )
             .field("unversioned", &self.unversioned.is_some())
+            .field("platform_verifier", &self.platform_verifier)
             .finish()
     }
 }
@@ -86,6 +92,7 @@ impl TlsSettings {
                 || self.platform_roots.is_some()
                 || self.client_cert.is_some()
                 || self.danger_accept_invalid_certs
+                || self.platform_verifier
             {
                 return invalid(
                     "unversioned_rustls_config replaces every other TLS option; \
@@ -100,6 +107,14 @@ impl TlsSettings {
                  root certificate options would be ignored",
             );
         }
+        if self.platform_verifier
+            && (self.danger_accept_invalid_certs || self.platform_roots == Some(false))
+        {
+            return invalid(
+                "platform_verifier trusts the platform's roots: it cannot be combined with \
+                 platform_roots(false) or danger_accept_invalid_certs",
+            );
+        }
         let platform = self.platform_roots.unwrap_or(true);
         if !platform && !self.has_roots() {
             return invalid("platform_roots(false) needs at least one root certificate");
@@ -108,6 +123,7 @@ impl TlsSettings {
             && platform
             && self.client_cert.is_none()
             && !self.danger_accept_invalid_certs
+            && !self.platform_verifier
         {
             return Ok(None);
         }
@@ -124,6 +140,8 @@ impl TlsSettings {
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
+        } else if self.platform_verifier {
+            platform_verified(builder, &self, provider)?
         } else {
             let mut roots = if platform {
                 default_roots().clone()
@@ -153,32 +171,69 @@ impl TlsSettings {
     }
 }
 
+/// The builder with the OS's verifier, trusting the added roots too.
+#[cfg(feature = "platform-verifier")]
+fn platform_verified(
+    builder: rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>,
+    settings: &TlsSettings,
+    provider: Arc<CryptoProvider>,
+) -> Result<rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>> {
+    let mut extra_der: Vec<CertificateDer<'static>> = settings
+        .root_der
+        .iter()
+        .map(|der| CertificateDer::from(der.clone()))
+        .collect();
+    for pem in &settings.root_pem {
+        extra_der.extend(pem_certs(pem)?);
+    }
+    let verifier = platform::verifier(extra_der, provider)?;
+    Ok(builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier))
+}
+
+/// Without the feature the setting cannot be made: this is never called.
+#[cfg(not(feature = "platform-verifier"))]
+fn platform_verified(
+    _builder: rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>,
+    _settings: &TlsSettings,
+    _provider: Arc<CryptoProvider>,
+) -> Result<rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>> {
+    Err(Error::InvalidConfig(
+        "platform_verifier needs the platform-verifier feature".into(),
+    ))
+}
+
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// Adds every certificate in `pem`; PEM with no certificate in it is an error.
 fn add_pem_roots(roots: &mut RootCertStore, pem: &Pem) -> Result<()> {
-    let text = pem.read()?;
-    let mut added = 0;
-    for cert in CertificateDer::pem_slice_iter(&text) {
-        let cert = cert
-            .map_err(|err| Error::InvalidConfig(format!("invalid PEM in {}: {err}", pem.what())))?;
+    for cert in pem_certs(pem)? {
         roots.add(cert).map_err(|err| {
             Error::InvalidConfig(format!(
                 "root certificate in {} rejected: {err}",
                 pem.what()
             ))
         })?;
-        added += 1;
     }
-    if added == 0 {
+    Ok(())
+}
+
+/// Every certificate in `pem`; PEM with no certificate in it is an error.
+fn pem_certs(pem: &Pem) -> Result<Vec<CertificateDer<'static>>> {
+    let text = pem.read()?;
+    let certs = CertificateDer::pem_slice_iter(&text)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|err| Error::InvalidConfig(format!("invalid PEM in {}: {err}", pem.what())))?;
+    if certs.is_empty() {
         return Err(Error::InvalidConfig(format!(
             "no certificate in {}",
             pem.what()
         )));
     }
-    Ok(())
+    Ok(certs)
 }
 
 /// The client's certificate chain and private key, from PEM.

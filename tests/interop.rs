@@ -1,7 +1,8 @@
 //! Interop against servers no one here wrote: Python `websockets`, Node `ws`, nginx terminating
 //! TLS (certificates from a private CA made in the run), and the proxies tinyproxy (HTTP
 //! CONNECT with BasicAuth: ws and wss, right, wrong and missing credentials) and dante
-//! (SOCKS5, `socks5://` and `socks5h://`, with and without RFC 1929 auth, ws and wss).
+//! (SOCKS5, `socks5://` and `socks5h://`, with and without RFC 1929 auth, ws and wss); with
+//! the `platform-verifier` feature, nginx's certificate through the OS verifier.
 //! Every test is ignored in a plain `cargo test`; `.ci/interop.sh` installs the peers and runs
 //! them with `--ignored`. A peer that cannot be found or started fails its test. The proxy
 //! environment variables are covered by tests/proxy.rs (their rules do not depend on which
@@ -479,6 +480,66 @@ fn nginx_tls_untrusted() {
         ),
         "{err:?}"
     );
+}
+
+/// nginx's certificate through the OS verifier (feature `platform-verifier`): trusted when
+/// `SSL_CERT_FILE` names the private CA, refused when it names another CA. Each case runs in
+/// a child process of this binary (`platform_verifier_child`), so that no test changes its own
+/// environment.
+#[cfg(feature = "platform-verifier")]
+#[test]
+#[ignore = "needs the interop peers; .ci/interop.sh installs them"]
+fn nginx_tls_through_the_platform_verifier() {
+    let upstream = python_websockets();
+    let nginx = nginx(&upstream, false);
+    // Another CA, with a name of its own (CAs that share a name look like one issuer with a
+    // bad signature, not an unknown one).
+    let other = scratch("other-ca");
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "another CA");
+    let another = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    fs::write(other.join("ca.pem"), another.pem()).unwrap();
+    for (ca_dir, expect) in [(&nginx.dir, "echo"), (&other, "unknown-issuer")] {
+        let output = Command::new(std::env::current_exe().unwrap())
+            .args(["platform_verifier_child", "--exact", "--nocapture"])
+            .args(["--test-threads=1", "--include-ignored"])
+            .env("SSL_CERT_FILE", ca_dir.join("ca.pem"))
+            .env_remove("SSL_CERT_DIR")
+            .env("NWEBSOCKET_TEST_URL", nginx.url("wss", "/"))
+            .env("NWEBSOCKET_TEST_EXPECT", expect)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("1 passed"),
+            "child expecting {expect}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// One connection with the platform verifier in a child process, checked against
+/// `NWEBSOCKET_TEST_EXPECT`; does nothing in a normal run.
+#[cfg(feature = "platform-verifier")]
+#[test]
+fn platform_verifier_child() {
+    let Ok(url) = std::env::var("NWEBSOCKET_TEST_URL") else {
+        return;
+    };
+    let config = || Config::builder().platform_verifier(true).build().unwrap();
+    match std::env::var("NWEBSOCKET_TEST_EXPECT").unwrap().as_str() {
+        "echo" => echo_round_trip(&url, config(), text_and_binary()),
+        _ => {
+            let err = fails_before_open(&url, config());
+            let Error::Tls { kind, .. } = err else {
+                panic!("{err:?}")
+            };
+            assert_eq!(kind, TlsErrorKind::UnknownIssuer);
+        }
+    }
 }
 
 #[test]

@@ -1,35 +1,40 @@
-//! One connection attempt, as a non-blocking state machine: resolve, TCP connect (each address
-//! in turn), the proxy's tunnel if there is a proxy, TLS, HTTP upgrade. Each stage takes the
-//! transport of the one before it. The I/O thread calls [`Attempt::advance`] whenever
-//! something may have changed and sleeps until [`Attempt::wake_at`] otherwise, so an attempt
+//! One connection attempt, as a non-blocking state machine: the user's hook (if any), resolve,
+//! TCP connect (racing the addresses by Happy Eyeballs, `dial`), the proxy's tunnel if there
+//! is a proxy, TLS, HTTP upgrade (and again from the resolver for each redirect followed,
+//! `redirect`). Each stage takes the transport of the one before it. The I/O thread calls
+//! [`Attempt::advance`] whenever something may have changed and sleeps until
+//! [`Attempt::wake_at`] otherwise, so an attempt
 //! can be aborted at any point and a new one started from scratch; one deadline covers every
 //! stage.
 //!
 //! With a proxy, the resolver and TCP reach the proxy, not the server; only `socks5://` also
 //! resolves the server's name here, to hand the proxy an address.
 
-use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Instant;
 
+use http::{HeaderName, HeaderValue};
+use mio::Registry;
 use mio::net::TcpStream;
-use mio::{Interest, Registry};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
 use tungstenite::handshake::client::ClientHandshake;
 use tungstenite::handshake::{HandshakeError, MidHandshake};
 
-use super::SOCKET;
+use super::dial::Dialer;
 use super::handshake::{HeadLimit, open_event};
 use super::message::Connection;
+use super::prepare::{Prepared, call_hook};
 use super::proxy::Tunnel;
+use super::redirect;
 use super::request;
+use super::socket_options;
 use super::stream::Stream;
 use crate::config::Config;
 use crate::deflate::{Agreed, Inflater};
-use crate::error::{ConnectFailures, Error, Result, TimeoutKind};
+use crate::error::{Error, Result, TimeoutKind};
 use crate::event::OpenEvent;
 use crate::proxy::{Proxy, ProxyKind, Route};
 use crate::redact;
@@ -66,23 +71,15 @@ struct Resolved {
 
 #[derive(Debug)]
 enum Stage {
+    /// The `before_each_connect` hook runs on its own thread.
+    Preparing(flume::Receiver<Result<Prepared>>),
     Resolving(flume::Receiver<Result<Resolved>>),
-    Dialing(Dial),
+    Dialing(Dialer),
     Proxy(Box<(TcpStream, Tunnel)>),
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
     Upgrading(MidHandshake<ClientHandshake<HeadLimit>>),
     /// Between stages, and after the end.
     Done,
-}
-
-/// TCP connects to each resolved address in turn, each with its share of the time left.
-#[derive(Debug)]
-struct Dial {
-    stream: TcpStream,
-    addr: SocketAddr,
-    addr_deadline: Instant,
-    rest: VecDeque<SocketAddr>,
-    failures: Vec<(SocketAddr, io::Error)>,
 }
 
 /// One try at opening the connection.
@@ -94,9 +91,47 @@ pub(super) struct Attempt {
     stage: Stage,
     /// The server's address for a `socks5://` proxy, once resolved.
     server: Option<SocketAddr>,
+    /// Headers from the hook: they replace the configured ones of the same name.
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// Redirects followed so far.
+    redirects: u32,
+    shared: Arc<Shared>,
 }
 
 impl Attempt {
+    /// Starts the attempt that follows reconnect attempt `attempt` (0 for the first
+    /// connection): the `before_each_connect` hook if there is one, else resolving.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when the environment named a proxy that does not parse;
+    /// [`Error::Runtime`] when a helper thread cannot start.
+    pub(super) fn start(
+        target: Target,
+        config: Config,
+        shared: &Arc<Shared>,
+        attempt: u32,
+    ) -> Result<Self> {
+        let deadline = Instant::now() + config.connect_timeout();
+        let mut started = Attempt {
+            target,
+            config,
+            deadline,
+            stage: Stage::Done,
+            server: None,
+            headers: Vec::new(),
+            redirects: 0,
+            shared: shared.clone(),
+        };
+        started.stage = match started.config.before_each_connect() {
+            Some(hook) => {
+                let (target, config) = (started.target.clone(), started.config.clone());
+                Stage::Preparing(call_hook(hook.clone(), attempt, target, config, shared)?)
+            }
+            None => started.resolving()?,
+        };
+        Ok(started)
+    }
+
     /// Starts resolving the first hop: the proxy, or else the server (and with `socks5://`
     /// the server too). IP literals need no resolver; names are resolved on a short-lived
     /// helper thread, so that the attempt stays abortable and its timeout holds.
@@ -104,14 +139,15 @@ impl Attempt {
     /// # Errors
     /// [`Error::InvalidConfig`] when the environment named a proxy that does not parse;
     /// [`Error::Runtime`] when the helper thread cannot start.
-    pub(super) fn start(target: Target, config: Config, shared: &Arc<Shared>) -> Result<Self> {
-        let deadline = Instant::now() + config.connect_timeout();
+    fn resolving(&self) -> Result<Stage> {
+        let target = &self.target;
         let (first_hop, server) = match &target.route {
-            Route::Direct => (Lookup::server(&target), None),
+            Route::Direct => (Lookup::server(target, &self.config), None),
             Route::Proxy(proxy) => {
                 log::debug!("through the proxy {proxy}");
-                let server = (proxy.kind == ProxyKind::Socks5).then(|| Lookup::server(&target));
-                (Lookup::proxy(proxy), server)
+                let server =
+                    (proxy.kind == ProxyKind::Socks5).then(|| Lookup::server(target, &self.config));
+                (Lookup::proxy(proxy, &self.config), server)
             }
             Route::BadEnvironment(why) => return Err(Error::InvalidConfig(why.clone())),
         };
@@ -119,7 +155,7 @@ impl Attempt {
         if first_hop.is_literal() && server.as_ref().is_none_or(Lookup::is_literal) {
             let _ = tx.send(resolve(&first_hop, server.as_ref()));
         } else {
-            let shared = shared.clone();
+            let shared = self.shared.clone();
             std::thread::Builder::new()
                 .name("nwebsocket-dns".into())
                 .stack_size(128 << 10)
@@ -132,19 +168,13 @@ impl Attempt {
                 })
                 .map_err(Error::Runtime)?;
         }
-        Ok(Attempt {
-            target,
-            config,
-            deadline,
-            stage: Stage::Resolving(rx),
-            server: None,
-        })
+        Ok(Stage::Resolving(rx))
     }
 
     /// When the I/O thread must call [`advance`](Self::advance) again even if nothing happens.
     pub(super) fn wake_at(&self) -> Instant {
         match &self.stage {
-            Stage::Dialing(dial) => dial.addr_deadline.min(self.deadline),
+            Stage::Dialing(dialer) => dialer.wake_at().unwrap_or(self.deadline).min(self.deadline),
             _ => self.deadline,
         }
     }
@@ -180,18 +210,19 @@ impl Attempt {
     /// Closes whatever socket the attempt holds.
     pub(super) fn abort(&mut self, registry: &Registry) {
         match std::mem::replace(&mut self.stage, Stage::Done) {
-            Stage::Dialing(mut dial) => deregister(registry, &mut dial.stream),
+            Stage::Dialing(mut dialer) => dialer.abort(registry),
             Stage::Proxy(mut proxy) => deregister(registry, &mut proxy.0),
             Stage::Tls(mut tls) => deregister(registry, &mut tls.sock),
             Stage::Upgrading(mut mid) => {
                 deregister(registry, mid.get_mut().get_mut().stream().tcp());
             }
-            Stage::Resolving(_) | Stage::Done => {}
+            Stage::Preparing(_) | Stage::Resolving(_) | Stage::Done => {}
         }
     }
 
     fn phase(&self) -> &'static str {
         match self.stage {
+            Stage::Preparing(_) => "in the before_each_connect hook",
             Stage::Resolving(_) => "resolving the host",
             Stage::Dialing(_) => "connecting",
             Stage::Proxy(_) => "in the proxy handshake",
@@ -205,11 +236,26 @@ impl Attempt {
     fn step(&mut self, stage: Stage, registry: &Registry) -> Result<(Stage, Option<Progress>)> {
         let pending = Some(Progress::Pending);
         match stage {
+            Stage::Preparing(rx) => match rx.try_recv() {
+                Ok(Ok(prepared)) => {
+                    if prepared.target.uri != self.target.uri {
+                        log::debug!("the hook chose {}", prepared.target.redacted());
+                    }
+                    self.target = prepared.target;
+                    self.headers = prepared.headers;
+                    Ok((self.resolving()?, None))
+                }
+                Ok(Err(err)) => Err(err),
+                Err(flume::TryRecvError::Empty) => Ok((Stage::Preparing(rx), pending)),
+                Err(flume::TryRecvError::Disconnected) => Err(Error::ConnectHook(
+                    "the before_each_connect thread died".into(),
+                )),
+            },
             Stage::Resolving(rx) => match rx.try_recv() {
                 Ok(Ok(resolved)) => {
                     self.server = resolved.server;
-                    let dial = self.dial(resolved.dial.into(), Vec::new(), registry)?;
-                    Ok((dial, None))
+                    let delay = self.config.happy_eyeballs_delay();
+                    Ok((Stage::Dialing(Dialer::new(resolved.dial, delay)), None))
                 }
                 Ok(Err(err)) => Err(err),
                 Err(flume::TryRecvError::Empty) => Ok((Stage::Resolving(rx), pending)),
@@ -217,20 +263,17 @@ impl Attempt {
                     Err(Error::Connect("the resolver thread died".into()))
                 }
             },
-            Stage::Dialing(dial) => match is_connected(&dial.stream) {
-                Ok(true) => {
-                    dial.stream.set_nodelay(self.config.tcp_nodelay())?;
-                    log::debug!("TCP connected to {}", dial.addr);
-                    Ok((self.tunnel(dial.stream, registry)?, None))
+            Stage::Dialing(mut dialer) => match dialer.advance(registry)? {
+                Some((stream, addr)) => {
+                    log::debug!("TCP connected to {addr}");
+                    if let Err(err) = socket_options::configure(&stream, &self.config) {
+                        let mut stream = stream;
+                        deregister(registry, &mut stream);
+                        return Err(err.into());
+                    }
+                    Ok((self.tunnel(stream, registry)?, None))
                 }
-                Ok(false) if Instant::now() < dial.addr_deadline => {
-                    Ok((Stage::Dialing(dial), pending))
-                }
-                Ok(false) => {
-                    let err = io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
-                    self.next_address(dial, err, registry).map(|s| (s, None))
-                }
-                Err(err) => self.next_address(dial, err, registry).map(|s| (s, None)),
+                None => Ok((Stage::Dialing(dialer), pending)),
             },
             Stage::Proxy(mut proxy) => {
                 let (tcp, tunnel) = &mut *proxy;
@@ -289,55 +332,24 @@ impl Attempt {
                     Ok((Stage::Done, Some(Progress::Open(opened))))
                 }
                 Err(HandshakeError::Interrupted(mid)) => Ok((Stage::Upgrading(mid), pending)),
-                Err(HandshakeError::Failure(err)) => Err(upgrade_failed(err)),
+                Err(HandshakeError::Failure(err)) => match upgrade_failed(err) {
+                    Error::Rejected {
+                        status, headers, ..
+                    } if self.config.follow_redirects() > 0
+                        && redirect::is_redirect(status)
+                        && headers.contains_key(http::header::LOCATION) =>
+                    {
+                        self.redirects += 1;
+                        let hop = (self.redirects, &self.config);
+                        self.target = redirect::follow(&self.target, &self.headers, &headers, hop)?;
+                        self.server = None;
+                        Ok((self.resolving()?, None))
+                    }
+                    error => Err(error),
+                },
             },
             Stage::Done => Ok((Stage::Done, pending)),
         }
-    }
-
-    /// Starts a TCP connect to the first address that accepts a non-blocking connect.
-    fn dial(
-        &self,
-        mut rest: VecDeque<SocketAddr>,
-        mut failures: Vec<(SocketAddr, io::Error)>,
-        registry: &Registry,
-    ) -> Result<Stage> {
-        while let Some(addr) = rest.pop_front() {
-            let started = TcpStream::connect(addr).and_then(|mut stream| {
-                registry.register(&mut stream, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
-                Ok(stream)
-            });
-            match started {
-                Ok(stream) => {
-                    let now = Instant::now();
-                    let share =
-                        self.deadline.saturating_duration_since(now) / (rest.len() as u32 + 1);
-                    log::debug!("connecting to {addr}");
-                    return Ok(Stage::Dialing(Dial {
-                        stream,
-                        addr,
-                        addr_deadline: now + share,
-                        rest,
-                        failures,
-                    }));
-                }
-                Err(err) => failures.push((addr, err)),
-            }
-        }
-        Err(Error::Connect(Box::new(ConnectFailures(failures))))
-    }
-
-    fn next_address(&self, mut dial: Dial, err: io::Error, registry: &Registry) -> Result<Stage> {
-        log::debug!("connect to {} failed: {err}", dial.addr);
-        deregister(registry, &mut dial.stream);
-        dial.failures.push((dial.addr, err));
-        if dial.rest.is_empty() && Instant::now() >= self.deadline {
-            return Err(Error::Timeout {
-                kind: TimeoutKind::Connect,
-                during: "connecting",
-            });
-        }
-        self.dial(dial.rest, dial.failures, registry)
     }
 
     /// Starts the proxy's tunnel over the connected socket, or goes on to TLS.
@@ -382,7 +394,7 @@ impl Attempt {
     /// Starts the HTTP upgrade with the request of [`request::upgrade`]. `first_bytes` came
     /// from the server with the proxy's answer.
     fn upgrade(&self, stream: Stream, first_bytes: Vec<u8>) -> Result<Stage> {
-        let upgrade = request::upgrade(&self.target, &self.config)?;
+        let upgrade = request::upgrade(&self.target, &self.config, &self.headers)?;
         let stream = HeadLimit::with_received(stream, first_bytes).with_request(upgrade.head);
         let ws_config = Some(self.config.websocket_config());
         match ClientHandshake::start(stream, upgrade.stand_in, ws_config) {
@@ -417,36 +429,44 @@ impl Attempt {
     }
 }
 
-/// A name (or IP literal) to resolve, and what it names, for the error message.
+/// A name (or IP literal) to resolve, and what it names, for the error message; or the
+/// addresses `resolve_to_addrs` fixed for it.
 #[derive(Debug)]
 struct Lookup {
     host: String,
     port: u16,
     what: &'static str,
+    fixed: Option<Vec<SocketAddr>>,
 }
 
 impl Lookup {
-    fn server(target: &Target) -> Self {
+    fn server(target: &Target, config: &Config) -> Self {
         Lookup {
             host: target.host.clone(),
             port: target.port,
             what: "",
+            fixed: config.fixed_addrs(&target.host, target.port),
         }
     }
 
-    fn proxy(proxy: &Proxy) -> Self {
+    fn proxy(proxy: &Proxy, config: &Config) -> Self {
         Lookup {
             host: proxy.host.clone(),
             port: proxy.port,
             what: "the proxy ",
+            fixed: config.fixed_addrs(&proxy.host, proxy.port),
         }
     }
 
+    /// Whether no resolver is needed: an IP literal, or fixed addresses.
     fn is_literal(&self) -> bool {
-        self.host.parse::<IpAddr>().is_ok()
+        self.fixed.is_some() || self.host.parse::<IpAddr>().is_ok()
     }
 
     fn resolve(&self) -> Result<Vec<SocketAddr>> {
+        if let Some(fixed) = &self.fixed {
+            return Ok(fixed.clone());
+        }
         if let Ok(ip) = self.host.parse::<IpAddr>() {
             return Ok(vec![SocketAddr::new(ip, self.port)]);
         }
@@ -488,18 +508,6 @@ fn upgrade_failed(err: tungstenite::Error) -> Error {
         redact::mark_sensitive(headers);
     }
     error
-}
-
-/// Whether a non-blocking connect has finished; `Err` if it failed.
-fn is_connected(stream: &TcpStream) -> io::Result<bool> {
-    if let Some(err) = stream.take_error()? {
-        return Err(err);
-    }
-    match stream.peer_addr() {
-        Ok(_) => Ok(true),
-        Err(err) if err.kind() == io::ErrorKind::NotConnected => Ok(false),
-        Err(err) => Err(err),
-    }
 }
 
 fn deregister(registry: &Registry, stream: &mut TcpStream) {

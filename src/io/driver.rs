@@ -37,6 +37,8 @@ pub(super) struct Driver {
     target: Target,
     /// The user closed (or dropped every handle): no reconnection after this.
     user_closed: bool,
+    /// The number of the coming reconnect attempt (0: the first connection), for the hook.
+    attempt: u32,
 }
 
 /// Which queued work would make the I/O thread go on at once instead of sleeping.
@@ -66,6 +68,7 @@ impl Driver {
             config,
             target,
             user_closed: false,
+            attempt: 0,
         }
     }
 
@@ -94,6 +97,7 @@ impl Driver {
             close.reconnect = Some(next.delay);
             close.attempt = next.attempt;
             sink.close(ending.error, close);
+            self.attempt = next.attempt;
             // The backoff belongs to the next attempt: a close() now aborts that attempt.
             sink.begin_connection();
             if let Err(error) = self.back_off(Instant::now() + next.delay, sink) {
@@ -122,7 +126,12 @@ impl Driver {
 
     /// Runs the connection attempt; pings sent meanwhile wait, in order, in the backlog.
     fn connect(&mut self, sink: &mut EventSink) -> Result<Box<Connection>, Error> {
-        let mut attempt = Attempt::start(self.target.clone(), self.config.clone(), &self.shared)?;
+        let mut attempt = Attempt::start(
+            self.target.clone(),
+            self.config.clone(),
+            &self.shared,
+            self.attempt,
+        )?;
         loop {
             if let Err(aborted) = self.take_commands_while_closed() {
                 attempt.abort(self.poll.registry());

@@ -10,13 +10,17 @@
 //! [`Inbox`], the command channel, and the [`Shared`] flags and outgoing buffer.
 
 mod connect;
+mod dial;
 mod driver;
 mod handshake;
 mod message;
+mod prepare;
 mod proxy;
+mod redirect;
 mod request;
 mod retry;
 mod session;
+mod socket_options;
 mod stream;
 mod wire;
 

@@ -8,8 +8,8 @@
 
 use std::fmt;
 
-use http::Uri;
 use http::header::AUTHORIZATION;
+use http::{HeaderName, HeaderValue, Uri};
 use tungstenite::handshake::client::{Request, generate_key};
 
 use crate::config::Config;
@@ -36,11 +36,16 @@ impl fmt::Debug for Upgrade {
 
 /// The upgrade request for `target` with the configured headers and subprotocols, the
 /// permessage-deflate offer, and the URL's credentials unless an `Authorization` header is
-/// configured.
+/// configured. `hooked`, the headers of a `before_each_connect` hook, replace configured
+/// headers of the same name.
 ///
 /// # Errors
 /// [`Error::InvalidUrl`] if the stand-in cannot be built from the URL (it was checked before).
-pub(super) fn upgrade(target: &Target, config: &Config) -> Result<Upgrade> {
+pub(super) fn upgrade(
+    target: &Target,
+    config: &Config,
+    hooked: &[(HeaderName, HeaderValue)],
+) -> Result<Upgrade> {
     let invalid = |_| Error::InvalidUrl(format!("not a URL: {:?}", target.redacted()));
     let authority = target.uri.authority().map_or("", |a| a.as_str());
     // The user-info is sent as `Authorization`, never in `Host`.
@@ -79,7 +84,11 @@ pub(super) fn upgrade(target: &Target, config: &Config) -> Result<Upgrade> {
         fields.push(("Sec-WebSocket-Extensions", offer.as_bytes()));
     }
     let mut has_authorization = false;
-    for (name, value) in config.header_pairs() {
+    let configured = config
+        .header_pairs()
+        .iter()
+        .filter(|(name, _)| !hooked.iter().any(|(replaced, _)| replaced == name));
+    for (name, value) in configured.chain(hooked) {
         has_authorization |= name == AUTHORIZATION;
         // Some servers compare `Origin` case-sensitively; tungstenite writes it so too.
         let name = if name == http::header::ORIGIN {
@@ -121,7 +130,7 @@ mod tests {
             .protocol("chat")
             .build()
             .unwrap();
-        let upgrade = upgrade(&target, &config).unwrap();
+        let upgrade = upgrade(&target, &config, &[]).unwrap();
         let head = text(&upgrade);
         assert!(
             head.starts_with("GET /feed?token=q-secret HTTP/1.1\r\nHost: 127.0.0.1:9\r\n"),
@@ -159,7 +168,7 @@ mod tests {
             .deflate(false)
             .build()
             .unwrap();
-        let head = text(&upgrade(&target, &config).unwrap());
+        let head = text(&upgrade(&target, &config, &[]).unwrap());
         assert_eq!(head.matches("uthorization").count(), 1, "{head}");
         assert!(head.contains("authorization: Bearer b\r\n"), "{head}");
         assert!(!head.contains("xtensions"), "{head}");
@@ -167,7 +176,7 @@ mod tests {
             head.starts_with("GET / HTTP/1.1\r\nHost: localhost\r\n"),
             "{head}"
         );
-        let debug = format!("{:?}", upgrade(&target, &config).unwrap());
+        let debug = format!("{:?}", upgrade(&target, &config, &[]).unwrap());
         assert!(
             !debug.contains("Bearer") && !debug.contains("dTpw"),
             "{debug}"

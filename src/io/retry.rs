@@ -71,7 +71,8 @@ fn triggers(policy: &Reconnect, ending: &Ending) -> bool {
 
 /// Whether the same attempt may succeed later, with nothing changed on our side.
 ///
-/// Not: what the user, the machine or a bug ended; a URL or setting that cannot work; a
+/// Not: what the user, their connect hook, the machine or a bug ended; a URL or setting that
+/// cannot work; a redirect refused by the policy (`follow_redirects`); a
 /// request that the server or the HTTP proxy refused as such (4xx other than 408 Request
 /// Timeout and 429 Too Many Requests, which ask for a later try); SOCKS5 credentials missing
 /// or refused. Everything else may: the network, a server that is down or overloaded (5xx),
@@ -81,6 +82,8 @@ fn can_succeed_later(error: &Error) -> bool {
     let refused = |status: u16| (400..500).contains(&status) && !matches!(status, 408 | 429);
     match error {
         Error::Aborted
+        | Error::ConnectHook(_)
+        | Error::Redirect(_)
         | Error::Runtime(_)
         | Error::Internal(_)
         | Error::InvalidUrl(_)
