@@ -24,7 +24,7 @@ use tungstenite::handshake::client::ClientHandshake;
 use tungstenite::handshake::{HandshakeError, MidHandshake};
 
 use super::dial::Dialer;
-use super::handshake::{HeadLimit, open_event};
+use super::handshake::{UpgradeStream, open_event};
 use super::message::Connection;
 use super::prepare::{Prepared, call_hook};
 use super::proxy::Tunnel;
@@ -77,7 +77,7 @@ enum Stage {
     Dialing(Dialer),
     Proxy(Box<(TcpStream, Tunnel)>),
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
-    Upgrading(MidHandshake<ClientHandshake<HeadLimit>>),
+    Upgrading(MidHandshake<ClientHandshake<UpgradeStream>>),
     /// Between stages, and after the end.
     Done,
 }
@@ -308,11 +308,11 @@ impl Attempt {
             }
             Stage::Upgrading(mid) => match mid.handshake() {
                 Ok((ws, response)) => {
-                    let mut head_limit = ws.into_inner();
+                    let mut upgrade_stream = ws.into_inner();
                     let deflate = match self.extensions(&response) {
                         Ok(deflate) => deflate,
                         Err(err) => {
-                            deregister(registry, head_limit.stream().tcp());
+                            deregister(registry, upgrade_stream.stream().tcp());
                             return Err(err);
                         }
                     };
@@ -323,7 +323,7 @@ impl Attempt {
                             agreed.server_no_context_takeover,
                         )
                     });
-                    let connection = head_limit.into_connection(&self.config, inflater);
+                    let connection = upgrade_stream.into_connection(&self.config, inflater);
                     let opened = Opened {
                         connection: Box::new(connection),
                         event: open_event(response),
@@ -395,7 +395,7 @@ impl Attempt {
     /// from the server with the proxy's answer.
     fn upgrade(&self, stream: Stream, first_bytes: Vec<u8>) -> Result<Stage> {
         let upgrade = request::upgrade(&self.target, &self.config, &self.headers)?;
-        let stream = HeadLimit::with_received(stream, first_bytes).with_request(upgrade.head);
+        let stream = UpgradeStream::with_received(stream, first_bytes).with_request(upgrade.head);
         let ws_config = Some(self.config.websocket_config());
         match ClientHandshake::start(stream, upgrade.stand_in, ws_config) {
             Ok(mid) => Ok(Stage::Upgrading(mid)),

@@ -1,6 +1,6 @@
 //! The stream during the HTTP upgrade, and the `Open` event made from its response.
 //!
-//! [`HeadLimit`] hands tungstenite the response head of a `101` and nothing after it, and keeps
+//! [`UpgradeStream`] hands tungstenite the response head of a `101` and nothing after it, and keeps
 //! the rest for the open connection. tungstenite would otherwise build the connection's read
 //! buffer from its 4 KiB handshake buffer (every later read would be 4 KiB at most), and bytes
 //! that came in the same packet as the head would be lost with that buffer. Where the head
@@ -38,7 +38,9 @@ enum Head {
     Other,
 }
 
-pub(super) struct HeadLimit {
+/// The socket during the upgrade: writes our request head in place of tungstenite's, and hands
+/// tungstenite the response head and nothing after it.
+pub(super) struct UpgradeStream {
     stream: Stream,
     received: Vec<u8>,
     served: usize,
@@ -96,9 +98,9 @@ impl Outgoing {
     }
 }
 
-impl std::fmt::Debug for HeadLimit {
+impl std::fmt::Debug for UpgradeStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HeadLimit")
+        f.debug_struct("UpgradeStream")
             .field("stream", &self.stream)
             .field("received", &self.received.len())
             .field("served", &self.served)
@@ -107,7 +109,7 @@ impl std::fmt::Debug for HeadLimit {
     }
 }
 
-impl HeadLimit {
+impl UpgradeStream {
     /// Wraps `stream`, whose first bytes (from a proxy's answer) are already `received`.
     pub(super) fn with_received(stream: Stream, received: Vec<u8>) -> Self {
         let head = if received.is_empty() {
@@ -115,7 +117,7 @@ impl HeadLimit {
         } else {
             parse_head(&received)
         };
-        HeadLimit {
+        UpgradeStream {
             stream,
             received,
             served: 0,
@@ -174,7 +176,7 @@ fn parse_head(bytes: &[u8]) -> Head {
     }
 }
 
-impl Read for HeadLimit {
+impl Read for UpgradeStream {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if let Head::Upgrade(end) = self.head {
             if self.served == end {
@@ -195,7 +197,7 @@ impl Read for HeadLimit {
     }
 }
 
-impl Write for HeadLimit {
+impl Write for UpgradeStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let swallowed = self.outgoing.swallow(buf);
         // Ours goes first, whatever follows; `flush` (which tungstenite calls after its
@@ -301,7 +303,7 @@ mod tests {
                 written: Vec::new(),
                 block: false,
             };
-            // As HeadLimit does: swallow each write, push what can go, then flush to the end.
+            // As UpgradeStream does: swallow each write, push what can go, then flush to the end.
             let mut swallowed = 0;
             for chunk in theirs.chunks(piece) {
                 swallowed += outgoing.swallow(chunk);

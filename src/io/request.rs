@@ -4,7 +4,7 @@
 //! query, the configured headers (`Authorization`, `Cookie`, ...) and the `Authorization` made
 //! from the URL's user-info would all be in that line. It gets a stand-in instead, with the
 //! same key and subprotocols, which is all it needs to check the server's answer; the stream
-//! (`HeadLimit`) drops the stand-in and writes [`Upgrade::head`].
+//! (`UpgradeStream`) drops the stand-in and writes [`Upgrade::head`].
 
 use std::fmt;
 
