@@ -190,6 +190,49 @@ fn keepalive_does_not_spin_while_the_close_handshake_waits() {
     assert!(ws.wait_closed(WAIT));
 }
 
+#[test]
+fn sends_left_queued_by_a_server_close_do_not_spin_the_close_handshake() {
+    let _one_at_a_time = one_at_a_time();
+    // The server reads, then sends its close frame and keeps TCP open (and reads on): the
+    // client's reply goes out and it waits for the server's TCP close, while a sender on
+    // another thread is still adding messages that this connection will not take.
+    let (closed_tx, closed_rx) = flume::bounded::<()>(1);
+    let url = raw_ws_server(move |mut stream: TcpStream| {
+        let mut buf = vec![0u8; 1 << 20];
+        let _ = std::io::Read::read(&mut stream, &mut buf);
+        stream
+            .write_all(&frame(true, 0x8, &1000u16.to_be_bytes()))
+            .unwrap();
+        closed_tx.send(()).unwrap();
+        let _ = std::io::copy(&mut &stream, &mut std::io::sink());
+    });
+    let config = Config::builder()
+        .close_timeout(Duration::from_millis(1500))
+        .build()
+        .unwrap();
+    let ws = Client::connect_with_config(&url, config).unwrap();
+    expect_open(&ws);
+    let sender = ws.sender();
+    let sending = spawn(move || {
+        // Until the connection refuses: the last sends wait in the queue, unsent.
+        while sender.send_binary(vec![1u8; 512]).is_ok() {}
+    });
+    closed_rx.recv_timeout(WAIT).unwrap();
+    sending.join().unwrap();
+    let before = io_thread_usage();
+    // The measuring window: most of the close timeout.
+    std::thread::sleep(Duration::from_millis(1000));
+    let after = io_thread_usage();
+    let (tid, (ticks_after, _)) = after.iter().next().unwrap();
+    let ticks = ticks_after - before[tid].0;
+    assert!(
+        ticks <= 2,
+        "{ticks} CPU ticks while waiting for the server's TCP close"
+    );
+    check_contract(&until_close(&ws));
+    assert!(ws.wait_closed(WAIT));
+}
+
 /// Closes and waits for the I/O thread to be gone, so that the next scenario sees only its own.
 fn end(ws: Client) {
     ws.close().unwrap();

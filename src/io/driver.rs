@@ -44,8 +44,9 @@ pub(super) struct Driver {
 /// Which queued work would make the I/O thread go on at once instead of sleeping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Work {
-    /// Only new commands: connecting (sends wait for the handshake), or the socket pushes
-    /// back (senders' frames wait for it to drain).
+    /// Only new commands: connecting (sends wait for the handshake), the socket pushes back
+    /// (senders' frames wait for it to drain), or a close frame went either way (they wait
+    /// for the next connection).
     NewCommands,
     /// New commands and the senders' frames.
     Everything,
@@ -214,10 +215,10 @@ impl Driver {
                     break session.close_timed_out();
                 }
             }
-            let work = if session.write_blocked {
-                Work::NewCommands
-            } else {
+            let work = if session.takes_sends() {
                 Work::Everything
+            } else {
+                Work::NewCommands
             };
             let wake_at = match (session.close_deadline, session.keepalive_due(keepalive)) {
                 (Some(close), Some(keepalive)) => Some(close.min(keepalive)),

@@ -63,7 +63,7 @@ enum ServerClose {
 pub(super) struct Session {
     ws: Box<Connection>,
     /// The socket refused more bytes: senders' frames wait in the send queue until it drains.
-    pub(super) write_blocked: bool,
+    write_blocked: bool,
     /// The close frame received from the server, once it came.
     server_close: ServerClose,
     /// When the close handshake must be over; set once it starts from either side.
@@ -114,11 +114,18 @@ impl Session {
         }
     }
 
+    /// Whether this connection takes the senders' frames now: the socket does not push back
+    /// and no close frame went either way. When it does not, frames that wait in the send
+    /// queue are no work for the I/O thread.
+    pub(super) fn takes_sends(&self) -> bool {
+        !self.write_blocked && self.ws.can_write()
+    }
+
     /// Takes a window of the senders' frames, to be written behind what is pending: as much
     /// as brings the bytes waiting for the socket up to `window`. Nothing once a close frame
     /// went either way: what waits stays in the send queue, for the next connection.
     pub(super) fn take_outgoing(&mut self, shared: &Shared, window: usize) {
-        if self.write_blocked || !self.ws.can_write() {
+        if !self.takes_sends() {
             return;
         }
         let room = window.saturating_sub(self.ws.wire().pending_bytes());
