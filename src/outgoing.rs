@@ -13,6 +13,8 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
+use rand::RngExt;
+use rand::rngs::StdRng;
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 
@@ -25,10 +27,23 @@ pub(crate) const LARGE: usize = 16 << 10;
 /// The outgoing stream as the handle side sees it: the send queue, which belongs to the
 /// handle and outlives every connection, and the gate of the current connection, which says
 /// what that connection still accepts.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Outgoing {
     queue: SendQueue,
     gate: Gate,
+    /// Masking keys for the frames that senders encode: a ChaCha generator seeded from the
+    /// OS, as unpredictable as RFC 6455 §5.3 asks, without a thread-local lookup per frame.
+    masks: StdRng,
+}
+
+impl Default for Outgoing {
+    fn default() -> Self {
+        Outgoing {
+            queue: SendQueue::default(),
+            gate: Gate::default(),
+            masks: rand::make_rng(),
+        }
+    }
 }
 
 /// Messages accepted by `send*` and not yet taken by the I/O thread, in order. Per handle:
@@ -127,23 +142,29 @@ impl Frames {
         }
     }
 
-    fn push(&mut self, opcode: OpCode, payload: &[u8]) {
+    fn push(&mut self, opcode: OpCode, payload: &[u8], mask: [u8; 4]) {
         self.marks.push(FrameMark {
             start: self.bytes.len(),
             payload: payload.len(),
         });
-        encode(opcode, false, payload, &mut self.bytes);
+        encode(opcode, false, payload, mask, &mut self.bytes);
     }
 
     /// Appends the frame of `original` compressed into `compressed`.
-    fn push_compressed(&mut self, opcode: OpCode, compressed: &[u8], original: Bytes) {
+    fn push_compressed(
+        &mut self,
+        opcode: OpCode,
+        compressed: &[u8],
+        original: Bytes,
+        mask: [u8; 4],
+    ) {
         self.marks.push(FrameMark {
             start: self.bytes.len(),
             payload: original.len(),
         });
         self.originals
             .push((self.marks.len() - 1, opcode, original));
-        encode(opcode, true, compressed, &mut self.bytes);
+        encode(opcode, true, compressed, mask, &mut self.bytes);
     }
 
     /// Whether some frame is compressed (against one connection's window).
@@ -291,11 +312,11 @@ impl Chunk {
                         let mut compressed = Vec::new();
                         deflater.compress(&payload, &mut compressed);
                         frames.bytes.reserve(compressed.len() + 14);
-                        frames.push_compressed(opcode, &compressed, payload);
+                        frames.push_compressed(opcode, &compressed, payload, rand::random());
                     }
                     _ => {
                         frames.bytes.reserve(payload.len() + 14);
-                        frames.push(opcode, &payload);
+                        frames.push(opcode, &payload, rand::random());
                     }
                 }
                 frames
@@ -370,9 +391,9 @@ impl Outgoing {
                 let scratch = &mut deflate.scratch;
                 scratch.clear();
                 deflater.compress(&payload, scratch);
-                frames.push_compressed(opcode, scratch, payload);
+                frames.push_compressed(opcode, scratch, payload, self.masks.random());
             }
-            _ => frames.push(opcode, &payload),
+            _ => frames.push(opcode, &payload, self.masks.random()),
         }
     }
 
@@ -484,8 +505,7 @@ impl Outgoing {
 
 /// Writes one final, masked frame (RFC 6455 §5.2–5.3) to `out`; `rsv1` marks a compressed
 /// message (RFC 7692 §6).
-pub(crate) fn encode(opcode: OpCode, rsv1: bool, payload: &[u8], out: &mut Vec<u8>) {
-    let mask: [u8; 4] = rand::random();
+pub(crate) fn encode(opcode: OpCode, rsv1: bool, payload: &[u8], mask: [u8; 4], out: &mut Vec<u8>) {
     let header = FrameHeader {
         is_final: true,
         rsv1,
@@ -674,7 +694,7 @@ mod tests {
     fn a_chunk_splits_at_the_frame_that_holds_an_offset() {
         let mut frames = Frames::default();
         for len in [10usize, 200, 3] {
-            frames.push(OpCode::Data(Data::Binary), &vec![7u8; len]);
+            frames.push(OpCode::Data(Data::Binary), &vec![7u8; len], rand::random());
         }
         let starts: Vec<usize> = frames.marks.iter().map(|m| m.start).collect();
         let total = frames.bytes.len();

@@ -109,13 +109,14 @@ impl Shared {
 
     /// Bytes accepted by the send calls and not yet written.
     pub(crate) fn buffered_amount(&self) -> usize {
-        self.buffered_amount.load(Ordering::SeqCst)
+        self.buffered_amount.load(Ordering::Relaxed)
     }
 
     /// A send reserves `len` bytes; call with the `outgoing` lock held, after checking the
-    /// bound, so that concurrent senders cannot both pass the check.
+    /// bound, so that concurrent senders cannot both pass the check. (The lock orders the
+    /// senders; the I/O thread only lowers the amount, which can only make room.)
     pub(crate) fn reserve(&self, len: usize) {
-        self.buffered_amount.fetch_add(len, Ordering::SeqCst);
+        self.buffered_amount.fetch_add(len, Ordering::Relaxed);
     }
 
     /// The I/O thread wrote `len` bytes of messages whole: they no longer count, and a
@@ -151,7 +152,7 @@ impl Shared {
         fence(Ordering::SeqCst);
         let mut guard = self.drain_lock();
         let outcome = loop {
-            if self.buffered_amount() < bytes {
+            if self.buffered_amount.load(Ordering::SeqCst) < bytes {
                 break Ok(true);
             }
             if self.is_over() {
@@ -229,6 +230,13 @@ impl Shared {
     /// back, the I/O thread is not woken for a write that would fail: the socket's readiness
     /// wakes it once it drains, and it looks at the flag then.
     pub(crate) fn note_outgoing(&self) {
+        // Already set: whoever set it made sure the I/O thread takes again, and it takes what
+        // was appended before (the outgoing lock orders the append before this look, and the
+        // I/O thread clears the flag before it takes under that lock). A burst of sends pays
+        // for the store and the fences once.
+        if self.outgoing_ready.load(Ordering::Acquire) {
+            return;
+        }
         self.outgoing_ready.store(true, Ordering::SeqCst);
         if !self.write_blocked.load(Ordering::SeqCst) {
             self.wake_driver();

@@ -202,7 +202,13 @@ impl Connection {
 
     fn control(&mut self, control: Control, payload: &[u8]) {
         let mut frame = Vec::with_capacity(payload.len() + 6);
-        crate::outgoing::encode(OpCode::Control(control), false, payload, &mut frame);
+        crate::outgoing::encode(
+            OpCode::Control(control),
+            false,
+            payload,
+            rand::random(),
+            &mut frame,
+        );
         self.wire.queue_control(&frame, control == Control::Pong);
     }
 
