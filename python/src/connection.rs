@@ -1,7 +1,7 @@
 //! `Connection`: one core [`Client`] as Python sees it. The `WebSocket` class of
 //! `nwebsocket/websocket.py` wraps one; every blocking call here releases the GIL.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyInt;
 
 use crate::dispatch::Dispatcher;
-use crate::errors::{new_error, to_pyerr};
+use crate::errors::{describe, new_error, to_pyerr};
 use crate::payload::to_message;
 use crate::{events, options, wait};
 
@@ -38,6 +38,11 @@ pub(crate) struct Connection {
     /// The state implied by the events handed to Python so far (as return values, or to the
     /// callbacks), or seen early in `slot`.
     observed: AtomicU8,
+    /// Whether Python has seen an `Open`: a connection that never opened is not "closing".
+    ever_opened: AtomicBool,
+    /// How the connection that never opened failed (its `Error` event, described), once Python
+    /// has seen that event; for the message of a `send()` that comes too late.
+    failure: Mutex<Option<String>>,
     /// The callback dispatcher, if the `WebSocket` has callbacks.
     pub(crate) dispatcher: Dispatcher,
     /// Whether `send()` while no connection is open is left to the core's offline policy
@@ -68,6 +73,8 @@ impl Connection {
             client,
             slot: Mutex::new(None),
             observed: AtomicU8::new(CONNECTING),
+            ever_opened: AtomicBool::new(false),
+            failure: Mutex::new(None),
             dispatcher: Dispatcher::default(),
             sends_follow_offline_policy: options.sends_follow_offline_policy,
         })
@@ -93,11 +100,7 @@ impl Connection {
         }
         let message = to_message(py, data)?;
         self.client.send(message).map_err(|err| match err {
-            CoreError::Closed => new_error(
-                py,
-                "InvalidStateError",
-                "send() after the connection started closing",
-            ),
+            CoreError::Closed => self.too_late(py),
             CoreError::NotOpen => new_error(
                 py,
                 "InvalidStateError",
@@ -228,6 +231,13 @@ impl Connection {
     #[getter]
     fn protocol(&self) -> String {
         self.client.protocol()
+    }
+
+    /// JS `extensions`: the extensions the server agreed to, as it named them (e.g.
+    /// `"permessage-deflate; server_max_window_bits=12"`), or `""`; known from the `Open` on.
+    #[getter]
+    fn extensions(&self) -> String {
+        self.client.extensions()
     }
 
     /// Marks the connection as dispatched to callbacks. Returns `True` only for the first
@@ -428,14 +438,69 @@ impl Connection {
 
     /// Records what handing `event` to Python means for `readyState`: OPEN after an `Open`;
     /// after a `Close`, CLOSED, or CONNECTING when another attempt follows (the backoff).
+    /// Also remembers whether a connection opened, and how one that never opened failed.
     pub(crate) fn observe(&self, event: &Event) {
         match event {
-            Event::Open(_) => self.observed.store(OPEN, Ordering::Release),
+            Event::Open(_) => {
+                self.ever_opened.store(true, Ordering::Release);
+                self.observed.store(OPEN, Ordering::Release);
+            }
+            Event::Error(err) if !self.ever_opened.load(Ordering::Acquire) => {
+                *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(describe(err));
+            }
             Event::Close(close) if close.is_final() => {
                 self.observed.store(CLOSED, Ordering::Release);
             }
             Event::Close(_) => self.observed.store(CONNECTING, Ordering::Release),
             _ => {}
+        }
+    }
+}
+
+impl Connection {
+    /// The `InvalidStateError` for a `send()` the core refused because the connection is over
+    /// or closing: "after the connection started closing" only if it ever opened; otherwise
+    /// that it never opened, and how it failed, when that is known (the `Error` event taken, or
+    /// the first one still queued).
+    fn too_late(&self, py: Python<'_>) -> PyErr {
+        if self.ever_opened.load(Ordering::Acquire) {
+            let when = if self.state(py) == CLOSED {
+                "closed"
+            } else {
+                "started closing"
+            };
+            return new_error(
+                py,
+                "InvalidStateError",
+                format!("send() after the connection {when}"),
+            );
+        }
+        let failure = self
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .or_else(|| self.queued_failure());
+        let message = match failure {
+            Some(why) => format!("send() on a connection that never opened: {why}"),
+            None => "send() on a connection that never opened and is over".to_owned(),
+        };
+        new_error(py, "InvalidStateError", message)
+    }
+
+    /// Without callbacks, before the caller took it: the `Error` that is the first queued
+    /// event, described. It stays queued (in the slot) for the caller.
+    fn queued_failure(&self) -> Option<String> {
+        if self.dispatcher.is_claimed() {
+            return None;
+        }
+        let mut slot = self.slot.try_lock().ok()?;
+        if slot.is_none() {
+            *slot = self.client.try_recv().ok();
+        }
+        match &*slot {
+            Some(Event::Error(err)) => Some(describe(err)),
+            _ => None,
         }
     }
 }

@@ -14,6 +14,9 @@ pub(crate) struct Open {
     /// The subprotocol the server chose, or `""`.
     #[pyo3(get)]
     protocol: String,
+    /// The extensions the server agreed to, as it named them, or `""`.
+    #[pyo3(get)]
+    extensions: String,
     headers: Vec<(String, String)>,
 }
 
@@ -169,6 +172,7 @@ pub(crate) fn to_python(py: Python<'_>, event: &Event) -> PyResult<Option<Py<PyA
     let object = match event {
         Event::Open(open) => Open {
             protocol: open.protocol.clone().unwrap_or_default(),
+            extensions: open.extensions().to_owned(),
             headers: open
                 .headers
                 .iter()

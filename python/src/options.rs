@@ -13,7 +13,7 @@ use crate::errors::new_error;
 /// Every key `options` may hold. `maxPayload` is the 1.0 package's name for
 /// `max_message_size`; `cafile`, `cadata`, `certfile` and `keyfile` are the names of Python's
 /// `ssl` module; the others are the core's setters, durations in seconds.
-pub(crate) const KEYS: [&str; 32] = [
+pub(crate) const KEYS: [&str; 38] = [
     "headers",
     "subprotocols",
     "connect_timeout",
@@ -46,6 +46,12 @@ pub(crate) const KEYS: [&str; 32] = [
     "offline_queue_bytes",
     "proxy",
     "proxy_from_env",
+    "deflate",
+    "deflate_threshold",
+    "deflate_client_no_context_takeover",
+    "deflate_server_no_context_takeover",
+    "deflate_client_max_window_bits",
+    "deflate_server_max_window_bits",
 ];
 
 /// The core's default frame limit; lowered to the message limit when that is smaller.
@@ -146,6 +152,104 @@ impl Offline {
     }
 }
 
+/// What `deflate` and its settings asked for.
+#[derive(Default)]
+struct Deflate {
+    /// `deflate`: whether to offer permessage-deflate.
+    offer: Option<bool>,
+    /// The `deflate_*` settings given, which need the offer.
+    tuned: Vec<String>,
+}
+
+impl Deflate {
+    fn apply(self, py: Python<'_>, builder: ConfigBuilder) -> PyResult<ConfigBuilder> {
+        match (self.offer, self.tuned.first()) {
+            (Some(false), Some(setting)) => Err(new_error(
+                py,
+                "OptionsError",
+                format!("{setting} needs deflate on, and deflate is False"),
+            )),
+            (Some(offer), _) => Ok(builder.deflate(offer)),
+            (None, _) => Ok(builder),
+        }
+    }
+}
+
+/// What `proxy` and `proxy_from_env` asked for.
+#[derive(Default)]
+struct Proxy {
+    /// `proxy`: a URL, or `None` for no proxy at all (`proxy: False`).
+    url: Option<Option<String>>,
+    from_env: Option<bool>,
+}
+
+impl Proxy {
+    fn apply(self, py: Python<'_>, builder: ConfigBuilder) -> PyResult<ConfigBuilder> {
+        match (self.url, self.from_env) {
+            (Some(None), Some(true)) => Err(new_error(
+                py,
+                "OptionsError",
+                "proxy False (no proxy) contradicts proxy_from_env True",
+            )),
+            (Some(None), _) => Ok(builder.proxy_from_env(false)),
+            (Some(Some(url)), from_env) => {
+                Ok(builder.proxy(url).proxy_from_env(from_env.unwrap_or(true)))
+            }
+            (None, Some(from_env)) => Ok(builder.proxy_from_env(from_env)),
+            (None, None) => Ok(builder),
+        }
+    }
+}
+
+/// `proxy`: a URL (`str`), or `False` for no proxy, whatever the environment says.
+fn proxy_url(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    if let Ok(url) = value.cast::<PyString>() {
+        return Ok(Some(url.to_cow()?.into_owned()));
+    }
+    if value.is_instance_of::<pyo3::types::PyBool>() && !value.is_truthy()? {
+        return Ok(None);
+    }
+    Err(new_error(
+        py,
+        "OptionsError",
+        format!(
+            "proxy must be a URL (str), or False for none, not {}",
+            value.repr()?
+        ),
+    ))
+}
+
+/// A window size in bits: 9 to 15 (the core checks the range).
+fn window_bits(py: Python<'_>, key: &str, value: &Bound<'_, PyAny>) -> PyResult<u8> {
+    let bits = if value.is_instance_of::<pyo3::types::PyBool>() {
+        None
+    } else {
+        value.extract::<u8>().ok()
+    };
+    bits.filter(|bits| (9..=15).contains(bits)).ok_or_else(|| {
+        new_error(
+            py,
+            "OptionsError",
+            format!(
+                "{key} must be a number of bits from 9 to 15, not {}",
+                value.repr().map_or_else(|_| "?".into(), |r| r.to_string())
+            ),
+        )
+    })
+}
+
+/// A size or count that may be zero.
+fn count(py: Python<'_>, key: &str, value: &Bound<'_, PyAny>) -> PyResult<usize> {
+    match value.extract::<usize>() {
+        Ok(count) if !value.is_instance_of::<pyo3::types::PyBool>() => Ok(count),
+        _ => Err(new_error(
+            py,
+            "OptionsError",
+            format!("{key} must be a whole number of bytes (0 or more), not {value}"),
+        )),
+    }
+}
+
 /// Reads `options` (`None` or a dict) into the core's `Config`.
 ///
 /// # Errors
@@ -167,6 +271,8 @@ pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyRe
     let mut client = ClientCertificate::default();
     let mut offline = Offline::default();
     let mut reconnect = false;
+    let mut deflate = Deflate::default();
+    let mut proxy = Proxy::default();
     for (key, value) in options.iter() {
         let key: String = key
             .extract()
@@ -295,14 +401,44 @@ pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyRe
                 offline.max_bytes = Some(size(py, &key, &value)?);
                 builder
             }
-            "proxy" => builder.proxy(value.extract::<String>().map_err(|_| {
-                pyo3::exceptions::PyTypeError::new_err("proxy must be a URL (str)")
-            })?),
-            "proxy_from_env" => builder.proxy_from_env(flag(&key, &value)?),
+            "proxy" => {
+                proxy.url = Some(proxy_url(py, &value)?);
+                builder
+            }
+            "proxy_from_env" => {
+                proxy.from_env = Some(flag(&key, &value)?);
+                builder
+            }
+            "deflate" => {
+                deflate.offer = Some(flag(&key, &value)?);
+                builder
+            }
+            "deflate_threshold" => {
+                deflate.tuned.push(key.clone());
+                builder.deflate_threshold(count(py, &key, &value)?)
+            }
+            "deflate_client_no_context_takeover" => {
+                deflate.tuned.push(key.clone());
+                builder.deflate_client_no_context_takeover(flag(&key, &value)?)
+            }
+            "deflate_server_no_context_takeover" => {
+                deflate.tuned.push(key.clone());
+                builder.deflate_server_no_context_takeover(flag(&key, &value)?)
+            }
+            "deflate_client_max_window_bits" => {
+                deflate.tuned.push(key.clone());
+                builder.deflate_client_max_window_bits(window_bits(py, &key, &value)?)
+            }
+            "deflate_server_max_window_bits" => {
+                deflate.tuned.push(key.clone());
+                builder.deflate_server_max_window_bits(window_bits(py, &key, &value)?)
+            }
             _ => return Err(unknown(py, &key)),
         };
     }
     builder = client.apply(py, builder)?;
+    builder = deflate.apply(py, builder)?;
+    builder = proxy.apply(py, builder)?;
     let sends_follow_offline_policy = reconnect || offline.given();
     builder = offline.apply(py, builder)?;
     if let Some(limit) = message_limit {

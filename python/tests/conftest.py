@@ -28,6 +28,7 @@ def servers():
     info = json.loads(line)
     yield {
         "ws": f"ws://127.0.0.1:{info['ws']}",
+        "ws_deflate": f"ws://127.0.0.1:{info['ws_deflate']}",
         "wss": f"wss://127.0.0.1:{info['wss']}",
         "wss_localhost": f"wss://localhost:{info['wss']}",
         "silent": f"ws://127.0.0.1:{info['silent']}",

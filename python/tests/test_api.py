@@ -27,9 +27,72 @@ def test_attributes(server):
     ws = open_ws(url)
     assert ws.url == url
     assert ws.protocol == ""
-    assert ws.extensions == ""
+    assert ws.extensions == ""  # this server has compression off
     assert ws.bufferedAmount == 0
     ws.close()
+
+
+def test_extensions_report_the_agreed_deflate(servers):
+    ws = WebSocket(servers["ws_deflate"] + "/")
+    assert ws.extensions == ""  # nothing agreed before the Open
+    open_event = ws.recv(timeout=10)
+    assert isinstance(open_event, Open)
+    # websockets agrees and limits its own window to 12 bits.
+    assert ws.extensions.startswith("permessage-deflate")
+    assert "server_max_window_bits=12" in ws.extensions
+    assert open_event.extensions == ws.extensions
+    assert open_event.headers["sec-websocket-extensions"] == ws.extensions
+    text = "compressible " * 10_000
+    ws.send(text)
+    assert ws.recv(timeout=10).data == text
+    ws.close()
+
+
+def test_deflate_off_offers_nothing(servers):
+    ws = open_ws(servers["ws_deflate"] + "/headers", {"deflate": False})
+    headers = json.loads(ws.recv(timeout=10).data)
+    assert "sec-websocket-extensions" not in headers
+    assert ws.extensions == ""
+    ws.close()
+
+
+def test_deflate_settings_are_offered(servers):
+    options = {
+        "deflate": True,
+        "deflate_threshold": 0,
+        "deflate_client_no_context_takeover": True,
+        "deflate_server_no_context_takeover": True,
+        "deflate_client_max_window_bits": 10,
+        "deflate_server_max_window_bits": 11,
+    }
+    ws = open_ws(servers["ws_deflate"] + "/headers", options)
+    offer = json.loads(ws.recv(timeout=10).data)["sec-websocket-extensions"]
+    for term in (
+        "client_no_context_takeover",
+        "server_no_context_takeover",
+        "client_max_window_bits=10",
+        "server_max_window_bits=11",
+    ):
+        assert term in offer
+    assert "server_no_context_takeover" in ws.extensions
+    ws.send("x")  # under any threshold but 0: compressed all the same
+    assert ws.recv(timeout=10).data == "x"
+    ws.close()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"deflate_client_max_window_bits": 8}, "deflate_client_max_window_bits must be a number of bits from 9 to 15, not 8"),
+        ({"deflate_server_max_window_bits": "12"}, "deflate_server_max_window_bits must be a number of bits from 9 to 15, not '12'"),
+        ({"deflate": False, "deflate_threshold": 10}, "deflate_threshold needs deflate on"),
+        ({"deflate_threshold": -1}, "deflate_threshold must be a whole number of bytes"),
+    ],
+)
+def test_bad_deflate_settings_name_the_option(options, message):
+    with pytest.raises(nwebsocket.OptionsError) as raised:
+        WebSocket("ws://127.0.0.1:9/", options)
+    assert message in str(raised.value)
 
 
 def test_send_after_close_raises(server):
@@ -136,6 +199,12 @@ def test_all_options_accepted(server, servers):
         "offline_queue_bytes": 1 << 20,
         "proxy": None,
         "proxy_from_env": False,
+        "deflate": True,
+        "deflate_threshold": 128,
+        "deflate_client_no_context_takeover": False,
+        "deflate_server_no_context_takeover": False,
+        "deflate_client_max_window_bits": 15,
+        "deflate_server_max_window_bits": 15,
     }
     assert set(options) | {"maxPayload"} == set(nwebsocket._nwebsocket.OPTIONS)
     ws = open_ws(server + "/", options)

@@ -67,8 +67,12 @@ class DOMSyntaxError(WebSocketError, ValueError):
     of UTF-8 (JS throws a DOMException named SyntaxError for both)."""
 
 
-class OptionsError(WebSocketError, ValueError):
-    """An unknown key in ``options``, or a value the connection cannot use."""
+class OptionsError(WebSocketError, ValueError, TypeError):
+    """An unknown key in ``options``, a value of the wrong type, or a value the connection
+    cannot use. The message names the option and says what it expected.
+
+    It is a ``ValueError`` and, as Python raises for a wrong argument type or an unknown
+    keyword, a ``TypeError``."""
 
 
 class PayloadTooLongError(WebSocketError, ValueError):

@@ -103,8 +103,10 @@ class WebSocket:
 
     @property
     def extensions(self):
-        """The extensions the server accepted: always ``""`` (no compression yet)."""
-        return ""
+        """The extensions the server agreed to, as it named them (e.g.
+        ``"permessage-deflate; server_max_window_bits=12"``), or ``""``: known from the
+        ``Open`` on (the ``deflate`` option turns the offer off)."""
+        return self._conn.extensions
 
     # Sending and closing.
 
