@@ -87,6 +87,7 @@ def test_deflate_settings_are_offered(servers):
         ({"deflate_server_max_window_bits": "12"}, "deflate_server_max_window_bits must be a number of bits from 9 to 15, not '12'"),
         ({"deflate": False, "deflate_threshold": 10}, "deflate_threshold needs deflate on"),
         ({"deflate_threshold": -1}, "deflate_threshold must be a whole number of bytes"),
+        ({"deflate": "yes"}, "deflate must be True or False, not 'yes'"),
     ],
 )
 def test_bad_deflate_settings_name_the_option(options, message):
@@ -271,3 +272,37 @@ def test_bad_option_values_raise(server, tmp_path):
             WebSocket(url, options)
     with pytest.raises(TypeError):
         WebSocket(url, {"root_certificates": ["not bytes"]})
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"connect_timeout": "x"}, "connect_timeout must be a number of seconds, not 'x'"),
+        ({"connect_timeout": True}, "connect_timeout must be a number of seconds, not True"),
+        ({"close_timeout": -1}, "close_timeout must be a positive number of seconds, not -1"),
+        ({"max_message_size": 1.5}, "max_message_size must be a positive whole number, not 1.5"),
+        ({"event_queue_capacity": "64"}, "event_queue_capacity must be a positive whole number, not '64'"),
+        ({"tcp_nodelay": 1}, "tcp_nodelay must be True or False, not 1"),
+        ({"cafile": 3}, "cafile must be a path (str or os.PathLike), not 3"),
+        ({"certdata": 3}, "certdata must be PEM text, as str or bytes, not 3"),
+        ({"root_certificates": ["not bytes"]}, "root_certificates must be an iterable of DER-encoded certificates (bytes), not 'not bytes'"),
+        ({"subprotocols": [1]}, "subprotocols must be a str or a list of str, not 1"),
+        ({"headers": {"X-A": 1}}, "headers must be a dict of str to str, or (name, value) pairs of str, not ('X-A', 1)"),
+        ({"reconnect": True, "reconnect_delays": 5}, "reconnect_delays must be a pair of seconds: (initial, max), not 5"),
+        ({"reconnect": True, "reconnect_delays": (1, "x")}, "reconnect_delays[1] must be a number of seconds, not 'x'"),
+        ({"reconnect": True, "reconnect_on_close_codes": "1012"}, "reconnect_on_close_codes must be a close code (int) or a list of them, not '1012'"),
+        ({"offline_sends": "drop"}, "offline_sends must be \"queue\" or \"fail\", not 'drop'"),
+        ({"proxy": 3128}, "proxy must be a URL (str), or False for none, not 3128"),
+        ({3: 4}, "an option name must be a str, not 3"),
+    ],
+)
+def test_bad_option_types_name_the_option_and_what_it_expected(options, message):
+    with pytest.raises(nwebsocket.OptionsError) as raised:
+        WebSocket("ws://127.0.0.1:9/", options)
+    assert str(raised.value) == message
+    assert isinstance(raised.value, TypeError) and isinstance(raised.value, ValueError)
+
+
+def test_options_that_are_not_a_dict():
+    with pytest.raises(nwebsocket.OptionsError, match="options must be a dict \\(or None\\), not 42"):
+        WebSocket("ws://127.0.0.1:9/", 42)
