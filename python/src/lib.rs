@@ -21,6 +21,7 @@ mod connection;
 mod dispatch;
 mod errors;
 mod events;
+mod headers;
 mod option_values;
 mod options;
 mod payload;

@@ -245,11 +245,13 @@ def test_try_recv_never_blocks(server):
 
 def test_event_reprs(server):
     ws = WebSocket(server + "/")
-    assert repr(ws.recv(timeout=10)) == 'Open(protocol="")'
+    assert repr(ws.recv(timeout=10)) == "Open(protocol='', extensions='')"
     ws.send("hi")
-    assert repr(ws.recv(timeout=10)) == "Message(text, 2 characters)"
+    assert repr(ws.recv(timeout=10)) == "Message(data='hi')"
+    ws.send(b"\x00" * 100)
+    assert repr(ws.recv(timeout=10)) == "Message(data=b'" + "\\x00" * 64 + "'..., 100 bytes)"
     ws.close()
-    assert repr(ws.recv(timeout=10)) == 'Close(code=1000, reason="", wasClean=True)'
+    assert repr(ws.recv(timeout=10)) == "Close(code=1000, reason='', was_clean=True)"
 
 
 def test_bad_option_values_raise(server, tmp_path):

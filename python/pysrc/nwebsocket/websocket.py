@@ -10,6 +10,37 @@ __all__ = ["WebSocket"]
 
 _CALLBACKS = ("onopen", "onmessage", "onerror", "onclose")
 
+# The PEP 8 name of each JS-named member: the same attribute under a second name.
+_PEP8_NAMES = {
+    "ready_state": "readyState",
+    "buffered_amount": "bufferedAmount",
+    "on_open": "onopen",
+    "on_message": "onmessage",
+    "on_error": "onerror",
+    "on_close": "onclose",
+}
+
+
+class _Alias:
+    """A second name for an attribute: reading, assigning and deleting go to ``target``."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __set_name__(self, owner, name):
+        self.__doc__ = "The same as ``{}``.".format(self.target)
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return getattr(owner, self.target)
+        return getattr(instance, self.target)
+
+    def __set__(self, instance, value):
+        setattr(instance, self.target, value)
+
+    def __delete__(self, instance):
+        delattr(instance, self.target)
+
 # The core's default largest inbound message.
 _DEFAULT_MAX_PAYLOAD = 64 << 20
 
@@ -40,6 +71,19 @@ class WebSocket:
     OPEN = 1
     CLOSING = 2
     CLOSED = 3
+
+    def __init_subclass__(cls, **kwargs):
+        # A subclass may override a callback by either name: the JS one is the one called.
+        super().__init_subclass__(**kwargs)
+        for pep8, js in _PEP8_NAMES.items():
+            if pep8 not in cls.__dict__:
+                continue
+            if js in cls.__dict__:
+                raise TypeError(
+                    "{} defines both {} and {}: they are one attribute".format(cls.__name__, js, pep8)
+                )
+            setattr(cls, js, cls.__dict__[pep8])
+            setattr(cls, pep8, _Alias(js))
 
     def __init__(self, url, options=None):
         if isinstance(options, (str, list, tuple)):
@@ -182,6 +226,16 @@ class WebSocket:
         """Called once per connection, last. May take one argument, the :class:`Close` event
         (``code``, ``reason``, ``wasClean``; with ``reconnect``, ``reconnect`` and ``attempt``
         say whether and when the next attempt comes)."""
+
+    # The PEP 8 names: the same attributes as the JS ones above (ws.on_message = f is
+    # ws.onmessage = f).
+
+    ready_state = _Alias("readyState")
+    buffered_amount = _Alias("bufferedAmount")
+    on_open = _Alias("onopen")
+    on_message = _Alias("onmessage")
+    on_error = _Alias("onerror")
+    on_close = _Alias("onclose")
 
     # Context manager and display.
 
