@@ -42,7 +42,13 @@ step "pip install ./python (builds the extension with maturin)"
 nice -n 5 "${pip[@]}" install --quiet "$here"
 
 step "test dependencies"
-"${pip[@]}" install --quiet "pytest>=7" "websockets>=14" "trustme>=1" nbconvert ipykernel
+"${pip[@]}" install --quiet "pytest>=7" "websockets>=14" "trustme>=1" nbconvert ipykernel "mypy>=1.10"
+
+step "types: mypy --strict on the examples and the typed sample, stubtest against the runtime"
+# From python/, where no `nwebsocket` folder shadows the installed package: mypy reads the
+# installed stubs (py.typed), as it would in a user's project.
+(cd "$here" && "$venv/bin/python" -m mypy --strict --no-incremental examples/*.py tests/typed_sample.py)
+(cd "$scratch" && "$venv/bin/python" -m mypy.stubtest nwebsocket)
 
 step "pytest"
 # From python/, where no `nwebsocket` folder shadows the installed package.

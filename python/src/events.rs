@@ -18,7 +18,8 @@ use crate::headers::header_dict;
 /// The longest payload, in characters or bytes, that `Message.__repr__` shows whole.
 const REPR_DATA: usize = 64;
 
-/// `==` and `!=` between two events of one class, by `fields`; `NotImplemented` otherwise.
+/// `==` and `!=` between two events of one class, by `fields` (a tuple); `NotImplemented`
+/// otherwise.
 fn compare<'py, T: PyClass>(
     this: &Bound<'py, T>,
     other: &Bound<'py, PyAny>,
@@ -267,11 +268,11 @@ impl Error {
         other: &Bound<'_, PyAny>,
         op: CompareOp,
     ) -> PyResult<Py<PyAny>> {
-        compare(this, other, op, Error::fields)
+        compare(this, other, op, Error::key)
     }
 
     fn __hash__(this: &Bound<'_, Self>) -> PyResult<isize> {
-        this.get().error.bind(this.py()).hash()
+        Error::key(this)?.hash()
     }
 
     fn __reduce__<'py>(
@@ -282,6 +283,13 @@ impl Error {
 }
 
 impl Error {
+    /// What `==` and `hash` compare: the exception's class and message (exceptions themselves
+    /// compare by identity, and an `Error` that went through pickle is still the same event).
+    fn key<'py>(this: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let error = this.get().error.bind(this.py());
+        (error.get_type(), error.str()?).into_pyobject(this.py())
+    }
+
     fn fields<'py>(this: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
         PyTuple::new(this.py(), [this.get().error.bind(this.py())])
     }

@@ -125,6 +125,10 @@ def test_events_are_equal_by_value_and_hashable():
     assert len({Message("a"), Message("a"), Close(1000), Close(1000), Open(), Open()}) == 3
     error = nwebsocket.ProtocolError("bad")
     assert Error(error) == Error(error) and hash(Error(error)) == hash(Error(error))
+    # By class and message: exceptions themselves compare by identity.
+    assert Error(nwebsocket.ProtocolError("bad")) == Error(nwebsocket.ProtocolError("bad"))
+    assert Error(nwebsocket.ProtocolError("bad")) != Error(nwebsocket.ProtocolError("worse"))
+    assert Error(nwebsocket.ProtocolError("bad")) != Error(nwebsocket.TLSError("bad"))
 
 
 def test_events_pickle(server):
@@ -139,3 +143,8 @@ def test_events_pickle(server):
     error = Error(nwebsocket.ConnectionLostError("reset"))
     copy = pickle.loads(pickle.dumps(error))
     assert type(copy.error) is nwebsocket.ConnectionLostError and copy.message == "reset"
+    assert copy == error
+
+
+def test_the_package_exports_every_exception():
+    assert set(nwebsocket.errors.__all__) <= set(nwebsocket.__all__)

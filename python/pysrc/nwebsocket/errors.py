@@ -5,6 +5,9 @@ Python programmer would catch (``ConnectionError``, ``ValueError``, ``TimeoutErr
 code written for the 1.0 package, which raised ``ConnectionError``, keeps working.
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 __all__ = [
@@ -55,7 +58,7 @@ class QueueFullError(InvalidStateError):
     ``queued`` is how many bytes already wait for the connection.
     """
 
-    queued = 0
+    queued: int = 0
 
 
 class InvalidAccessError(WebSocketError, ValueError):
@@ -95,7 +98,7 @@ class ConnectFailedError(WebSocketError, ConnectionError):
     resolve (the message says why).
     """
 
-    failures = ()
+    failures: Sequence[tuple[tuple[str, int], OSError]] = ()
 
 
 class WebSocketTimeoutError(WebSocketError, TimeoutError):
@@ -108,8 +111,8 @@ class WebSocketTimeoutError(WebSocketError, TimeoutError):
     handshake"``.
     """
 
-    kind = None
-    during = ""
+    kind: str | None = None
+    during: str = ""
 
 
 class TLSError(WebSocketError, ConnectionError):
@@ -128,8 +131,8 @@ class TLSError(WebSocketError, ConnectionError):
     - ``"other"``: anything else (not TLS at all, a bad signature, ...); the message says what.
     """
 
-    kind = "other"
-    alert = None
+    kind: str = "other"
+    alert: int | None = None
 
 
 class HandshakeRejectedError(WebSocketError, ConnectionError):
@@ -142,9 +145,9 @@ class HandshakeRejectedError(WebSocketError, ConnectionError):
     arrived with the headers).
     """
 
-    status = 0
-    headers = MappingProxyType({})  # read-only; instances get a dict of their own
-    body = b""
+    status: int = 0
+    headers: Mapping[str, str] = MappingProxyType({})  # read-only; instances get a dict
+    body: bytes = b""
 
 
 class ProxyError(WebSocketError, ConnectionError):
@@ -166,8 +169,8 @@ class ProxyError(WebSocketError, ConnectionError):
     Proxy credentials never appear in the message.
     """
 
-    kind = "protocol"
-    reply = None
+    kind: str = "protocol"
+    reply: int | None = None
 
 
 class ProxyRejectedError(ProxyError):
@@ -175,9 +178,9 @@ class ProxyRejectedError(ProxyError):
     credentials missing or refused; 403: not allowed; 502: it could not reach the server) and
     ``headers`` its response headers as a ``dict`` (e.g. ``proxy-authenticate``)."""
 
-    kind = "rejected"
-    status = 0
-    headers = MappingProxyType({})  # read-only; instances get a dict of their own
+    kind: str = "rejected"
+    status: int = 0
+    headers: Mapping[str, str] = MappingProxyType({})  # read-only; instances get a dict
 
 
 class HandshakeError(WebSocketError, ConnectionError):

@@ -10,10 +10,8 @@ __all__ = ["WebSocket"]
 
 _CALLBACKS = ("onopen", "onmessage", "onerror", "onclose")
 
-# The PEP 8 name of each JS-named member: the same attribute under a second name.
+# The PEP 8 name of each callback: the same attribute under a second name.
 _PEP8_NAMES = {
-    "ready_state": "readyState",
-    "buffered_amount": "bufferedAmount",
     "on_open": "onopen",
     "on_message": "onmessage",
     "on_error": "onerror",
@@ -58,7 +56,12 @@ class WebSocket:
       ``onclose`` on the instance, or override them in a subclass. They run on one dispatcher
       thread of this connection, named ``nwebsocket-dispatch``, started when the first
       callback is set (or at construction when the class overrides one), and they are looked
-      up each time an event fires; or
+      up each time an event fires. ``onopen()``; ``onmessage(data)``, ``str`` for text,
+      ``bytes`` for binary; ``onerror(error)`` when the connection failed, with the exception
+      that says why (a :class:`~nwebsocket.WebSocketError`); ``onclose(event)`` once per
+      connection, last, with the :class:`Close` event. ``onerror`` and ``onclose`` may take no
+      argument. Each is ``None`` until set, as in JS, and has a PEP 8 name too
+      (``on_message``...); or
     - without callbacks, by polling: ``recv(timeout)``, ``try_recv()``, ``for event in ws``.
       No dispatcher thread is started then.
 
@@ -210,28 +213,19 @@ class WebSocket:
     def __iter__(self):
         return self.events()
 
-    # Callbacks: the defaults do nothing; override them or assign them on the instance.
+    # Callbacks: None (as in JS) until assigned on the instance or overridden in a subclass.
+    # onopen(), onmessage(data), onerror(error) or onerror(), onclose(event) or onclose().
 
-    def onopen(self):
-        """Called when the connection has opened."""
-
-    def onmessage(self, data):
-        """Called with each message: ``str`` for text, ``bytes`` for binary."""
-
-    def onerror(self, error):
-        """Called when the connection failed, with the exception that says why (a subclass
-        of :class:`~nwebsocket.WebSocketError`); ``onclose`` follows. May take no argument."""
-
-    def onclose(self):
-        """Called once per connection, last. May take one argument, the :class:`Close` event
-        (``code``, ``reason``, ``wasClean``; with ``reconnect``, ``reconnect`` and ``attempt``
-        say whether and when the next attempt comes)."""
+    onopen = None
+    onmessage = None
+    onerror = None
+    onclose = None
 
     # The PEP 8 names: the same attributes as the JS ones above (ws.on_message = f is
     # ws.onmessage = f).
 
-    ready_state = _Alias("readyState")
-    buffered_amount = _Alias("bufferedAmount")
+    ready_state = readyState
+    buffered_amount = bufferedAmount
     on_open = _Alias("onopen")
     on_message = _Alias("onmessage")
     on_error = _Alias("onerror")
