@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use nwebsocket::{Client, Error as CoreError, Event, ReadyState, RecvTimeoutError, TryRecvError};
+use nwebsocket::{
+    Client, Error as CoreError, Event, OfflineSends, ReadyState, RecvTimeoutError, TryRecvError,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyInt;
 
@@ -48,6 +50,10 @@ pub(crate) struct Connection {
     /// Whether `send()` while no connection is open is left to the core's offline policy
     /// (with `reconnect` or `offline_sends`), rather than raising before the first `Open`.
     sends_follow_offline_policy: bool,
+    /// The most bytes that may wait to be written while a connection is open.
+    max_buffered_amount: usize,
+    /// The most bytes that may wait for a connection while none is open, if sends are queued.
+    offline_queue_bytes: Option<usize>,
 }
 
 /// What a take from the event queue gave.
@@ -67,6 +73,11 @@ impl Connection {
     #[pyo3(signature = (url, options=None))]
     fn new(py: Python<'_>, url: &str, options: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         let options = options::config(py, options)?;
+        let max_buffered_amount = options.config.max_buffered_amount();
+        let offline_queue_bytes = match options.config.offline_sends() {
+            OfflineSends::Queue { max_bytes } => Some(max_bytes),
+            _ => None,
+        };
         let client =
             Client::connect_with_config(url, options.config).map_err(|err| to_pyerr(py, &err))?;
         Ok(Connection {
@@ -77,6 +88,8 @@ impl Connection {
             failure: Mutex::new(None),
             dispatcher: Dispatcher::default(),
             sends_follow_offline_policy: options.sends_follow_offline_policy,
+            max_buffered_amount,
+            offline_queue_bytes,
         })
     }
 
@@ -99,7 +112,9 @@ impl Connection {
             ));
         }
         let message = to_message(py, data)?;
+        let len = message.len();
         self.client.send(message).map_err(|err| match err {
+            CoreError::QueueFull(queued) => self.queue_full(py, queued, len),
             CoreError::Closed => self.too_late(py),
             CoreError::NotOpen => new_error(
                 py,
@@ -458,6 +473,34 @@ impl Connection {
 }
 
 impl Connection {
+    /// The `QueueFullError` for a `send()` of `len` bytes that would take the `queued` bytes
+    /// waiting past a limit: `max_buffered_amount` while a connection is open,
+    /// `offline_queue_bytes` while none is. Its `queued` attribute is `queued`.
+    fn queue_full(&self, py: Python<'_>, queued: usize, len: usize) -> PyErr {
+        let (name, limit, waiting) = match self.offline_queue_bytes {
+            Some(max_bytes) if self.client.ready_state() != ReadyState::Open => {
+                ("offline_queue_bytes", max_bytes, "for a connection")
+            }
+            _ => (
+                "max_buffered_amount",
+                self.max_buffered_amount,
+                "to be written",
+            ),
+        };
+        let err = new_error(
+            py,
+            "QueueFullError",
+            format!(
+                "send() of {len} bytes refused: {queued} bytes already wait {waiting}, \
+                 and {name} allows {limit}"
+            ),
+        );
+        if let Err(failed) = err.value(py).setattr("queued", queued) {
+            return failed;
+        }
+        err
+    }
+
     /// The `InvalidStateError` for a `send()` the core refused because the connection is over
     /// or closing: "after the connection started closing" only if it ever opened; otherwise
     /// that it never opened, and how it failed, when that is known (the `Error` event taken, or

@@ -16,7 +16,7 @@ use crate::option_values::{
 /// Every key `options` may hold. `maxPayload` is the 1.0 package's name for
 /// `max_message_size`; `cafile`, `cadata`, `certfile` and `keyfile` are the names of Python's
 /// `ssl` module; the others are the core's setters, durations in seconds.
-pub(crate) const KEYS: [&str; 38] = [
+pub(crate) const KEYS: [&str; 40] = [
     "headers",
     "subprotocols",
     "connect_timeout",
@@ -25,6 +25,8 @@ pub(crate) const KEYS: [&str; 38] = [
     "maxPayload",
     "max_frame_size",
     "event_queue_capacity",
+    "event_queue_bytes",
+    "max_buffered_amount",
     "tcp_nodelay",
     "read_buffer_size",
     "write_buffer_size",
@@ -270,6 +272,8 @@ pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyRe
                 builder
             }
             "event_queue_capacity" => builder.event_queue_capacity(size(py, &key, &value)?),
+            "event_queue_bytes" => builder.event_queue_bytes(size(py, &key, &value)?),
+            "max_buffered_amount" => builder.max_buffered_amount(size(py, &key, &value)?),
             "tcp_nodelay" => builder.tcp_nodelay(flag(py, &key, &value)?),
             "read_buffer_size" => builder.read_buffer_size(size(py, &key, &value)?),
             "write_buffer_size" => builder.write_buffer_size(size(py, &key, &value)?),

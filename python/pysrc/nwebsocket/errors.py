@@ -51,11 +51,15 @@ class InvalidStateError(WebSocketError, ConnectionError):
 
 
 class QueueFullError(InvalidStateError):
-    """``send()`` while no connection is open (connecting, or waiting to reconnect), with
-    sends queued for the next connection (``offline_sends: "queue"``), and this message would
-    take the queue past ``offline_queue_bytes``. Nothing was queued.
+    """``send()`` of a message that would take the bytes waiting past a limit; nothing was
+    queued.
 
-    ``queued`` is how many bytes already wait for the connection.
+    While a connection is open: ``max_buffered_amount`` (the server does not read as fast as
+    the program sends; ``bufferedAmount`` says how much waits). While none is open (connecting,
+    or waiting to reconnect) with sends queued for the next connection (``offline_sends:
+    "queue"``): ``offline_queue_bytes``. A message larger than the limit can never be sent.
+
+    ``queued`` is how many bytes already wait.
     """
 
     queued: int = 0
