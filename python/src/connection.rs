@@ -1,29 +1,17 @@
 //! `Connection`: one core [`Client`] as Python sees it. The `WebSocket` class of
 //! `nwebsocket/websocket.py` wraps one; every blocking call here releases the GIL.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use nwebsocket::{
-    Client, Error as CoreError, Event, OfflineSends, ReadyState, RecvTimeoutError, TryRecvError,
-};
+use nwebsocket::{Client, Error as CoreError, OfflineSends, ReadyState};
 use pyo3::prelude::*;
 use pyo3::types::PyInt;
 
 use crate::dispatch::Dispatcher;
-use crate::errors::{describe, new_error, to_pyerr};
+use crate::errors::{new_error, to_pyerr};
 use crate::payload::to_message;
+use crate::taking::{CLOSED, CLOSING, CONNECTING, OPEN, Taken, Taking};
 use crate::{events, options, wait};
-
-/// `readyState` values, as in JS.
-pub(crate) const CONNECTING: u8 = 0;
-/// The handshake succeeded.
-pub(crate) const OPEN: u8 = 1;
-/// The close handshake has started.
-pub(crate) const CLOSING: u8 = 2;
-/// The connection is over.
-pub(crate) const CLOSED: u8 = 3;
 
 /// The longest close reason JS allows, in UTF-8 bytes.
 const MAX_REASON_BYTES: usize = 123;
@@ -33,18 +21,8 @@ const MAX_REASON_BYTES: usize = 123;
 #[derive(Debug)]
 pub(crate) struct Connection {
     client: Client,
-    /// The lock every taker of events holds while it takes one (so that events leave in
-    /// order), and an event that `readyState` took from the queue early, to learn that the
-    /// connection is open, and that the next taker gets first.
-    slot: Mutex<Option<Event>>,
-    /// The state implied by the events handed to Python so far (as return values, or to the
-    /// callbacks), or seen early in `slot`.
-    observed: AtomicU8,
-    /// Whether Python has seen an `Open`: a connection that never opened is not "closing".
-    ever_opened: AtomicBool,
-    /// How the connection that never opened failed (its `Error` event, described), once Python
-    /// has seen that event; for the message of a `send()` that comes too late.
-    failure: Mutex<Option<String>>,
+    /// Who takes events, and what those taken say.
+    taking: Taking,
     /// The callback dispatcher, if the `WebSocket` has callbacks.
     pub(crate) dispatcher: Dispatcher,
     /// Whether `send()` while no connection is open is left to the core's offline policy
@@ -54,16 +32,6 @@ pub(crate) struct Connection {
     max_buffered_amount: usize,
     /// The most bytes that may wait for a connection while none is open, if sends are queued.
     offline_queue_bytes: Option<usize>,
-}
-
-/// What a take from the event queue gave.
-pub(crate) enum Taken {
-    /// The next event.
-    Event(Event),
-    /// Nothing yet (no wait asked for, or the timeout passed).
-    Nothing,
-    /// The stream has ended after its `Close`.
-    Ended,
 }
 
 #[pymethods]
@@ -82,10 +50,7 @@ impl Connection {
             Client::connect_with_config(url, options.config).map_err(|err| to_pyerr(py, &err))?;
         Ok(Connection {
             client,
-            slot: Mutex::new(None),
-            observed: AtomicU8::new(CONNECTING),
-            ever_opened: AtomicBool::new(false),
-            failure: Mutex::new(None),
+            taking: Taking::default(),
             dispatcher: Dispatcher::default(),
             sends_follow_offline_policy: options.sends_follow_offline_policy,
             max_buffered_amount,
@@ -102,8 +67,8 @@ impl Connection {
     /// raises `InvalidStateError`.
     fn send(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
         if !self.sends_follow_offline_policy
-            && self.observed.load(Ordering::Acquire) != OPEN
-            && self.state(py) == CONNECTING
+            && self.taking.observed() != OPEN
+            && self.state() == CONNECTING
         {
             return Err(new_error(
                 py,
@@ -232,8 +197,8 @@ impl Connection {
 
     /// JS `readyState`: 0 connecting, 1 open, 2 closing, 3 closed.
     #[getter]
-    fn ready_state(&self, py: Python<'_>) -> u8 {
-        self.state(py)
+    fn ready_state(&self) -> u8 {
+        self.state()
     }
 
     /// JS `bufferedAmount`: bytes accepted by `send` and not yet written to the socket.
@@ -296,7 +261,14 @@ impl Connection {
         target: &Bound<'_, PyAny>,
         call_with_event: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        crate::dispatch::run(self, py, target, call_with_event)
+        crate::dispatch::run(
+            &self.client,
+            &self.taking,
+            &self.dispatcher,
+            py,
+            target,
+            call_with_event,
+        )
     }
 }
 
@@ -321,10 +293,21 @@ impl Connection {
         }
     }
 
+    /// Takes the next event as `Taking::take` does, for a caller without callbacks.
+    fn take(&self, py: Python<'_>, deadline: Option<Option<Instant>>) -> PyResult<Taken> {
+        if self.dispatcher.is_claimed() {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "this WebSocket has callbacks, which get every event: \
+                 recv(), try_recv() and iteration are for WebSockets without callbacks",
+            ));
+        }
+        self.taking.take(py, &self.client, deadline)
+    }
+
     /// The state as Python sees it. With callbacks: as of the last event dispatched. Without:
     /// as of the events that have arrived, whether taken yet or not.
-    fn state(&self, py: Python<'_>) -> u8 {
-        let observed = self.observed.load(Ordering::Acquire);
+    fn state(&self) -> u8 {
+        let observed = self.taking.observed();
         if observed == CLOSED {
             return CLOSED;
         }
@@ -337,138 +320,10 @@ impl Connection {
             ReadyState::Closing | ReadyState::Closed => return CLOSING,
             _ => {}
         }
-        if observed == OPEN || (!dispatched && self.peek_open(py)) {
+        if observed == OPEN || (!dispatched && self.taking.peek_open(&self.client)) {
             return OPEN;
         }
         CONNECTING
-    }
-
-    /// Without callbacks: takes the first event early (if no one else is taking) so that
-    /// `readyState` turns OPEN without the caller taking events. Whether it is the `Open`.
-    fn peek_open(&self, _py: Python<'_>) -> bool {
-        let Ok(mut slot) = self.slot.try_lock() else {
-            // Someone is taking events right now, and will mark the state.
-            return false;
-        };
-        if slot.is_none() {
-            if let Ok(event) = self.client.try_recv() {
-                *slot = Some(event);
-            }
-        }
-        let open = matches!(*slot, Some(Event::Open(_)));
-        if open {
-            // Python has seen OPEN now; it must stay so when callbacks take over the events.
-            self.observed.fetch_max(OPEN, Ordering::AcqRel);
-        }
-        open
-    }
-
-    /// Takes the next event: without waiting if `deadline` is `None`, else waiting until
-    /// `Some(deadline)` (for ever if that is `None`), with the GIL released.
-    fn take(&self, py: Python<'_>, deadline: Option<Option<Instant>>) -> PyResult<Taken> {
-        if self.dispatcher.is_claimed() {
-            return Err(pyo3::exceptions::PyRuntimeError::new_err(
-                "this WebSocket has callbacks, which get every event: \
-                 recv(), try_recv() and iteration are for WebSockets without callbacks",
-            ));
-        }
-        let mut slot = self.lock_slot(py);
-        // Each event is observed before the slot is unlocked, so that `peek_open` never sees
-        // the next connection's `Open` before this connection's `Close` is recorded.
-        if let Some(event) = slot.take() {
-            self.observe(&event);
-            return Ok(Taken::Event(event));
-        }
-        match self.client.try_recv() {
-            Ok(event) => {
-                self.observe(&event);
-                return Ok(Taken::Event(event));
-            }
-            Err(TryRecvError::Disconnected) => return Ok(Taken::Ended),
-            Err(TryRecvError::Empty) => {}
-        }
-        let Some(deadline) = deadline else {
-            return Ok(Taken::Nothing);
-        };
-        // The slot stays locked while we wait, so nobody takes an event past us. The wait is
-        // the core's blocking one: the thread parks until an event or the deadline.
-        let taken = wait::block_on(py, deadline, |until| {
-            let result = match until {
-                None => self
-                    .client
-                    .recv()
-                    .map_err(|_| RecvTimeoutError::Disconnected),
-                Some(until) => self.client.recv_deadline(until),
-            };
-            match result {
-                Ok(event) => Some(Taken::Event(event)),
-                Err(RecvTimeoutError::Disconnected) => Some(Taken::Ended),
-                Err(RecvTimeoutError::Timeout) => None,
-            }
-        })?;
-        if let Some(Taken::Event(event)) = &taken {
-            self.observe(event);
-        }
-        drop(slot);
-        Ok(taken.unwrap_or(Taken::Nothing))
-    }
-
-    /// Locks the slot, releasing the GIL while another thread holds it.
-    fn lock_slot(&self, py: Python<'_>) -> MutexGuard<'_, Option<Event>> {
-        loop {
-            match self.slot.try_lock() {
-                Ok(slot) => return slot,
-                Err(std::sync::TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
-                Err(std::sync::TryLockError::WouldBlock) => {
-                    // Wait for the holder without the GIL, which it may need to finish.
-                    py.detach(|| drop(self.slot.lock().unwrap_or_else(PoisonError::into_inner)));
-                }
-            }
-        }
-    }
-
-    /// Takes up to `limit` events for the dispatcher, waiting for the first: an empty batch
-    /// means the stream has ended. Called without the GIL.
-    pub(crate) fn take_batch(&self, limit: usize) -> Vec<Event> {
-        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
-        let first = match slot.take() {
-            Some(event) => event,
-            // The dispatcher is never the main thread, so it needs no slices for Ctrl-C: it
-            // parks until the next event.
-            None => match self.client.recv() {
-                Ok(event) => event,
-                Err(_) => return Vec::new(),
-            },
-        };
-        let mut batch = Vec::with_capacity(limit.min(16));
-        batch.push(first);
-        while batch.len() < limit {
-            match self.client.try_recv() {
-                Ok(event) => batch.push(event),
-                Err(_) => break,
-            }
-        }
-        batch
-    }
-
-    /// Records what handing `event` to Python means for `readyState`: OPEN after an `Open`;
-    /// after a `Close`, CLOSED, or CONNECTING when another attempt follows (the backoff).
-    /// Also remembers whether a connection opened, and how one that never opened failed.
-    pub(crate) fn observe(&self, event: &Event) {
-        match event {
-            Event::Open(_) => {
-                self.ever_opened.store(true, Ordering::Release);
-                self.observed.store(OPEN, Ordering::Release);
-            }
-            Event::Error(err) if !self.ever_opened.load(Ordering::Acquire) => {
-                *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(describe(err));
-            }
-            Event::Close(close) if close.is_final() => {
-                self.observed.store(CLOSED, Ordering::Release);
-            }
-            Event::Close(_) => self.observed.store(CONNECTING, Ordering::Release),
-            _ => {}
-        }
     }
 }
 
@@ -506,8 +361,8 @@ impl Connection {
     /// that it never opened, and how it failed, when that is known (the `Error` event taken, or
     /// the first one still queued).
     fn too_late(&self, py: Python<'_>) -> PyErr {
-        if self.ever_opened.load(Ordering::Acquire) {
-            let when = if self.state(py) == CLOSED {
+        if self.taking.ever_opened() {
+            let when = if self.state() == CLOSED {
                 "closed"
             } else {
                 "started closing"
@@ -518,33 +373,17 @@ impl Connection {
                 format!("send() after the connection {when}"),
             );
         }
-        let failure = self
-            .failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .or_else(|| self.queued_failure());
+        // The dispatcher takes every event at once: none waits in the queue to describe.
+        let failure = self.taking.failure().or_else(|| {
+            (!self.dispatcher.is_claimed())
+                .then(|| self.taking.queued_failure(&self.client))
+                .flatten()
+        });
         let message = match failure {
             Some(why) => format!("send() on a connection that never opened: {why}"),
             None => "send() on a connection that never opened and is over".to_owned(),
         };
         new_error(py, "InvalidStateError", message)
-    }
-
-    /// Without callbacks, before the caller took it: the `Error` that is the first queued
-    /// event, described. It stays queued (in the slot) for the caller.
-    fn queued_failure(&self) -> Option<String> {
-        if self.dispatcher.is_claimed() {
-            return None;
-        }
-        let mut slot = self.slot.try_lock().ok()?;
-        if slot.is_none() {
-            *slot = self.client.try_recv().ok();
-        }
-        match &*slot {
-            Some(Event::Error(err)) => Some(describe(err)),
-            _ => None,
-        }
     }
 }
 

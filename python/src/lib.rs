@@ -25,6 +25,7 @@ mod headers;
 mod option_values;
 mod options;
 mod payload;
+mod taking;
 mod wait;
 
 use pyo3::prelude::*;
