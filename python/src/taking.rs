@@ -202,6 +202,7 @@ impl Taking {
             _ => {}
         }
     }
+
     /// For a caller without callbacks (the dispatcher takes every event at once): the `Error`
     /// that is the first queued event, described. It stays queued (in the slot).
     pub(crate) fn queued_failure(&self, client: &Client) -> Option<String> {

@@ -173,11 +173,17 @@ def called(url: str) -> list[str | bytes]:
     client = Client(url)
     assert client.closed.wait(10)
     errors: list[WebSocketError] = []
+    codes: list[int] = []
+    opened = threading.Event()
     ws = WebSocket(url)
+    ws.on_open = opened.set
     ws.onerror = errors.append
-    ws.on_close = lambda: None
     ws.onmessage = None
+    ws.on_close = lambda: None
+    ws.onclose = lambda event: codes.append(event.code)  # the same attribute: this one counts
+    assert opened.wait(10)
     ws.close()
+    assert codes == [1000] and errors == []
     return client.got
 
 
