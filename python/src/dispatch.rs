@@ -130,9 +130,17 @@ pub(crate) fn run(
         .lock()
         .unwrap_or_else(PoisonError::into_inner) = Some(std::thread::current().id());
     let _done = DoneGuard(dispatcher);
-    py.detach(|| dispatcher.wait_for_gate());
+    let mut gate_passed = false;
     loop {
         let batch = py.detach(|| taking.take_batch(client, BATCH));
+        if !gate_passed {
+            // The first batch is taken before the gate is looked at, so that the thread parks
+            // once, on the event queue, rather than first on the gate and then on the queue
+            // (the gate is open by the time a connection opens, as a rule). Its events still
+            // reach the callbacks only once the gate is open.
+            py.detach(|| dispatcher.wait_for_gate());
+            gate_passed = true;
+        }
         if batch.is_empty() {
             return Ok(());
         }
