@@ -1,5 +1,8 @@
 # example_class.py: the 1.0 README's "Class protocol" example, unchanged apart from the URL
-# (taken from the command line; a local echo server by default).
+# (taken from the command line; a local echo server by default) and the type annotations
+# (python/ci.sh checks the examples with mypy --strict).
+from __future__ import annotations
+
 import sys
 import time
 
@@ -7,25 +10,25 @@ from nwebsocket import WebSocket
 
 
 class WSProtocolLogic(WebSocket):
-    def __init__(self, url):
+    def __init__(self, url: str) -> None:
         super().__init__(url)
 
-        self.messages = []
+        self.messages: list[str | bytes] = []
 
         # wait for connection, close or error
         while(not self.readyState):
             time.sleep(1e-4)
 
-    def onopen(self):
+    def onopen(self) -> None:
         print("Opened connection")
 
-    def onclose(self):
+    def onclose(self) -> None:
         print("Closed connection")
 
-    def onerror(self, e):
+    def onerror(self, e: Exception) -> None:
         print("Connection error", e)
 
-    def onmessage(self, m):
+    def onmessage(self, m: str | bytes) -> None:
         self.messages.append(m)
 
 

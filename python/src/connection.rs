@@ -1,27 +1,17 @@
 //! `Connection`: one core [`Client`] as Python sees it. The `WebSocket` class of
 //! `nwebsocket/websocket.py` wraps one; every blocking call here releases the GIL.
 
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use nwebsocket::{Client, Error as CoreError, Event, ReadyState, RecvTimeoutError, TryRecvError};
+use nwebsocket::{Client, Error as CoreError, OfflineSends, ReadyState};
 use pyo3::prelude::*;
 use pyo3::types::PyInt;
 
 use crate::dispatch::Dispatcher;
 use crate::errors::{new_error, to_pyerr};
 use crate::payload::to_message;
+use crate::taking::{CLOSED, CLOSING, CONNECTING, OPEN, Taken, Taking};
 use crate::{events, options, wait};
-
-/// `readyState` values, as in JS.
-pub(crate) const CONNECTING: u8 = 0;
-/// The handshake succeeded.
-pub(crate) const OPEN: u8 = 1;
-/// The close handshake has started.
-pub(crate) const CLOSING: u8 = 2;
-/// The connection is over.
-pub(crate) const CLOSED: u8 = 3;
 
 /// The longest close reason JS allows, in UTF-8 bytes.
 const MAX_REASON_BYTES: usize = 123;
@@ -31,28 +21,17 @@ const MAX_REASON_BYTES: usize = 123;
 #[derive(Debug)]
 pub(crate) struct Connection {
     client: Client,
-    /// The lock every taker of events holds while it takes one (so that events leave in
-    /// order), and an event that `readyState` took from the queue early, to learn that the
-    /// connection is open, and that the next taker gets first.
-    slot: Mutex<Option<Event>>,
-    /// The state implied by the events handed to Python so far (as return values, or to the
-    /// callbacks), or seen early in `slot`.
-    observed: AtomicU8,
+    /// Who takes events, and what those taken say.
+    taking: Taking,
     /// The callback dispatcher, if the `WebSocket` has callbacks.
     pub(crate) dispatcher: Dispatcher,
     /// Whether `send()` while no connection is open is left to the core's offline policy
     /// (with `reconnect` or `offline_sends`), rather than raising before the first `Open`.
     sends_follow_offline_policy: bool,
-}
-
-/// What a take from the event queue gave.
-pub(crate) enum Taken {
-    /// The next event.
-    Event(Event),
-    /// Nothing yet (no wait asked for, or the timeout passed).
-    Nothing,
-    /// The stream has ended after its `Close`.
-    Ended,
+    /// The most bytes that may wait to be written while a connection is open.
+    max_buffered_amount: usize,
+    /// The most bytes that may wait for a connection while none is open, if sends are queued.
+    offline_queue_bytes: Option<usize>,
 }
 
 #[pymethods]
@@ -62,14 +41,20 @@ impl Connection {
     #[pyo3(signature = (url, options=None))]
     fn new(py: Python<'_>, url: &str, options: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         let options = options::config(py, options)?;
+        let max_buffered_amount = options.config.max_buffered_amount();
+        let offline_queue_bytes = match options.config.offline_sends() {
+            OfflineSends::Queue { max_bytes } => Some(max_bytes),
+            _ => None,
+        };
         let client =
             Client::connect_with_config(url, options.config).map_err(|err| to_pyerr(py, &err))?;
         Ok(Connection {
             client,
-            slot: Mutex::new(None),
-            observed: AtomicU8::new(CONNECTING),
+            taking: Taking::default(),
             dispatcher: Dispatcher::default(),
             sends_follow_offline_policy: options.sends_follow_offline_policy,
+            max_buffered_amount,
+            offline_queue_bytes,
         })
     }
 
@@ -82,8 +67,8 @@ impl Connection {
     /// raises `InvalidStateError`.
     fn send(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
         if !self.sends_follow_offline_policy
-            && self.observed.load(Ordering::Acquire) != OPEN
-            && self.state(py) == CONNECTING
+            && self.taking.observed() != OPEN
+            && self.state() == CONNECTING
         {
             return Err(new_error(
                 py,
@@ -92,12 +77,10 @@ impl Connection {
             ));
         }
         let message = to_message(py, data)?;
+        let len = message.len();
         self.client.send(message).map_err(|err| match err {
-            CoreError::Closed => new_error(
-                py,
-                "InvalidStateError",
-                "send() after the connection started closing",
-            ),
+            CoreError::QueueFull(queued) => self.queue_full(py, queued, len),
+            CoreError::Closed => self.too_late(py),
             CoreError::NotOpen => new_error(
                 py,
                 "InvalidStateError",
@@ -214,8 +197,8 @@ impl Connection {
 
     /// JS `readyState`: 0 connecting, 1 open, 2 closing, 3 closed.
     #[getter]
-    fn ready_state(&self, py: Python<'_>) -> u8 {
-        self.state(py)
+    fn ready_state(&self) -> u8 {
+        self.state()
     }
 
     /// JS `bufferedAmount`: bytes accepted by `send` and not yet written to the socket.
@@ -228,6 +211,13 @@ impl Connection {
     #[getter]
     fn protocol(&self) -> String {
         self.client.protocol()
+    }
+
+    /// JS `extensions`: the extensions the server agreed to, as it named them (e.g.
+    /// `"permessage-deflate; server_max_window_bits=12"`), or `""`; known from the `Open` on.
+    #[getter]
+    fn extensions(&self) -> String {
+        self.client.extensions()
     }
 
     /// Marks the connection as dispatched to callbacks. Returns `True` only for the first
@@ -271,7 +261,14 @@ impl Connection {
         target: &Bound<'_, PyAny>,
         call_with_event: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        crate::dispatch::run(self, py, target, call_with_event)
+        crate::dispatch::run(
+            &self.client,
+            &self.taking,
+            &self.dispatcher,
+            py,
+            target,
+            call_with_event,
+        )
     }
 }
 
@@ -296,10 +293,21 @@ impl Connection {
         }
     }
 
+    /// Takes the next event as `Taking::take` does, for a caller without callbacks.
+    fn take(&self, py: Python<'_>, deadline: Option<Option<Instant>>) -> PyResult<Taken> {
+        if self.dispatcher.is_claimed() {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "this WebSocket has callbacks, which get every event: \
+                 recv(), try_recv() and iteration are for WebSockets without callbacks",
+            ));
+        }
+        self.taking.take(py, &self.client, deadline)
+    }
+
     /// The state as Python sees it. With callbacks: as of the last event dispatched. Without:
     /// as of the events that have arrived, whether taken yet or not.
-    fn state(&self, py: Python<'_>) -> u8 {
-        let observed = self.observed.load(Ordering::Acquire);
+    fn state(&self) -> u8 {
+        let observed = self.taking.observed();
         if observed == CLOSED {
             return CLOSED;
         }
@@ -312,131 +320,70 @@ impl Connection {
             ReadyState::Closing | ReadyState::Closed => return CLOSING,
             _ => {}
         }
-        if observed == OPEN || (!dispatched && self.peek_open(py)) {
+        if observed == OPEN || (!dispatched && self.taking.peek_open(&self.client)) {
             return OPEN;
         }
         CONNECTING
     }
+}
 
-    /// Without callbacks: takes the first event early (if no one else is taking) so that
-    /// `readyState` turns OPEN without the caller taking events. Whether it is the `Open`.
-    fn peek_open(&self, _py: Python<'_>) -> bool {
-        let Ok(mut slot) = self.slot.try_lock() else {
-            // Someone is taking events right now, and will mark the state.
-            return false;
-        };
-        if slot.is_none() {
-            if let Ok(event) = self.client.try_recv() {
-                *slot = Some(event);
+impl Connection {
+    /// The `QueueFullError` for a `send()` of `len` bytes that would take the `queued` bytes
+    /// waiting past a limit: `max_buffered_amount` while a connection is open,
+    /// `offline_queue_bytes` while none is. Its `queued` attribute is `queued`.
+    fn queue_full(&self, py: Python<'_>, queued: usize, len: usize) -> PyErr {
+        let (name, limit, waiting) = match self.offline_queue_bytes {
+            Some(max_bytes) if self.client.ready_state() != ReadyState::Open => {
+                ("offline_queue_bytes", max_bytes, "for a connection")
             }
+            _ => (
+                "max_buffered_amount",
+                self.max_buffered_amount,
+                "to be written",
+            ),
+        };
+        let err = new_error(
+            py,
+            "QueueFullError",
+            format!(
+                "send() of {len} bytes refused: {queued} bytes already wait {waiting}, \
+                 and {name} allows {limit}"
+            ),
+        );
+        if let Err(failed) = err.value(py).setattr("queued", queued) {
+            return failed;
         }
-        let open = matches!(*slot, Some(Event::Open(_)));
-        if open {
-            // Python has seen OPEN now; it must stay so when callbacks take over the events.
-            self.observed.fetch_max(OPEN, Ordering::AcqRel);
-        }
-        open
+        err
     }
 
-    /// Takes the next event: without waiting if `deadline` is `None`, else waiting until
-    /// `Some(deadline)` (for ever if that is `None`), with the GIL released.
-    fn take(&self, py: Python<'_>, deadline: Option<Option<Instant>>) -> PyResult<Taken> {
-        if self.dispatcher.is_claimed() {
-            return Err(pyo3::exceptions::PyRuntimeError::new_err(
-                "this WebSocket has callbacks, which get every event: \
-                 recv(), try_recv() and iteration are for WebSockets without callbacks",
-            ));
-        }
-        let mut slot = self.lock_slot(py);
-        // Each event is observed before the slot is unlocked, so that `peek_open` never sees
-        // the next connection's `Open` before this connection's `Close` is recorded.
-        if let Some(event) = slot.take() {
-            self.observe(&event);
-            return Ok(Taken::Event(event));
-        }
-        match self.client.try_recv() {
-            Ok(event) => {
-                self.observe(&event);
-                return Ok(Taken::Event(event));
-            }
-            Err(TryRecvError::Disconnected) => return Ok(Taken::Ended),
-            Err(TryRecvError::Empty) => {}
-        }
-        let Some(deadline) = deadline else {
-            return Ok(Taken::Nothing);
-        };
-        // The slot stays locked while we wait, so nobody takes an event past us. The wait is
-        // the core's blocking one: the thread parks until an event or the deadline.
-        let taken = wait::block_on(py, deadline, |until| {
-            let result = match until {
-                None => self
-                    .client
-                    .recv()
-                    .map_err(|_| RecvTimeoutError::Disconnected),
-                Some(until) => self.client.recv_deadline(until),
+    /// The `InvalidStateError` for a `send()` the core refused because the connection is over
+    /// or closing: "after the connection started closing" only if it ever opened; otherwise
+    /// that it never opened, and how it failed, when that is known (the `Error` event taken, or
+    /// the first one still queued).
+    fn too_late(&self, py: Python<'_>) -> PyErr {
+        if self.taking.ever_opened() {
+            let when = if self.state() == CLOSED {
+                "closed"
+            } else {
+                "started closing"
             };
-            match result {
-                Ok(event) => Some(Taken::Event(event)),
-                Err(RecvTimeoutError::Disconnected) => Some(Taken::Ended),
-                Err(RecvTimeoutError::Timeout) => None,
-            }
-        })?;
-        if let Some(Taken::Event(event)) = &taken {
-            self.observe(event);
+            return new_error(
+                py,
+                "InvalidStateError",
+                format!("send() after the connection {when}"),
+            );
         }
-        drop(slot);
-        Ok(taken.unwrap_or(Taken::Nothing))
-    }
-
-    /// Locks the slot, releasing the GIL while another thread holds it.
-    fn lock_slot(&self, py: Python<'_>) -> MutexGuard<'_, Option<Event>> {
-        loop {
-            match self.slot.try_lock() {
-                Ok(slot) => return slot,
-                Err(std::sync::TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
-                Err(std::sync::TryLockError::WouldBlock) => {
-                    // Wait for the holder without the GIL, which it may need to finish.
-                    py.detach(|| drop(self.slot.lock().unwrap_or_else(PoisonError::into_inner)));
-                }
-            }
-        }
-    }
-
-    /// Takes up to `limit` events for the dispatcher, waiting for the first: an empty batch
-    /// means the stream has ended. Called without the GIL.
-    pub(crate) fn take_batch(&self, limit: usize) -> Vec<Event> {
-        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
-        let first = match slot.take() {
-            Some(event) => event,
-            // The dispatcher is never the main thread, so it needs no slices for Ctrl-C: it
-            // parks until the next event.
-            None => match self.client.recv() {
-                Ok(event) => event,
-                Err(_) => return Vec::new(),
-            },
+        // The dispatcher takes every event at once: none waits in the queue to describe.
+        let failure = self.taking.failure().or_else(|| {
+            (!self.dispatcher.is_claimed())
+                .then(|| self.taking.queued_failure(&self.client))
+                .flatten()
+        });
+        let message = match failure {
+            Some(why) => format!("send() on a connection that never opened: {why}"),
+            None => "send() on a connection that never opened and is over".to_owned(),
         };
-        let mut batch = Vec::with_capacity(limit.min(16));
-        batch.push(first);
-        while batch.len() < limit {
-            match self.client.try_recv() {
-                Ok(event) => batch.push(event),
-                Err(_) => break,
-            }
-        }
-        batch
-    }
-
-    /// Records what handing `event` to Python means for `readyState`: OPEN after an `Open`;
-    /// after a `Close`, CLOSED, or CONNECTING when another attempt follows (the backoff).
-    pub(crate) fn observe(&self, event: &Event) {
-        match event {
-            Event::Open(_) => self.observed.store(OPEN, Ordering::Release),
-            Event::Close(close) if close.is_final() => {
-                self.observed.store(CLOSED, Ordering::Release);
-            }
-            Event::Close(_) => self.observed.store(CONNECTING, Ordering::Release),
-            _ => {}
-        }
+        new_error(py, "InvalidStateError", message)
     }
 }
 

@@ -7,13 +7,13 @@ use std::sync::{Condvar, Mutex, PoisonError};
 use std::thread::ThreadId;
 use std::time::Instant;
 
-use nwebsocket::Event;
+use nwebsocket::{Client, Event};
 use pyo3::intern;
 use pyo3::prelude::*;
 
-use crate::connection::Connection;
 use crate::errors::to_exception;
 use crate::events::{self, Close};
+use crate::taking::Taking;
 
 /// The most events taken per batch: bounds the memory a batch holds and how long the
 /// dispatcher keeps the GIL at a time.
@@ -118,20 +118,29 @@ impl Drop for DoneGuard<'_> {
 /// The wait for events releases the GIL and never wakes on an idle connection. An exception in
 /// a callback goes to `sys.unraisablehook` and the loop goes on.
 pub(crate) fn run(
-    connection: &Connection,
+    client: &Client,
+    taking: &Taking,
+    dispatcher: &Dispatcher,
     py: Python<'_>,
     target: &Bound<'_, PyAny>,
     call_with_event: &Bound<'_, PyAny>,
 ) -> PyResult<()> {
-    let dispatcher = &connection.dispatcher;
     *dispatcher
         .thread
         .lock()
         .unwrap_or_else(PoisonError::into_inner) = Some(std::thread::current().id());
     let _done = DoneGuard(dispatcher);
-    py.detach(|| dispatcher.wait_for_gate());
+    let mut gate_passed = false;
     loop {
-        let batch = py.detach(|| connection.take_batch(BATCH));
+        let batch = py.detach(|| taking.take_batch(client, BATCH));
+        if !gate_passed {
+            // The first batch is taken before the gate is looked at, so that the thread parks
+            // once, on the event queue, rather than first on the gate and then on the queue
+            // (the gate is open by the time a connection opens, as a rule). Its events still
+            // reach the callbacks only once the gate is open.
+            py.detach(|| dispatcher.wait_for_gate());
+            gate_passed = true;
+        }
         if batch.is_empty() {
             return Ok(());
         }
@@ -140,7 +149,7 @@ pub(crate) fn run(
             // With reconnection, only the last `Close` ends the loop: the others are followed
             // by the next connection's events.
             let last = matches!(&event, Event::Close(close) if close.is_final());
-            connection.observe(&event);
+            taking.observe(&event);
             fire(py, target, call_with_event, &event);
             if last {
                 return Ok(());

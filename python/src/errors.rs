@@ -61,7 +61,7 @@ where
     exc.setattr("status", status)?;
     let headers =
         headers.map(|(name, value)| (name.as_ref(), String::from_utf8_lossy(value.as_ref())));
-    exc.setattr("headers", crate::events::header_dict(py, headers)?)
+    exc.setattr("headers", crate::headers::header_dict(py, headers)?)
 }
 
 fn set_attributes(py: Python<'_>, exc: &Bound<'_, PyAny>, err: &Error) -> PyResult<()> {

@@ -1,11 +1,55 @@
 //! The event objects of the polling API (`recv`, `try_recv`, `for event in ws`): `Open`,
 //! `Message`, `Error` and `Close`, built from the core's [`Event`]s.
+//!
+//! They are values, as a test of a handler wants them: made with keyword arguments
+//! (`Message(data="hi")`), equal when their fields are, hashable, printable as their
+//! constructor call, matched by position (`case Close(code, reason)`), and picklable.
 
 use nwebsocket::{CloseEvent, Event, Message as CoreMessage};
+use pyo3::PyClass;
+use pyo3::basic::CompareOp;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView, PySlice, PyString, PyTuple, PyType};
 
 use crate::errors::to_exception;
+use crate::headers::header_dict;
+
+/// The longest payload, in characters or bytes, that `Message.__repr__` shows whole.
+const REPR_DATA: usize = 64;
+
+/// `==` and `!=` between two events of one class, by `fields` (a tuple); `NotImplemented`
+/// otherwise.
+fn compare<'py, T: PyClass>(
+    this: &Bound<'py, T>,
+    other: &Bound<'py, PyAny>,
+    op: CompareOp,
+    fields: impl Fn(&Bound<'py, T>) -> PyResult<Bound<'py, PyTuple>>,
+) -> PyResult<Py<PyAny>> {
+    let py = this.py();
+    let Ok(other) = other.cast::<T>() else {
+        return Ok(py.NotImplemented());
+    };
+    let equal = fields(this)?.eq(fields(other)?)?;
+    match op {
+        CompareOp::Eq => Ok(equal.into_pyobject(py)?.to_owned().into_any().unbind()),
+        CompareOp::Ne => Ok((!equal).into_pyobject(py)?.to_owned().into_any().unbind()),
+        _ => Ok(py.NotImplemented()),
+    }
+}
+
+/// `(type(self), fields)`, for pickle.
+fn reduce<'py, T: PyClass>(
+    this: &Bound<'py, T>,
+    fields: Bound<'py, PyTuple>,
+) -> PyResult<(Bound<'py, PyType>, Bound<'py, PyTuple>)> {
+    Ok((this.as_any().get_type(), fields))
+}
+
+/// Python's `repr` of a value, for the events' own.
+fn repr(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    Ok(value.repr()?.to_cow()?.into_owned())
+}
 
 /// The handshake succeeded (JS `open`).
 #[pyclass(frozen, module = "nwebsocket", name = "Open")]
@@ -14,11 +58,44 @@ pub(crate) struct Open {
     /// The subprotocol the server chose, or `""`.
     #[pyo3(get)]
     protocol: String,
+    /// The extensions the server agreed to, as it named them, or `""`.
+    #[pyo3(get)]
+    extensions: String,
     headers: Vec<(String, String)>,
 }
 
 #[pymethods]
 impl Open {
+    /// An `Open` event, e.g. for a test of a handler.
+    #[new]
+    #[pyo3(signature = (protocol = String::new(), extensions = String::new(), headers = None))]
+    fn py_new(
+        protocol: String,
+        extensions: String,
+        headers: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let mut pairs = Vec::new();
+        if let Some(headers) = headers {
+            for (name, value) in headers.iter() {
+                let (Ok(name), Ok(value)) = (name.extract::<String>(), value.extract::<String>())
+                else {
+                    return Err(PyTypeError::new_err("headers must be a dict of str to str"));
+                };
+                pairs.push((name.to_ascii_lowercase(), value));
+            }
+        }
+        Ok(Open {
+            protocol,
+            extensions,
+            headers: pairs,
+        })
+    }
+
+    #[classattr]
+    fn __match_args__() -> (&'static str, &'static str, &'static str) {
+        ("protocol", "extensions", "headers")
+    }
+
     /// The headers of the server's `101 Switching Protocols` response, names in lower case
     /// (a repeated header's values joined with `", "`).
     #[getter]
@@ -31,8 +108,44 @@ impl Open {
         )
     }
 
-    fn __repr__(&self) -> String {
-        format!("Open(protocol={:?})", self.protocol)
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let protocol = PyString::new(py, &self.protocol);
+        let extensions = PyString::new(py, &self.extensions);
+        Ok(format!(
+            "Open(protocol={}, extensions={})",
+            repr(&protocol)?,
+            repr(&extensions)?
+        ))
+    }
+
+    fn __richcmp__(
+        this: &Bound<'_, Self>,
+        other: &Bound<'_, PyAny>,
+        op: CompareOp,
+    ) -> PyResult<Py<PyAny>> {
+        compare(this, other, op, Open::fields)
+    }
+
+    fn __hash__(this: &Bound<'_, Self>) -> PyResult<isize> {
+        let open = this.get();
+        let headers = PyTuple::new(this.py(), open.headers.iter())?;
+        (open.protocol.as_str(), open.extensions.as_str(), headers)
+            .into_pyobject(this.py())?
+            .hash()
+    }
+
+    fn __reduce__<'py>(
+        this: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyType>, Bound<'py, PyTuple>)> {
+        reduce(this, Open::fields(this)?)
+    }
+}
+
+impl Open {
+    fn fields<'py>(this: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let open = this.get();
+        let headers = open.headers(this.py())?;
+        (open.protocol.as_str(), open.extensions.as_str(), headers).into_pyobject(this.py())
     }
 }
 
@@ -47,24 +160,66 @@ pub(crate) struct Message {
 
 #[pymethods]
 impl Message {
+    /// A `Message` event: `data` is `str` (text) or bytes-like (binary, kept as `bytes`).
+    #[new]
+    fn py_new(data: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let py = data.py();
+        let data = if data.is_instance_of::<PyString>() || data.is_instance_of::<PyBytes>() {
+            data.clone().unbind()
+        } else if data.is_instance_of::<PyByteArray>() || data.is_instance_of::<PyMemoryView>() {
+            py.get_type::<PyBytes>().call1((data,))?.unbind()
+        } else {
+            return Err(PyTypeError::new_err(format!(
+                "Message data must be str or bytes, not {}",
+                data.get_type().name()?
+            )));
+        };
+        Ok(Message { data })
+    }
+
+    #[classattr]
+    fn __match_args__() -> (&'static str,) {
+        ("data",)
+    }
+
+    /// `Message(data='hi')`; a payload over 64 characters or bytes is cut, with its length.
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let data = self.data.bind(py);
         let len = data.len()?;
-        let kind = if data.is_instance_of::<PyString>() {
-            "text"
+        if len <= REPR_DATA {
+            return Ok(format!("Message(data={})", repr(data)?));
+        }
+        let head = data.get_item(PySlice::new(py, 0, REPR_DATA as isize, 1))?;
+        let unit = if data.is_instance_of::<PyString>() {
+            "characters"
         } else {
-            "binary"
+            "bytes"
         };
-        Ok(format!("Message({kind}, {len} {})", units(kind, len)))
+        Ok(format!("Message(data={}..., {len} {unit})", repr(&head)?))
+    }
+
+    fn __richcmp__(
+        this: &Bound<'_, Self>,
+        other: &Bound<'_, PyAny>,
+        op: CompareOp,
+    ) -> PyResult<Py<PyAny>> {
+        compare(this, other, op, Message::fields)
+    }
+
+    fn __hash__(this: &Bound<'_, Self>) -> PyResult<isize> {
+        this.get().data.bind(this.py()).hash()
+    }
+
+    fn __reduce__<'py>(
+        this: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyType>, Bound<'py, PyTuple>)> {
+        reduce(this, Message::fields(this)?)
     }
 }
 
-fn units(kind: &str, len: usize) -> &'static str {
-    match (kind, len) {
-        ("text", 1) => "character",
-        ("text", _) => "characters",
-        (_, 1) => "byte",
-        _ => "bytes",
+impl Message {
+    fn fields<'py>(this: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(this.py(), [this.get().data.bind(this.py())])
     }
 }
 
@@ -79,6 +234,25 @@ pub(crate) struct Error {
 
 #[pymethods]
 impl Error {
+    /// An `Error` event for the exception `error`.
+    #[new]
+    fn py_new(error: &Bound<'_, PyAny>) -> PyResult<Self> {
+        if !error.is_instance_of::<pyo3::exceptions::PyBaseException>() {
+            return Err(PyTypeError::new_err(format!(
+                "Error needs an exception instance, not {}",
+                error.get_type().name()?
+            )));
+        }
+        Ok(Error {
+            error: error.clone().unbind(),
+        })
+    }
+
+    #[classattr]
+    fn __match_args__() -> (&'static str,) {
+        ("error",)
+    }
+
     /// The error's message, with its causes.
     #[getter]
     fn message(&self, py: Python<'_>) -> PyResult<String> {
@@ -86,7 +260,38 @@ impl Error {
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(format!("Error({})", self.error.bind(py).repr()?))
+        Ok(format!("Error(error={})", repr(self.error.bind(py))?))
+    }
+
+    fn __richcmp__(
+        this: &Bound<'_, Self>,
+        other: &Bound<'_, PyAny>,
+        op: CompareOp,
+    ) -> PyResult<Py<PyAny>> {
+        compare(this, other, op, Error::key)
+    }
+
+    fn __hash__(this: &Bound<'_, Self>) -> PyResult<isize> {
+        Error::key(this)?.hash()
+    }
+
+    fn __reduce__<'py>(
+        this: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyType>, Bound<'py, PyTuple>)> {
+        reduce(this, Error::fields(this)?)
+    }
+}
+
+impl Error {
+    /// What `==` and `hash` compare: the exception's class and message (exceptions themselves
+    /// compare by identity, and an `Error` that went through pickle is still the same event).
+    fn key<'py>(this: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let error = this.get().error.bind(this.py());
+        (error.get_type(), error.str()?).into_pyobject(this.py())
+    }
+
+    fn fields<'py>(this: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(this.py(), [this.get().error.bind(this.py())])
     }
 }
 
@@ -117,6 +322,42 @@ pub(crate) struct Close {
 
 #[pymethods]
 impl Close {
+    /// A `Close` event. `reconnect` (seconds until the next attempt) and `attempt` go
+    /// together: both given, or neither.
+    #[new]
+    #[pyo3(signature = (code, reason = String::new(), was_clean = true, reconnect = None, attempt = 0))]
+    fn py_new(
+        code: u16,
+        reason: String,
+        was_clean: bool,
+        reconnect: Option<f64>,
+        attempt: u32,
+    ) -> PyResult<Self> {
+        if reconnect.is_some_and(|delay| !(delay >= 0.0 && delay.is_finite())) {
+            return Err(PyValueError::new_err(
+                "reconnect must be a delay in seconds (0 or more), or None",
+            ));
+        }
+        if reconnect.is_some() != (attempt > 0) {
+            return Err(PyValueError::new_err(
+                "reconnect and attempt go together: a delay with an attempt of 1 or more, \
+                 or None with 0",
+            ));
+        }
+        Ok(Close {
+            code,
+            reason,
+            was_clean,
+            reconnect,
+            attempt,
+        })
+    }
+
+    #[classattr]
+    fn __match_args__() -> (&'static str, &'static str, &'static str) {
+        ("code", "reason", "was_clean")
+    }
+
     /// The same as `wasClean`, by the Python name.
     #[getter(was_clean)]
     fn was_clean_snake(&self) -> bool {
@@ -129,18 +370,36 @@ impl Close {
         self.reconnect.is_none()
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let python_bool = |b: bool| if b { "True" } else { "False" };
         let next = match self.reconnect {
             Some(delay) => format!(", reconnect={delay:.3}, attempt={}", self.attempt),
             None => String::new(),
         };
-        format!(
-            "Close(code={}, reason={:?}, wasClean={}{next})",
+        Ok(format!(
+            "Close(code={}, reason={}, was_clean={}{next})",
             self.code,
-            self.reason,
+            repr(&PyString::new(py, &self.reason))?,
             python_bool(self.was_clean)
-        )
+        ))
+    }
+
+    fn __richcmp__(
+        this: &Bound<'_, Self>,
+        other: &Bound<'_, PyAny>,
+        op: CompareOp,
+    ) -> PyResult<Py<PyAny>> {
+        compare(this, other, op, Close::fields)
+    }
+
+    fn __hash__(this: &Bound<'_, Self>) -> PyResult<isize> {
+        Close::fields(this)?.hash()
+    }
+
+    fn __reduce__<'py>(
+        this: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyType>, Bound<'py, PyTuple>)> {
+        reduce(this, Close::fields(this)?)
     }
 }
 
@@ -153,6 +412,18 @@ impl Close {
             reconnect: close.reconnect.map(|delay| delay.as_secs_f64()),
             attempt: close.attempt,
         }
+    }
+
+    fn fields<'py>(this: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let close = this.get();
+        (
+            close.code,
+            close.reason.as_str(),
+            close.was_clean,
+            close.reconnect,
+            close.attempt,
+        )
+            .into_pyobject(this.py())
     }
 }
 
@@ -169,6 +440,7 @@ pub(crate) fn to_python(py: Python<'_>, event: &Event) -> PyResult<Option<Py<PyA
     let object = match event {
         Event::Open(open) => Open {
             protocol: open.protocol.clone().unwrap_or_default(),
+            extensions: open.extensions().to_owned(),
             headers: open
                 .headers
                 .iter()
@@ -196,26 +468,4 @@ pub(crate) fn to_python(py: Python<'_>, event: &Event) -> PyResult<Option<Py<PyA
         _ => return Ok(None),
     };
     Ok(Some(object.unbind()))
-}
-
-/// HTTP headers as a dict: names in lower case (as the core keeps them), a repeated header's
-/// values joined with `", "` (as JS `Headers.get` does).
-pub(crate) fn header_dict<'py, N, V>(
-    py: Python<'py>,
-    headers: impl Iterator<Item = (N, V)>,
-) -> PyResult<Bound<'py, PyDict>>
-where
-    N: AsRef<str>,
-    V: AsRef<str>,
-{
-    let dict = PyDict::new(py);
-    for (name, value) in headers {
-        let (name, value) = (name.as_ref(), value.as_ref());
-        let joined = match dict.get_item(name)? {
-            Some(previous) => format!("{}, {value}", previous.extract::<String>()?),
-            None => value.to_owned(),
-        };
-        dict.set_item(name, joined)?;
-    }
-    Ok(dict)
 }

@@ -21,8 +21,11 @@ mod connection;
 mod dispatch;
 mod errors;
 mod events;
+mod headers;
+mod option_values;
 mod options;
 mod payload;
+mod taking;
 mod wait;
 
 use pyo3::prelude::*;

@@ -2,18 +2,21 @@
 //! the core's `Config`.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use nwebsocket::{Config, ConfigBuilder, OfflineSends};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString};
+use pyo3::types::{PyDict, PyString};
 
 use crate::errors::new_error;
+use crate::option_values::{
+    choice, close_codes, count, der_list, expected, flag, header_pairs, path, pem, proxy_url,
+    seconds, seconds_pair, size, strings, window_bits,
+};
 
 /// Every key `options` may hold. `maxPayload` is the 1.0 package's name for
 /// `max_message_size`; `cafile`, `cadata`, `certfile` and `keyfile` are the names of Python's
 /// `ssl` module; the others are the core's setters, durations in seconds.
-pub(crate) const KEYS: [&str; 32] = [
+pub(crate) const KEYS: [&str; 40] = [
     "headers",
     "subprotocols",
     "connect_timeout",
@@ -22,6 +25,8 @@ pub(crate) const KEYS: [&str; 32] = [
     "maxPayload",
     "max_frame_size",
     "event_queue_capacity",
+    "event_queue_bytes",
+    "max_buffered_amount",
     "tcp_nodelay",
     "read_buffer_size",
     "write_buffer_size",
@@ -46,6 +51,12 @@ pub(crate) const KEYS: [&str; 32] = [
     "offline_queue_bytes",
     "proxy",
     "proxy_from_env",
+    "deflate",
+    "deflate_threshold",
+    "deflate_client_no_context_takeover",
+    "deflate_server_no_context_takeover",
+    "deflate_client_max_window_bits",
+    "deflate_server_max_window_bits",
 ];
 
 /// The core's default frame limit; lowered to the message limit when that is smaller.
@@ -146,11 +157,61 @@ impl Offline {
     }
 }
 
+/// What `deflate` and its settings asked for.
+#[derive(Default)]
+struct Deflate {
+    /// `deflate`: whether to offer permessage-deflate.
+    offer: Option<bool>,
+    /// The `deflate_*` settings given, which need the offer.
+    tuned: Vec<String>,
+}
+
+impl Deflate {
+    fn apply(self, py: Python<'_>, builder: ConfigBuilder) -> PyResult<ConfigBuilder> {
+        match (self.offer, self.tuned.first()) {
+            (Some(false), Some(setting)) => Err(new_error(
+                py,
+                "OptionsError",
+                format!("{setting} needs deflate on, and deflate is False"),
+            )),
+            (Some(offer), _) => Ok(builder.deflate(offer)),
+            (None, _) => Ok(builder),
+        }
+    }
+}
+
+/// What `proxy` and `proxy_from_env` asked for.
+#[derive(Default)]
+struct Proxy {
+    /// `proxy`: a URL, or `None` for no proxy at all (`proxy: False`).
+    url: Option<Option<String>>,
+    from_env: Option<bool>,
+}
+
+impl Proxy {
+    fn apply(self, py: Python<'_>, builder: ConfigBuilder) -> PyResult<ConfigBuilder> {
+        match (self.url, self.from_env) {
+            (Some(None), Some(true)) => Err(new_error(
+                py,
+                "OptionsError",
+                "proxy False (no proxy) contradicts proxy_from_env True",
+            )),
+            (Some(None), _) => Ok(builder.proxy_from_env(false)),
+            (Some(Some(url)), from_env) => {
+                Ok(builder.proxy(url).proxy_from_env(from_env.unwrap_or(true)))
+            }
+            (None, Some(from_env)) => Ok(builder.proxy_from_env(from_env)),
+            (None, None) => Ok(builder),
+        }
+    }
+}
+
 /// Reads `options` (`None` or a dict) into the core's `Config`.
 ///
 /// # Errors
-/// `TypeError` if `options` is not a dict or a value has the wrong type; `OptionsError` (a
-/// `ValueError`) for an unknown key, a bad value, or a combination the core refuses.
+/// `OptionsError` (a `ValueError` and a `TypeError`) when `options` is not a dict, for an
+/// unknown key, a value of the wrong type or out of range (the message names the option, what
+/// it expected and what it got), or a combination the core refuses.
 pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyResult<Options> {
     let Some(options) = options.filter(|options| !options.is_none()) else {
         return Ok(Options {
@@ -160,17 +221,19 @@ pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyRe
     };
     let options = options
         .cast::<PyDict>()
-        .map_err(|_| pyo3::exceptions::PyTypeError::new_err("options must be a dict (or None)"))?;
+        .map_err(|_| expected(py, "options", "a dict (or None)", options))?;
     let mut builder = Config::builder();
     let mut message_limit = None;
     let mut frame_limit = None;
     let mut client = ClientCertificate::default();
     let mut offline = Offline::default();
     let mut reconnect = false;
+    let mut deflate = Deflate::default();
+    let mut proxy = Proxy::default();
     for (key, value) in options.iter() {
         let key: String = key
             .extract()
-            .map_err(|_| new_error(py, "OptionsError", "option names must be strings"))?;
+            .map_err(|_| expected(py, "an option name", "a str", &key))?;
         if value.is_none() {
             // None means "the default", for every option.
             if !KEYS.contains(&key.as_str()) {
@@ -179,9 +242,14 @@ pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyRe
             continue;
         }
         builder = match key.as_str() {
-            "headers" => headers(py, builder, &value)?,
+            "headers" => {
+                for (name, value) in header_pairs(py, &key, &value)? {
+                    builder = builder.header(name, value);
+                }
+                builder
+            }
             "subprotocols" => {
-                for protocol in strings(&value, "subprotocols")? {
+                for protocol in strings(py, &key, &value)? {
                     builder = builder.protocol(protocol);
                 }
                 builder
@@ -204,64 +272,48 @@ pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyRe
                 builder
             }
             "event_queue_capacity" => builder.event_queue_capacity(size(py, &key, &value)?),
-            "tcp_nodelay" => builder.tcp_nodelay(flag(&key, &value)?),
+            "event_queue_bytes" => builder.event_queue_bytes(size(py, &key, &value)?),
+            "max_buffered_amount" => builder.max_buffered_amount(size(py, &key, &value)?),
+            "tcp_nodelay" => builder.tcp_nodelay(flag(py, &key, &value)?),
             "read_buffer_size" => builder.read_buffer_size(size(py, &key, &value)?),
             "write_buffer_size" => builder.write_buffer_size(size(py, &key, &value)?),
-            "cafile" => builder.root_certificates_pem_file(path(&key, &value)?),
-            "cadata" => cadata(builder, &value)?,
+            "cafile" => builder.root_certificates_pem_file(path(py, &key, &value)?),
+            "cadata" => cadata(py, builder, &value)?,
             "root_certificates" => {
-                for der in value.try_iter()? {
-                    let der = der?;
-                    let der = der.cast::<PyBytes>().map_err(|_| {
-                        pyo3::exceptions::PyTypeError::new_err(
-                            "root_certificates must be an iterable of DER-encoded bytes",
-                        )
-                    })?;
-                    builder = builder.root_certificate(der.as_bytes());
+                for der in der_list(py, &key, &value)? {
+                    builder = builder.root_certificate(der);
                 }
                 builder
             }
-            "platform_roots" => builder.platform_roots(flag(&key, &value)?),
+            "platform_roots" => builder.platform_roots(flag(py, &key, &value)?),
             "certfile" => {
-                client.certfile = Some(path(&key, &value)?);
+                client.certfile = Some(path(py, &key, &value)?);
                 builder
             }
             "keyfile" => {
-                client.keyfile = Some(path(&key, &value)?);
+                client.keyfile = Some(path(py, &key, &value)?);
                 builder
             }
             "certdata" => {
-                client.certdata = Some(pem(&key, &value)?);
+                client.certdata = Some(pem(py, &key, &value)?);
                 builder
             }
             "keydata" => {
-                client.keydata = Some(pem(&key, &value)?);
+                client.keydata = Some(pem(py, &key, &value)?);
                 builder
             }
             "danger_accept_invalid_certs" => {
-                builder.danger_accept_invalid_certs(flag(&key, &value)?)
+                builder.danger_accept_invalid_certs(flag(py, &key, &value)?)
             }
             "ping_interval" => builder.ping_interval(seconds(py, &key, &value)?),
             "dead_peer_timeout" => builder.dead_peer_timeout(seconds(py, &key, &value)?),
             "reconnect" => {
-                reconnect = flag(&key, &value)?;
+                reconnect = flag(py, &key, &value)?;
                 builder.reconnect(reconnect)
             }
             "reconnect_delays" => {
-                let not_a_pair = || {
-                    pyo3::exceptions::PyTypeError::new_err(
-                        "reconnect_delays must be a pair of seconds: (initial, max)",
-                    )
-                };
-                let pair = value
-                    .try_iter()
-                    .map_err(|_| not_a_pair())?
-                    .collect::<PyResult<Vec<_>>>()?;
-                let [initial, max] = <[_; 2]>::try_from(pair).map_err(|_| not_a_pair())?;
-                builder.reconnect_delays(
-                    seconds(py, "the initial reconnect delay", &initial)?,
-                    seconds(py, "the maximum reconnect delay", &max)?,
-                )
+                let (initial, max) = seconds_pair(py, &key, &value)?;
+                builder.reconnect_delays(initial, max)
             }
             "reconnect_max_attempts" => {
                 let attempts = u32::try_from(size(py, &key, &value)?).map_err(|_| {
@@ -270,39 +322,59 @@ pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyRe
                 builder.reconnect_max_attempts(attempts)
             }
             "reconnect_reset_after" => builder.reconnect_reset_after(seconds(py, &key, &value)?),
-            "reconnect_on_clean_close" => builder.reconnect_on_clean_close(flag(&key, &value)?),
+            "reconnect_on_clean_close" => builder.reconnect_on_clean_close(flag(py, &key, &value)?),
             "reconnect_on_close_codes" => {
-                for code in close_codes(py, &value)? {
+                for code in close_codes(py, &key, &value)? {
                     builder = builder.reconnect_on_close_code(code);
                 }
                 builder
             }
             "offline_sends" => {
-                offline.fail = Some(match value.extract::<String>().as_deref() {
-                    Ok("queue") => false,
-                    Ok("fail") => true,
-                    _ => {
-                        return Err(new_error(
-                            py,
-                            "OptionsError",
-                            format!("offline_sends must be \"queue\" or \"fail\", not {value}"),
-                        ));
-                    }
-                });
+                offline.fail = Some(choice(py, &key, &value, &["queue", "fail"])? == "fail");
                 builder
             }
             "offline_queue_bytes" => {
                 offline.max_bytes = Some(size(py, &key, &value)?);
                 builder
             }
-            "proxy" => builder.proxy(value.extract::<String>().map_err(|_| {
-                pyo3::exceptions::PyTypeError::new_err("proxy must be a URL (str)")
-            })?),
-            "proxy_from_env" => builder.proxy_from_env(flag(&key, &value)?),
+            "proxy" => {
+                proxy.url = Some(proxy_url(py, &key, &value)?);
+                builder
+            }
+            "proxy_from_env" => {
+                proxy.from_env = Some(flag(py, &key, &value)?);
+                builder
+            }
+            "deflate" => {
+                deflate.offer = Some(flag(py, &key, &value)?);
+                builder
+            }
+            "deflate_threshold" => {
+                deflate.tuned.push(key.clone());
+                builder.deflate_threshold(count(py, &key, &value)?)
+            }
+            "deflate_client_no_context_takeover" => {
+                deflate.tuned.push(key.clone());
+                builder.deflate_client_no_context_takeover(flag(py, &key, &value)?)
+            }
+            "deflate_server_no_context_takeover" => {
+                deflate.tuned.push(key.clone());
+                builder.deflate_server_no_context_takeover(flag(py, &key, &value)?)
+            }
+            "deflate_client_max_window_bits" => {
+                deflate.tuned.push(key.clone());
+                builder.deflate_client_max_window_bits(window_bits(py, &key, &value)?)
+            }
+            "deflate_server_max_window_bits" => {
+                deflate.tuned.push(key.clone());
+                builder.deflate_server_max_window_bits(window_bits(py, &key, &value)?)
+            }
             _ => return Err(unknown(py, &key)),
         };
     }
     builder = client.apply(py, builder)?;
+    builder = deflate.apply(py, builder)?;
+    builder = proxy.apply(py, builder)?;
     let sends_follow_offline_policy = reconnect || offline.given();
     builder = offline.apply(py, builder)?;
     if let Some(limit) = message_limit {
@@ -331,118 +403,14 @@ fn unknown(py: Python<'_>, key: &str) -> PyErr {
     )
 }
 
-/// A positive number of seconds.
-fn seconds(py: Python<'_>, key: &str, value: &Bound<'_, PyAny>) -> PyResult<Duration> {
-    let seconds: f64 = value.extract()?;
-    match Duration::try_from_secs_f64(seconds) {
-        Ok(duration) if !duration.is_zero() => Ok(duration),
-        _ => Err(new_error(
-            py,
-            "OptionsError",
-            format!("{key} must be a positive number of seconds, not {seconds}"),
-        )),
-    }
-}
-
-/// A positive size or count.
-fn size(py: Python<'_>, key: &str, value: &Bound<'_, PyAny>) -> PyResult<usize> {
-    match value.extract::<usize>() {
-        Ok(size) if size > 0 => Ok(size),
-        _ => Err(new_error(
-            py,
-            "OptionsError",
-            format!("{key} must be a positive integer, not {value}"),
-        )),
-    }
-}
-
-/// One close code, or an iterable of them; the core checks that a server may send each.
-fn close_codes(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Vec<u16>> {
-    let bad = || {
-        new_error(
-            py,
-            "OptionsError",
-            format!("reconnect_on_close_codes must be close codes (int), not {value}"),
-        )
-    };
-    if let Ok(one) = value.extract::<u16>() {
-        return Ok(vec![one]);
-    }
-    if value.is_instance_of::<pyo3::types::PyInt>() || value.is_instance_of::<PyString>() {
-        return Err(bad());
-    }
-    let mut codes = Vec::new();
-    for code in value.try_iter().map_err(|_| bad())? {
-        codes.push(code?.extract::<u16>().map_err(|_| bad())?);
-    }
-    Ok(codes)
-}
-
-/// One string, or an iterable of strings.
-fn strings(value: &Bound<'_, PyAny>, key: &str) -> PyResult<Vec<String>> {
-    if let Ok(one) = value.cast::<PyString>() {
-        return Ok(vec![one.to_cow()?.into_owned()]);
-    }
-    let mut all = Vec::new();
-    for item in value.try_iter()? {
-        all.push(item?.extract::<String>().map_err(|_| {
-            pyo3::exceptions::PyTypeError::new_err(format!("{key} must be strings"))
-        })?);
-    }
-    Ok(all)
-}
-
-/// `headers`: a dict, or an iterable of `(name, value)` pairs (for a repeated name).
-fn headers(
-    py: Python<'_>,
-    mut builder: ConfigBuilder,
-    value: &Bound<'_, PyAny>,
-) -> PyResult<ConfigBuilder> {
-    let pairs = match value.cast::<PyDict>() {
-        Ok(dict) => dict.items().into_any(),
-        Err(_) => value.clone(),
-    };
-    for pair in pairs.try_iter()? {
-        let (name, value): (String, String) = pair?.extract().map_err(|_| {
-            new_error(
-                py,
-                "OptionsError",
-                "headers must be a dict of str to str, or (name, value) pairs",
-            )
-        })?;
-        builder = builder.header(name, value);
-    }
-    Ok(builder)
-}
-
-/// A `bool`, strictly: `"no"` or `0` for a flag is a mistake, not `True` or `False`.
-fn flag(key: &str, value: &Bound<'_, PyAny>) -> PyResult<bool> {
-    value
-        .extract::<bool>()
-        .map_err(|_| pyo3::exceptions::PyTypeError::new_err(format!("{key} must be True or False")))
-}
-
-/// A file path: `str` or `os.PathLike`.
-fn path(key: &str, value: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
-    value.extract::<PathBuf>().map_err(|_| {
-        pyo3::exceptions::PyTypeError::new_err(format!("{key} must be a path (str or os.PathLike)"))
-    })
-}
-
-/// PEM text: `str`, or `bytes` (also `bytearray`).
-fn pem(key: &str, value: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
-    if let Ok(text) = value.cast::<PyString>() {
-        return Ok(text.to_cow()?.as_bytes().to_vec());
-    }
-    value.extract::<Vec<u8>>().map_err(|_| {
-        pyo3::exceptions::PyTypeError::new_err(format!("{key} must be PEM text, as str or bytes"))
-    })
-}
-
 /// `cadata`, as in `ssl.SSLContext.load_verify_locations`: PEM as `str`; `bytes` are PEM when
 /// they hold a `-----BEGIN` line, else one DER-encoded certificate (as `ssl` takes them).
-fn cadata(builder: ConfigBuilder, value: &Bound<'_, PyAny>) -> PyResult<ConfigBuilder> {
-    let data = pem("cadata", value)?;
+fn cadata(
+    py: Python<'_>,
+    builder: ConfigBuilder,
+    value: &Bound<'_, PyAny>,
+) -> PyResult<ConfigBuilder> {
+    let data = pem(py, "cadata", value)?;
     if value.is_instance_of::<PyString>() || data.windows(10).any(|w| w == b"-----BEGIN") {
         Ok(builder.root_certificates_pem(data))
     } else {

@@ -8,6 +8,8 @@ Prints one JSON line with the ports, then serves until its standard input closes
   ``__close__`` (the server closes with 1000); ``/reject`` answers HTTP 403;
   ``/close/<code>`` closes with that code and reason ``bye`` right after the handshake;
   ``/headers`` sends the request headers as JSON, then echoes; ``/flood/<n>/<size>`` sends ``n`` text messages ``<i>:<padding to size>`` then closes.
+- ``ws_deflate``: the same, agreeing to permessage-deflate (``websockets``' defaults: it
+  asks for ``server_max_window_bits=12``).
 - ``wss``: the same handler over TLS, with a certificate for 127.0.0.1 and localhost from a
   CA generated here (``cafile``: its PEM).
 - ``wss_wrong_name``, ``wss_expired``: the same over TLS, with certificates from that CA that
@@ -84,13 +86,13 @@ def select_subprotocol(ws, offered):
     return next((p for p in offered if p in ("chat", "superchat")), None)
 
 
-def start(**kwargs):
+def start(compression=None, **kwargs):
     server = serve(
         handler,
         "127.0.0.1",
         0,
         process_request=process_request,
-        compression=None,
+        compression=compression,
         select_subprotocol=select_subprotocol,
         max_size=None,
         ping_interval=None,
@@ -193,6 +195,7 @@ def main():
 
     ports = {
         "ws": start(),
+        "ws_deflate": start(compression="deflate"),
         "wss": start(ssl=secure),
         "wss_wrong_name": start(ssl=wrong_name),
         "wss_expired": start(ssl=expired),

@@ -27,9 +27,73 @@ def test_attributes(server):
     ws = open_ws(url)
     assert ws.url == url
     assert ws.protocol == ""
-    assert ws.extensions == ""
+    assert ws.extensions == ""  # this server has compression off
     assert ws.bufferedAmount == 0
     ws.close()
+
+
+def test_extensions_report_the_agreed_deflate(servers):
+    ws = WebSocket(servers["ws_deflate"] + "/")
+    assert ws.extensions == ""  # nothing agreed before the Open
+    open_event = ws.recv(timeout=10)
+    assert isinstance(open_event, Open)
+    # websockets agrees and limits its own window to 12 bits.
+    assert ws.extensions.startswith("permessage-deflate")
+    assert "server_max_window_bits=12" in ws.extensions
+    assert open_event.extensions == ws.extensions
+    assert open_event.headers["sec-websocket-extensions"] == ws.extensions
+    text = "compressible " * 10_000
+    ws.send(text)
+    assert ws.recv(timeout=10).data == text
+    ws.close()
+
+
+def test_deflate_off_offers_nothing(servers):
+    ws = open_ws(servers["ws_deflate"] + "/headers", {"deflate": False})
+    headers = json.loads(ws.recv(timeout=10).data)
+    assert "sec-websocket-extensions" not in headers
+    assert ws.extensions == ""
+    ws.close()
+
+
+def test_deflate_settings_are_offered(servers):
+    options = {
+        "deflate": True,
+        "deflate_threshold": 0,
+        "deflate_client_no_context_takeover": True,
+        "deflate_server_no_context_takeover": True,
+        "deflate_client_max_window_bits": 10,
+        "deflate_server_max_window_bits": 11,
+    }
+    ws = open_ws(servers["ws_deflate"] + "/headers", options)
+    offer = json.loads(ws.recv(timeout=10).data)["sec-websocket-extensions"]
+    for term in (
+        "client_no_context_takeover",
+        "server_no_context_takeover",
+        "client_max_window_bits=10",
+        "server_max_window_bits=11",
+    ):
+        assert term in offer
+    assert "server_no_context_takeover" in ws.extensions
+    ws.send("x")  # under any threshold but 0: compressed all the same
+    assert ws.recv(timeout=10).data == "x"
+    ws.close()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"deflate_client_max_window_bits": 8}, "deflate_client_max_window_bits must be a number of bits from 9 to 15, not 8"),
+        ({"deflate_server_max_window_bits": "12"}, "deflate_server_max_window_bits must be a number of bits from 9 to 15, not '12'"),
+        ({"deflate": False, "deflate_threshold": 10}, "deflate_threshold needs deflate on"),
+        ({"deflate_threshold": -1}, "deflate_threshold must be a whole number of bytes"),
+        ({"deflate": "yes"}, "deflate must be True or False, not 'yes'"),
+    ],
+)
+def test_bad_deflate_settings_name_the_option(options, message):
+    with pytest.raises(nwebsocket.OptionsError) as raised:
+        WebSocket("ws://127.0.0.1:9/", options)
+    assert message in str(raised.value)
 
 
 def test_send_after_close_raises(server):
@@ -112,6 +176,8 @@ def test_all_options_accepted(server, servers):
         "max_message_size": 1 << 20,
         "max_frame_size": 1 << 16,
         "event_queue_capacity": 64,
+        "event_queue_bytes": 1 << 20,
+        "max_buffered_amount": 1 << 20,
         "tcp_nodelay": True,
         "read_buffer_size": 8192,
         "write_buffer_size": 8192,
@@ -136,6 +202,12 @@ def test_all_options_accepted(server, servers):
         "offline_queue_bytes": 1 << 20,
         "proxy": None,
         "proxy_from_env": False,
+        "deflate": True,
+        "deflate_threshold": 128,
+        "deflate_client_no_context_takeover": False,
+        "deflate_server_no_context_takeover": False,
+        "deflate_client_max_window_bits": 15,
+        "deflate_server_max_window_bits": 15,
     }
     assert set(options) | {"maxPayload"} == set(nwebsocket._nwebsocket.OPTIONS)
     ws = open_ws(server + "/", options)
@@ -175,11 +247,13 @@ def test_try_recv_never_blocks(server):
 
 def test_event_reprs(server):
     ws = WebSocket(server + "/")
-    assert repr(ws.recv(timeout=10)) == 'Open(protocol="")'
+    assert repr(ws.recv(timeout=10)) == "Open(protocol='', extensions='')"
     ws.send("hi")
-    assert repr(ws.recv(timeout=10)) == "Message(text, 2 characters)"
+    assert repr(ws.recv(timeout=10)) == "Message(data='hi')"
+    ws.send(b"\x00" * 100)
+    assert repr(ws.recv(timeout=10)) == "Message(data=b'" + "\\x00" * 64 + "'..., 100 bytes)"
     ws.close()
-    assert repr(ws.recv(timeout=10)) == 'Close(code=1000, reason="", wasClean=True)'
+    assert repr(ws.recv(timeout=10)) == "Close(code=1000, reason='', was_clean=True)"
 
 
 def test_bad_option_values_raise(server, tmp_path):
@@ -202,3 +276,39 @@ def test_bad_option_values_raise(server, tmp_path):
             WebSocket(url, options)
     with pytest.raises(TypeError):
         WebSocket(url, {"root_certificates": ["not bytes"]})
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"connect_timeout": "x"}, "connect_timeout must be a number of seconds, not 'x'"),
+        ({"connect_timeout": True}, "connect_timeout must be a number of seconds, not True"),
+        ({"close_timeout": -1}, "close_timeout must be a positive number of seconds, not -1"),
+        ({"max_message_size": 1.5}, "max_message_size must be a positive whole number, not 1.5"),
+        ({"event_queue_capacity": "64"}, "event_queue_capacity must be a positive whole number, not '64'"),
+        ({"max_buffered_amount": 0}, "max_buffered_amount must be a positive whole number, not 0"),
+        ({"event_queue_bytes": 1.5}, "event_queue_bytes must be a positive whole number, not 1.5"),
+        ({"tcp_nodelay": 1}, "tcp_nodelay must be True or False, not 1"),
+        ({"cafile": 3}, "cafile must be a path (str or os.PathLike), not 3"),
+        ({"certdata": 3}, "certdata must be PEM text, as str or bytes, not 3"),
+        ({"root_certificates": ["not bytes"]}, "root_certificates must be an iterable of DER-encoded certificates (bytes), not 'not bytes'"),
+        ({"subprotocols": [1]}, "subprotocols must be a str or a list of str, not 1"),
+        ({"headers": {"X-A": 1}}, "headers must be a dict of str to str, or (name, value) pairs of str, not ('X-A', 1)"),
+        ({"reconnect": True, "reconnect_delays": 5}, "reconnect_delays must be a pair of seconds: (initial, max), not 5"),
+        ({"reconnect": True, "reconnect_delays": (1, "x")}, "reconnect_delays[1] must be a number of seconds, not 'x'"),
+        ({"reconnect": True, "reconnect_on_close_codes": "1012"}, "reconnect_on_close_codes must be a close code (int) or a list of them, not '1012'"),
+        ({"offline_sends": "drop"}, "offline_sends must be \"queue\" or \"fail\", not 'drop'"),
+        ({"proxy": 3128}, "proxy must be a URL (str), or False for none, not 3128"),
+        ({3: 4}, "an option name must be a str, not 3"),
+    ],
+)
+def test_bad_option_types_name_the_option_and_what_it_expected(options, message):
+    with pytest.raises(nwebsocket.OptionsError) as raised:
+        WebSocket("ws://127.0.0.1:9/", options)
+    assert str(raised.value) == message
+    assert isinstance(raised.value, TypeError) and isinstance(raised.value, ValueError)
+
+
+def test_options_that_are_not_a_dict():
+    with pytest.raises(nwebsocket.OptionsError, match="options must be a dict \\(or None\\), not 42"):
+        WebSocket("ws://127.0.0.1:9/", 42)

@@ -82,6 +82,36 @@ def test_refused(closed_port_url):
     assert isinstance(why, ConnectionRefusedError)
 
 
+def test_send_after_a_refused_connect_says_it_never_opened(closed_port_url):
+    ws = WebSocket(closed_port_url)
+    assert ws.wait_closed(15)
+    # The Error is still queued: the message says how the connection ended all the same.
+    with pytest.raises(nwebsocket.InvalidStateError) as raised:
+        ws.send("hello")
+    message = str(raised.value)
+    assert "never opened" in message and "refused" in message.lower(), message
+    assert "closing" not in message
+    assert kinds(drain(ws)) == ["Error", "Close"]  # nothing was lost to the message
+    with pytest.raises(nwebsocket.InvalidStateError, match="never opened: could not connect"):
+        ws.send("hello")
+
+
+def test_send_after_an_untrusted_certificate_says_tls(servers):
+    ws = WebSocket(servers["wss"] + "/")
+    events = drain(ws)
+    assert kinds(events) == ["Error", "Close"]
+    with pytest.raises(nwebsocket.InvalidStateError, match="never opened: TLS handshake failed"):
+        ws.send("hello")
+
+
+def test_send_after_the_server_closed_says_closed(server):
+    ws = WebSocket(server + "/close/4001")
+    assert kinds(drain(ws)) == ["Open", "Close"]
+    with pytest.raises(nwebsocket.InvalidStateError) as raised:
+        ws.send("hello")
+    assert str(raised.value) == "send() after the connection closed"
+
+
 def test_refused_callbacks(closed_port_url):
     calls = called(closed_port_url)
     assert [c if isinstance(c, str) else c[0] for c in calls] == ["error", "close"]

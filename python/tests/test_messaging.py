@@ -99,3 +99,30 @@ def test_buffered_amount_drains(server):
     assert ws.bufferedAmount == 0
     assert len(ws.recv(timeout=30).data) == 8 << 20
     ws.close()
+
+
+def test_max_buffered_amount_refuses_a_send_past_it(server):
+    ws = WebSocket(server + "/", {"max_buffered_amount": 1000})
+    assert isinstance(ws.recv(timeout=10), Open)
+    with pytest.raises(nwebsocket.QueueFullError) as raised:
+        ws.send("x" * 1001)  # larger than the limit: can never be sent
+    assert raised.value.queued == 0
+    assert str(raised.value) == (
+        "send() of 1001 bytes refused: 0 bytes already wait to be written, "
+        "and max_buffered_amount allows 1000"
+    )
+    ws.send("y" * 1000)  # fits exactly; nothing was queued by the refused one
+    event = ws.recv(timeout=10)
+    assert isinstance(event, Message) and event.data == "y" * 1000
+    ws.close()
+
+
+def test_a_small_event_queue_in_bytes_loses_nothing(server):
+    # 200 messages of 1,000 bytes through a queue that holds about one: the I/O thread stops
+    # reading while it is full (TCP backpressure), and every message arrives, in order.
+    ws = WebSocket(server + "/flood/200/1000", {"event_queue_bytes": 1024})
+    events = drain(ws)
+    messages = [event.data for event in events if isinstance(event, Message)]
+    assert [int(data.split(":")[0]) for data in messages] == list(range(200))
+    assert all(len(data) == 1000 for data in messages)
+    assert isinstance(events[-1], Close) and events[-1].code == 1000

@@ -141,6 +141,17 @@ def test_the_environment_names_the_proxy_unless_told_not_to(server, http_proxy, 
     assert http_proxy.requests.empty()
 
 
+def test_proxy_false_goes_direct_whatever_the_environment(server, http_proxy, monkeypatch):
+    monkeypatch.setenv("http_proxy", http_proxy.url)
+    monkeypatch.setenv("all_proxy", http_proxy.url)
+    echoes(server + "/", {"proxy": False})
+    assert http_proxy.requests.empty()
+    with pytest.raises(nwebsocket.OptionsError, match="contradicts proxy_from_env"):
+        WebSocket(server + "/", {"proxy": False, "proxy_from_env": True})
+    with pytest.raises(nwebsocket.OptionsError, match="proxy must be a URL"):
+        WebSocket(server + "/", {"proxy": True})
+
+
 @pytest.mark.parametrize(
     "options",
     [

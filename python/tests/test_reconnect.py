@@ -120,6 +120,10 @@ def test_the_offline_queue_has_a_limit(closed_port_url):
     with pytest.raises(nwebsocket.QueueFullError) as raised:
         ws.send("abc")
     assert raised.value.queued == 8
+    assert str(raised.value) == (
+        "send() of 3 bytes refused: 8 bytes already wait for a connection, "
+        "and offline_queue_bytes allows 10"
+    )
     assert isinstance(raised.value, nwebsocket.InvalidStateError)
     assert isinstance(raised.value, ConnectionError)
     ws.send("ab")  # fits exactly

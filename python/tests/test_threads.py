@@ -60,8 +60,9 @@ def test_no_thread_left_after_a_dropped_connection(server):
     assert isinstance(ws.recv(timeout=10), Open)
     del ws
     gc.collect()
-    # Dropping closes in the background (1001, going away); the I/O thread then exits.
-    assert wait_for(lambda: native_threads() == natives, timeout=10)
+    # Dropping closes in the background (1001, going away); the I/O thread then exits. (At
+    # most: a thread of an earlier test may end meanwhile.)
+    assert wait_for(lambda: native_threads() <= natives, timeout=10)
 
 
 def test_idle_dispatcher_never_wakes(server):

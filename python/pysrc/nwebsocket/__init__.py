@@ -4,12 +4,16 @@ Built on the Rust crate ``nwebsocket``: a native I/O thread per connection and a
 that loses nothing. See :class:`WebSocket`.
 """
 
+from typing import Union
+
 from ._nwebsocket import Close, Error, Message, Open
 from .errors import *  # noqa: F403
-from .errors import __all__ as _errors
 from .websocket import WebSocket
 
 __version__ = "0.1.0"
+
+#: Any of the four events, for annotations: ``def handle(event: nwebsocket.Event) -> None``.
+Event = Union[Open, Message, Error, Close]
 
 CONNECTING = WebSocket.CONNECTING
 OPEN = WebSocket.OPEN
@@ -22,9 +26,30 @@ __all__ = [
     "Message",
     "Error",
     "Close",
+    "Event",
     "CONNECTING",
     "OPEN",
     "CLOSING",
     "CLOSED",
-    *_errors,
+    # nwebsocket.errors.__all__, spelled out so that type checkers see it.
+    "WebSocketError",
+    "InvalidStateError",
+    "InvalidAccessError",
+    "DOMSyntaxError",
+    "OptionsError",
+    "PayloadTooLongError",
+    "StreamEndedError",
+    "ConnectFailedError",
+    "WebSocketTimeoutError",
+    "TLSError",
+    "HandshakeRejectedError",
+    "ProxyError",
+    "ProxyRejectedError",
+    "QueueFullError",
+    "HandshakeError",
+    "ProtocolError",
+    "ConnectionLostError",
+    "AbortedError",
+    "IOThreadError",
+    "InternalError",
 ]

@@ -5,6 +5,9 @@ Python programmer would catch (``ConnectionError``, ``ValueError``, ``TimeoutErr
 code written for the 1.0 package, which raised ``ConnectionError``, keeps working.
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 __all__ = [
@@ -48,14 +51,18 @@ class InvalidStateError(WebSocketError, ConnectionError):
 
 
 class QueueFullError(InvalidStateError):
-    """``send()`` while no connection is open (connecting, or waiting to reconnect), with
-    sends queued for the next connection (``offline_sends: "queue"``), and this message would
-    take the queue past ``offline_queue_bytes``. Nothing was queued.
+    """``send()`` of a message that would take the bytes waiting past a limit; nothing was
+    queued.
 
-    ``queued`` is how many bytes already wait for the connection.
+    While a connection is open: ``max_buffered_amount`` (the server does not read as fast as
+    the program sends; ``bufferedAmount`` says how much waits). While none is open (connecting,
+    or waiting to reconnect) with sends queued for the next connection (``offline_sends:
+    "queue"``): ``offline_queue_bytes``. A message larger than the limit can never be sent.
+
+    ``queued`` is how many bytes already wait.
     """
 
-    queued = 0
+    queued: int = 0
 
 
 class InvalidAccessError(WebSocketError, ValueError):
@@ -67,8 +74,12 @@ class DOMSyntaxError(WebSocketError, ValueError):
     of UTF-8 (JS throws a DOMException named SyntaxError for both)."""
 
 
-class OptionsError(WebSocketError, ValueError):
-    """An unknown key in ``options``, or a value the connection cannot use."""
+class OptionsError(WebSocketError, ValueError, TypeError):
+    """An unknown key in ``options``, a value of the wrong type, or a value the connection
+    cannot use. The message names the option and says what it expected.
+
+    It is a ``ValueError`` and, as Python raises for a wrong argument type or an unknown
+    keyword, a ``TypeError``."""
 
 
 class PayloadTooLongError(WebSocketError, ValueError):
@@ -91,7 +102,7 @@ class ConnectFailedError(WebSocketError, ConnectionError):
     resolve (the message says why).
     """
 
-    failures = ()
+    failures: Sequence[tuple[tuple[str, int], OSError]] = ()
 
 
 class WebSocketTimeoutError(WebSocketError, TimeoutError):
@@ -104,8 +115,8 @@ class WebSocketTimeoutError(WebSocketError, TimeoutError):
     handshake"``.
     """
 
-    kind = None
-    during = ""
+    kind: str | None = None
+    during: str = ""
 
 
 class TLSError(WebSocketError, ConnectionError):
@@ -124,8 +135,8 @@ class TLSError(WebSocketError, ConnectionError):
     - ``"other"``: anything else (not TLS at all, a bad signature, ...); the message says what.
     """
 
-    kind = "other"
-    alert = None
+    kind: str = "other"
+    alert: int | None = None
 
 
 class HandshakeRejectedError(WebSocketError, ConnectionError):
@@ -138,9 +149,9 @@ class HandshakeRejectedError(WebSocketError, ConnectionError):
     arrived with the headers).
     """
 
-    status = 0
-    headers = MappingProxyType({})  # read-only; instances get a dict of their own
-    body = b""
+    status: int = 0
+    headers: Mapping[str, str] = MappingProxyType({})  # read-only; instances get a dict
+    body: bytes = b""
 
 
 class ProxyError(WebSocketError, ConnectionError):
@@ -162,8 +173,8 @@ class ProxyError(WebSocketError, ConnectionError):
     Proxy credentials never appear in the message.
     """
 
-    kind = "protocol"
-    reply = None
+    kind: str = "protocol"
+    reply: int | None = None
 
 
 class ProxyRejectedError(ProxyError):
@@ -171,9 +182,9 @@ class ProxyRejectedError(ProxyError):
     credentials missing or refused; 403: not allowed; 502: it could not reach the server) and
     ``headers`` its response headers as a ``dict`` (e.g. ``proxy-authenticate``)."""
 
-    kind = "rejected"
-    status = 0
-    headers = MappingProxyType({})  # read-only; instances get a dict of their own
+    kind: str = "rejected"
+    status: int = 0
+    headers: Mapping[str, str] = MappingProxyType({})  # read-only; instances get a dict
 
 
 class HandshakeError(WebSocketError, ConnectionError):

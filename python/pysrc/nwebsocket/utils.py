@@ -3,12 +3,14 @@
 The connection itself no longer uses it: the Rust core parses and checks URLs.
 """
 
+from __future__ import annotations
+
 from urllib.parse import urlparse
 
 __all__ = ["uriparse"]
 
 
-def uriparse(uri, default_port=None):
+def uriparse(uri: str, default_port: int | None = None) -> dict[str, int | str]:
     """Splits a ``ws://`` or ``wss://`` URL into ``{"port", "path", "host"}`` as 1.0 did.
 
     The port defaults to ``default_port`` when given, else 443 for ``wss`` and 80 otherwise.

@@ -10,6 +10,35 @@ __all__ = ["WebSocket"]
 
 _CALLBACKS = ("onopen", "onmessage", "onerror", "onclose")
 
+# The PEP 8 name of each callback: the same attribute under a second name.
+_PEP8_NAMES = {
+    "on_open": "onopen",
+    "on_message": "onmessage",
+    "on_error": "onerror",
+    "on_close": "onclose",
+}
+
+
+class _Alias:
+    """A second name for an attribute: reading, assigning and deleting go to ``target``."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __set_name__(self, owner, name):
+        self.__doc__ = "The same as ``{}``.".format(self.target)
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return getattr(owner, self.target)
+        return getattr(instance, self.target)
+
+    def __set__(self, instance, value):
+        setattr(instance, self.target, value)
+
+    def __delete__(self, instance):
+        delattr(instance, self.target)
+
 # The core's default largest inbound message.
 _DEFAULT_MAX_PAYLOAD = 64 << 20
 
@@ -27,7 +56,12 @@ class WebSocket:
       ``onclose`` on the instance, or override them in a subclass. They run on one dispatcher
       thread of this connection, named ``nwebsocket-dispatch``, started when the first
       callback is set (or at construction when the class overrides one), and they are looked
-      up each time an event fires; or
+      up each time an event fires. ``onopen()``; ``onmessage(data)``, ``str`` for text,
+      ``bytes`` for binary; ``onerror(error)`` when the connection failed, with the exception
+      that says why (a :class:`~nwebsocket.WebSocketError`); ``onclose(event)`` once per
+      connection, last, with the :class:`Close` event. ``onerror`` and ``onclose`` may take no
+      argument. Each is ``None`` until set, as in JS, and has a PEP 8 name too
+      (``on_message``...); or
     - without callbacks, by polling: ``recv(timeout)``, ``try_recv()``, ``for event in ws``.
       No dispatcher thread is started then.
 
@@ -40,6 +74,19 @@ class WebSocket:
     OPEN = 1
     CLOSING = 2
     CLOSED = 3
+
+    def __init_subclass__(cls, **kwargs):
+        # A subclass may override a callback by either name: the JS one is the one called.
+        super().__init_subclass__(**kwargs)
+        for pep8, js in _PEP8_NAMES.items():
+            if pep8 not in cls.__dict__:
+                continue
+            if js in cls.__dict__:
+                raise TypeError(
+                    "{} defines both {} and {}: they are one attribute".format(cls.__name__, js, pep8)
+                )
+            setattr(cls, js, cls.__dict__[pep8])
+            setattr(cls, pep8, _Alias(js))
 
     def __init__(self, url, options=None):
         if isinstance(options, (str, list, tuple)):
@@ -103,8 +150,10 @@ class WebSocket:
 
     @property
     def extensions(self):
-        """The extensions the server accepted: always ``""`` (no compression yet)."""
-        return ""
+        """The extensions the server agreed to, as it named them (e.g.
+        ``"permessage-deflate; server_max_window_bits=12"``), or ``""``: known from the
+        ``Open`` on (the ``deflate`` option turns the offer off)."""
+        return self._conn.extensions
 
     # Sending and closing.
 
@@ -164,22 +213,23 @@ class WebSocket:
     def __iter__(self):
         return self.events()
 
-    # Callbacks: the defaults do nothing; override them or assign them on the instance.
+    # Callbacks: None (as in JS) until assigned on the instance or overridden in a subclass.
+    # onopen(), onmessage(data), onerror(error) or onerror(), onclose(event) or onclose().
 
-    def onopen(self):
-        """Called when the connection has opened."""
+    onopen = None
+    onmessage = None
+    onerror = None
+    onclose = None
 
-    def onmessage(self, data):
-        """Called with each message: ``str`` for text, ``bytes`` for binary."""
+    # The PEP 8 names: the same attributes as the JS ones above (ws.on_message = f is
+    # ws.onmessage = f).
 
-    def onerror(self, error):
-        """Called when the connection failed, with the exception that says why (a subclass
-        of :class:`~nwebsocket.WebSocketError`); ``onclose`` follows. May take no argument."""
-
-    def onclose(self):
-        """Called once per connection, last. May take one argument, the :class:`Close` event
-        (``code``, ``reason``, ``wasClean``; with ``reconnect``, ``reconnect`` and ``attempt``
-        say whether and when the next attempt comes)."""
+    ready_state = readyState
+    buffered_amount = bufferedAmount
+    on_open = _Alias("onopen")
+    on_message = _Alias("onmessage")
+    on_error = _Alias("onerror")
+    on_close = _Alias("onclose")
 
     # Context manager and display.
 
