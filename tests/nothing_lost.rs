@@ -118,6 +118,12 @@ fn sends_accepted_before_a_server_restart_arrive_on_the_next_connection() {
     let first = *received
         .first()
         .expect("the second connection got messages");
+    eprintln!(
+        "{} of {COUNT} messages lost; the second connection got {} from #{first} on; the \
+         kernel's window is {window} bytes; {waiting} bytes waited for the second connection",
+        COUNT as usize - received.len(),
+        received.len()
+    );
     let expected: Vec<u32> = (first..COUNT).collect();
     assert!(
         received == expected,
@@ -125,10 +131,6 @@ fn sends_accepted_before_a_server_restart_arrive_on_the_next_connection() {
     );
     // Only what the kernel had taken on the first connection is gone.
     let lost = first as usize * SIZE;
-    eprintln!(
-        "lost {first} messages ({lost} bytes) in the kernel's window of {window} bytes; \
-         {waiting} bytes waited for the second connection"
-    );
     assert!(
         lost <= window + SIZE,
         "lost {lost} bytes, more than the kernel's {window}"
