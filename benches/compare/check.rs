@@ -1,9 +1,16 @@
-//! The check mode (`NWS_BENCH_CHECK=1`): shows that the push server is not what limits the
-//! inbound workloads. Each round pushes the inbound count of 64-byte messages twice, in
-//! alternating order: into a null reader (the WebSocket handshake, then plain `read`s into one
-//! 1 MiB buffer, no parsing), which goes about as fast as the server and the kernel can on
-//! this machine, and into the raw tungstenite client of the inbound workload. The server
-//! passes when the median null-reader rate is at least twice the median tungstenite rate.
+//! The check mode (`NWS_BENCH_CHECK=1`): shows that the server is not what limits the inbound
+//! and outbound workloads. Each round moves the workload's count of 64-byte messages four
+//! times, in alternating order:
+//!
+//! - from the push server into a null reader (the WebSocket handshake, then plain `read`s
+//!   into one 1 MiB buffer, no parsing), and into the raw tungstenite client of the inbound
+//!   workload;
+//! - into the sink server from a null writer (masked frames encoded before the clock starts,
+//!   written in 256 KiB chunks), and from the raw tungstenite client of the outbound workload.
+//!
+//! The null client goes about as fast as the server and the kernel can on this machine. A
+//! server passes when its median rate with the null client is at least twice the median rate
+//! with tungstenite's.
 
 use std::io::Read;
 
@@ -11,58 +18,120 @@ use bytes::Bytes;
 use tungstenite::Message;
 
 use crate::meter::{Measured, Meter};
-use crate::server;
+use crate::server::{self, FramesChunk};
 use crate::workloads::{self, BenchResult, Ctx};
 use crate::{fmt_value, summary};
 
-/// How many times faster than tungstenite's client the server must be able to push.
+/// How many times faster than tungstenite's client the server must be able to go.
 const MARGIN: f64 = 2.0;
+
+/// One server to check: how to measure it with the null client and with tungstenite's.
+struct Pair {
+    name: &'static str,
+    /// Messages per measurement: the workload's count.
+    n: usize,
+    null_name: &'static str,
+    null: fn(&Ctx, usize) -> BenchResult<Measured>,
+    raw: fn(&Ctx, usize) -> BenchResult<Measured>,
+}
 
 /// Runs the check for `rounds` rounds and prints what it saw.
 ///
 /// # Errors
-/// When a round fails, or when the server does not push [`MARGIN`] times what tungstenite
-/// consumes.
+/// When a round fails, or when a server does not go [`MARGIN`] times as fast as tungstenite.
 pub(crate) fn run(ctx: &Ctx, rounds: usize) -> BenchResult<()> {
-    let n = ctx.counts.inbound;
+    let pairs = [
+        Pair {
+            name: "push (inbound)",
+            n: ctx.counts.inbound,
+            null_name: "null reader",
+            null: null_reader,
+            raw: workloads::raw_inbound,
+        },
+        Pair {
+            name: "sink (outbound)",
+            n: ctx.counts.outbound,
+            null_name: "null writer",
+            null: null_writer,
+            raw: |ctx, n| Ok(workloads::raw_outbound(ctx, n)?.0),
+        },
+    ];
+    let mut failed = Vec::new();
+    for pair in &pairs {
+        let n = pair.n;
+        let (null, raw) = measure(ctx, pair, n, rounds)?;
+        let ratio = summary(&rates(&null, n)).0 / summary(&rates(&raw, n)).0;
+        println!();
+        println!(
+            "{} server check: {n} x 64 B, {rounds} rounds, median [min-max]",
+            pair.name
+        );
+        for (label, runs) in [(pair.null_name, &null), ("tungstenite", &raw)] {
+            println!("  with {label}: {}", describe(runs, n));
+        }
+        let met = ratio >= MARGIN;
+        println!(
+            "  {} / tungstenite (medians): {ratio:.2}x, target >= {MARGIN}x: {}",
+            pair.null_name,
+            if met { "yes" } else { "NO" }
+        );
+        if !met {
+            failed.push(format!("{} {ratio:.2}x", pair.name));
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("too slow to measure tungstenite: {}", failed.join(", ")).into())
+    }
+}
+
+/// `rounds` measurements with the null client and with tungstenite's, alternating which
+/// goes first.
+fn measure(
+    ctx: &Ctx,
+    pair: &Pair,
+    n: usize,
+    rounds: usize,
+) -> BenchResult<(Vec<Measured>, Vec<Measured>)> {
     let mut null = Vec::new();
     let mut raw = Vec::new();
     for round in 0..rounds {
-        for null_first in [round % 2 == 0, round % 2 != 0] {
-            let (label, measured) = if null_first {
-                ("null reader", null_reader(ctx, n)?)
+        for null_now in [round % 2 == 0, round % 2 != 0] {
+            let (label, measured) = if null_now {
+                (pair.null_name, (pair.null)(ctx, n)?)
             } else {
-                ("tungstenite", workloads::raw_inbound(ctx, n)?)
+                ("tungstenite", (pair.raw)(ctx, n)?)
             };
             eprintln!(
-                "[check] round {}/{rounds} {label:<11}  rate {} msg/s  server CPU {:.0}% \
+                "[check {}] round {}/{rounds} {label:<11}  rate {} msg/s  server CPU {:.0}% \
                  ({} ns/msg)  client CPU {} ns/msg",
+                pair.name,
                 round + 1,
                 fmt_value(measured.rate(n)),
                 measured.server_share(),
                 fmt_value(measured.server.cpu_ns as f64 / n as f64),
                 fmt_value(measured.client_ns_per(n)),
             );
-            if null_first {
+            if null_now {
                 null.push(measured);
             } else {
                 raw.push(measured);
             }
         }
     }
-    let rate = |runs: &[Measured]| summary(&runs.iter().map(|m| m.rate(n)).collect::<Vec<_>>());
-    let share =
-        |runs: &[Measured]| summary(&runs.iter().map(Measured::server_share).collect::<Vec<_>>());
-    // What the server could push with a CPU of its own: messages per second of its CPU time.
-    let capacity = |runs: &[Measured]| {
-        summary(
-            &runs
-                .iter()
-                .map(|m| n as f64 * 1e9 / m.server.cpu_ns.max(1) as f64)
-                .collect::<Vec<_>>(),
-        )
-    };
-    let cell = |(median, min, max): (f64, f64, f64)| {
+    Ok((null, raw))
+}
+
+fn rates(runs: &[Measured], n: usize) -> Vec<f64> {
+    runs.iter().map(|m| m.rate(n)).collect()
+}
+
+/// The rate, the server's CPU share and what the server could do with a CPU of its own
+/// (messages per second of its CPU time).
+fn describe(runs: &[Measured], n: usize) -> String {
+    let cell = |values: Vec<f64>| {
+        let (median, min, max) = summary(&values);
         format!(
             "{} [{}-{}]",
             fmt_value(median),
@@ -70,25 +139,17 @@ pub(crate) fn run(ctx: &Ctx, rounds: usize) -> BenchResult<()> {
             fmt_value(max)
         )
     };
-    let ratio = rate(&null).0 / rate(&raw).0;
-    println!();
-    println!("push server check: {n} x 64 B, {rounds} rounds, median [min-max]");
-    for (label, runs) in [("null reader", &null), ("tungstenite", &raw)] {
-        println!(
-            "  into {label}: {} msg/s, server CPU {} % of one CPU, server capacity {} msg/s \
-             per CPU second",
-            cell(rate(runs)),
-            cell(share(runs)),
-            cell(capacity(runs)),
-        );
-    }
-    let verdict = if ratio >= MARGIN { "yes" } else { "NO" };
-    println!("  null reader / tungstenite (medians): {ratio:.2}x, target >= {MARGIN}x: {verdict}");
-    if ratio >= MARGIN {
-        Ok(())
-    } else {
-        Err(format!("the server pushed only {ratio:.2}x what tungstenite reads").into())
-    }
+    let shares = runs.iter().map(Measured::server_share).collect();
+    let capacity = runs
+        .iter()
+        .map(|m| n as f64 * 1e9 / m.server.cpu_ns.max(1) as f64)
+        .collect();
+    format!(
+        "{} msg/s, server CPU {} % of one CPU, server capacity {} msg per CPU second",
+        cell(rates(runs, n)),
+        cell(shares),
+        cell(capacity)
+    )
 }
 
 /// Takes the push server's `n` messages without parsing them: as fast as it can send.
@@ -113,6 +174,23 @@ fn null_reader(ctx: &Ctx, n: usize) -> BenchResult<Measured> {
     if got != expected {
         return Err(format!("{got} bytes, not {expected}").into());
     }
+    workloads::raw_close(ws)?;
+    Ok(measured)
+}
+
+/// Gives the sink server `n` messages as fast as a client can: frames encoded beforehand,
+/// written in large chunks; timed until the server says it counted them.
+fn null_writer(ctx: &Ctx, n: usize) -> BenchResult<Measured> {
+    let mut ws = workloads::raw_open(&ctx.server.url(&format!("/sink/{n}")))?;
+    workloads::raw_ready(&mut ws)?;
+    let chunk = FramesChunk::new(64, n, Some(*b"mask"))?;
+    let meter = Meter::start();
+    chunk.write(ws.get_mut(), n)?;
+    match ws.read()? {
+        Message::Text(text) if text.as_str() == "done" => {}
+        other => return Err(format!("expected done, got {other:?}").into()),
+    }
+    let measured = meter.stop();
     workloads::raw_close(ws)?;
     Ok(measured)
 }

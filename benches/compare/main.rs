@@ -7,16 +7,20 @@
 //! cargo bench --bench compare                           # the full run, about 70 s
 //! NWS_BENCH_SCALE=0.01 cargo bench --bench compare      # a quick smoke run
 //! NWS_BENCH_ONLY=inbound,outbound cargo bench --bench compare
-//! NWS_BENCH_CHECK=1 cargo bench --bench compare         # is the push server fast enough?
+//! NWS_BENCH_CHECK=1 cargo bench --bench compare         # are the servers fast enough?
 //! ```
 //!
-//! The push server that feeds the inbound workloads writes frames encoded before the clock
-//! starts, in 256 KiB chunks, so that it is never the slower side: `NWS_BENCH_CHECK=1` shows
-//! it (it pushes into a reader that does not parse, and must reach twice the rate of the raw
-//! tungstenite client), and every throughput row gives the server's CPU share next to the
-//! client's CPU per message. The client's CPU (its threads' time on a CPU, from `/proc`) is
-//! the steadier figure on a small shared machine: when nwebsocket runs one more busy thread
-//! than tungstenite on two CPUs, total CPU bounds the rate ratio.
+//! The server is never the slower side. The push server that feeds the inbound workloads
+//! writes frames encoded before the clock starts, in 256 KiB chunks; the sink server of the
+//! outbound workload counts messages from the frame headers without unmasking them.
+//! `NWS_BENCH_CHECK=1` shows it: each server, with a client that does not parse or that wrote
+//! its frames beforehand, must reach twice the rate of the raw tungstenite client. Every
+//! throughput row gives the server's CPU share next to the client's CPU per message. The
+//! client's CPU (its threads' time on a CPU, from `/proc`) is the steadier figure on a small
+//! shared machine: when nwebsocket runs one more busy thread than tungstenite on two CPUs,
+//! total CPU bounds the rate ratio. Connect + close gives no CPU figure: each nwebsocket I/O
+//! thread ends inside the measured stretch, and `/proc` forgets the time of a thread that
+//! ended; idle and many give the CPU of their waiting threads.
 //!
 //! Environment:
 //! - `NWS_BENCH_SCALE` multiplies every count (default 1: 1 M messages, 20 k round trips, ...);
@@ -25,8 +29,8 @@
 //! - `NWS_BENCH_ONLY` a comma-separated list of workloads: rtt, inbound (both: nwebsocket
 //!   taking one message per `try_recv`/`recv_timeout` call, and through `events()`), outbound,
 //!   large, json, connect, idle, many;
-//! - `NWS_BENCH_CHECK=1` runs only the push-server check, for `NWS_BENCH_ROUNDS` rounds, and
-//!   fails if the server cannot push twice what tungstenite reads;
+//! - `NWS_BENCH_CHECK=1` runs only the server check, for `NWS_BENCH_ROUNDS` rounds, and fails
+//!   if the push or the sink server cannot go twice as fast as tungstenite's client;
 //! - `NWS_BENCH_SIDE` `raw` or `nws` runs one client only (for a profiler; no table then);
 //! - `NWS_BENCH_BUFFER`, `NWS_BENCH_QUEUE` nwebsocket's buffer sizes and queue capacity.
 //!
@@ -36,6 +40,7 @@
 #![allow(clippy::print_stdout, reason = "a bench prints its table")]
 
 mod check;
+mod frame_count;
 mod meter;
 mod server;
 mod sys;

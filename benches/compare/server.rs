@@ -6,7 +6,9 @@
 //!   encodes one chunk of frames (about 256 KiB), sends the text `ready`, waits for the
 //!   client's message and then writes the chunk over and over with `write_all`, so that the
 //!   server spends next to nothing per message and is never the slower side;
-//! - `/sink/<n>` counts data messages and sends the text `done` once it has `n` of them;
+//! - `/sink/<n>` sends the text `ready`, then counts the client's data messages from the frame
+//!   headers alone (no unmasking, no copy: [`FrameCount`]), reading 256 KiB per call, and
+//!   sends the text `done` once it has `n` of them;
 //! - `/json/<n>/<size>` waits for one message, then writes `n` JSON-like text messages of
 //!   `size` bytes, compressed (permessage-deflate, context takeover, a 15-bit window) when the
 //!   client offered it, and last a text `wire=<bytes>`: the frame bytes it wrote for them.
@@ -15,7 +17,7 @@
 //!
 //! Every mode then reads until the client closes, so that the close handshake completes.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 
 use flate2::{Compress, Compression, FlushCompress};
@@ -24,6 +26,8 @@ use tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::{Message, WebSocket};
+
+use crate::frame_count::FrameCount;
 
 /// A running server; it lives until the process exits.
 #[derive(Debug)]
@@ -119,19 +123,10 @@ fn echo(mut ws: WebSocket<TcpStream>) -> tungstenite::Result<()> {
 }
 
 fn push(mut ws: WebSocket<TcpStream>, n: usize, size: usize) -> tungstenite::Result<()> {
-    let chunk = frames_chunk(size, n.min(PUSH_CHUNK_BYTES / (size + 14).max(1)).max(1))?;
-    let per_chunk = chunk.frames;
+    let chunk = FramesChunk::new(size, n, None)?;
     ws.send(Message::text("ready"))?;
     while !ws.read()?.is_binary() {}
-    let socket = ws.get_mut();
-    let mut left = n;
-    while left >= per_chunk {
-        socket.write_all(&chunk.bytes)?;
-        left -= per_chunk;
-    }
-    if left > 0 {
-        socket.write_all(&chunk.bytes[..left * chunk.frame_len])?;
-    }
+    chunk.write(ws.get_mut(), n)?;
     drain(ws)
 }
 
@@ -140,44 +135,76 @@ pub(crate) fn push_bytes(n: usize, size: usize) -> usize {
     n * (FrameHeader::default().len(size as u64) + size)
 }
 
-/// How many bytes of frames the push server writes per call.
-const PUSH_CHUNK_BYTES: usize = 256 << 10;
+/// About how many bytes of frames go into one write.
+const CHUNK_BYTES: usize = 256 << 10;
 
-/// `frames` copies of one unmasked binary frame, back to back.
-struct FramesChunk {
+/// Copies of one binary frame back to back, encoded before the clock starts and then written
+/// over and over: the cheapest way to send many messages.
+#[derive(Debug)]
+pub(crate) struct FramesChunk {
     bytes: Vec<u8>,
     frames: usize,
     frame_len: usize,
 }
 
-fn frames_chunk(size: usize, frames: usize) -> io::Result<FramesChunk> {
-    let mut frame = Vec::with_capacity(size + 14);
-    let header = FrameHeader {
-        opcode: OpCode::Data(Data::Binary),
-        ..FrameHeader::default()
-    };
-    header
-        .format(size as u64, &mut frame)
-        .map_err(io::Error::other)?;
-    frame.resize(frame.len() + size, 0xa5);
-    Ok(FramesChunk {
-        bytes: frame.repeat(frames),
-        frames,
-        frame_len: frame.len(),
-    })
+impl FramesChunk {
+    /// A chunk of frames with `size`-byte payloads, masked with `mask` if given (as a client
+    /// must), of about 256 KiB but no more frames than `n`.
+    pub(crate) fn new(size: usize, n: usize, mask: Option<[u8; 4]>) -> io::Result<FramesChunk> {
+        let mut frame = Vec::with_capacity(size + 14);
+        let header = FrameHeader {
+            opcode: OpCode::Data(Data::Binary),
+            mask,
+            ..FrameHeader::default()
+        };
+        header
+            .format(size as u64, &mut frame)
+            .map_err(io::Error::other)?;
+        // Any bytes are a valid binary payload, masked or not.
+        frame.resize(frame.len() + size, 0xa5);
+        let frames = n.min(CHUNK_BYTES / frame.len()).max(1);
+        Ok(FramesChunk {
+            bytes: frame.repeat(frames),
+            frames,
+            frame_len: frame.len(),
+        })
+    }
+
+    /// Writes `n` frames to `socket`.
+    pub(crate) fn write(&self, socket: &mut impl Write, n: usize) -> io::Result<()> {
+        let mut left = n;
+        while left >= self.frames {
+            socket.write_all(&self.bytes)?;
+            left -= self.frames;
+        }
+        socket.write_all(&self.bytes[..left * self.frame_len])
+    }
 }
 
 fn sink(mut ws: WebSocket<TcpStream>, n: usize) -> tungstenite::Result<()> {
-    let mut count = 0;
-    while count < n {
-        let message = ws.read()?;
-        if message.is_text() || message.is_binary() {
-            count += 1;
+    ws.send(Message::text("ready"))?;
+    // The client sends nothing before `ready`, so tungstenite holds none of its frames: they
+    // all come through the socket, and the stream is between frames again once counted.
+    let socket = ws.get_mut();
+    let mut count = FrameCount::default();
+    let mut buffer = vec![0; SINK_READ_BYTES];
+    while count.messages() < n || !count.at_boundary() {
+        let read = socket.read(&mut buffer)?;
+        if read == 0 {
+            return Ok(());
         }
+        count.feed(&buffer[..read]).map_err(io::Error::other)?;
+    }
+    if count.messages() != n {
+        let extra = format!("{} messages, not {n}", count.messages());
+        return Err(io::Error::other(extra).into());
     }
     ws.send(Message::text("done"))?;
     drain(ws)
 }
+
+/// How many bytes the sink server reads per call.
+const SINK_READ_BYTES: usize = CHUNK_BYTES;
 
 /// Reads until the client closes; tungstenite answers the close frame on the way.
 fn drain(mut ws: WebSocket<TcpStream>) -> tungstenite::Result<()> {

@@ -353,7 +353,7 @@ pub(crate) fn raw_inbound(ctx: &Ctx, n: usize) -> BenchResult<Measured> {
     Ok(measured)
 }
 
-/// Waits for the push server's `ready`: its frames are built, the clock may start.
+/// Waits for the push or sink server's `ready`: the clock may start.
 pub(crate) fn raw_ready(ws: &mut RawWs) -> BenchResult<()> {
     match raw_data(ws)? {
         Message::Text(text) if text.as_str() == "ready" => Ok(()),
@@ -403,53 +403,57 @@ fn nws_take_by_events(ws: &Client, n: usize) -> BenchResult<()> {
 }
 
 /// The client sends `n` binary messages of 64 bytes; timed until the server has counted all of
-/// them and said so. Figures as [`Measured::throughput`] (the server here reads through
-/// tungstenite), and how long the send calls took (for tungstenite that includes writing to
+/// them and said so. Figures as [`Measured::throughput`] (the server counts frames from their
+/// headers, so that it keeps up), and how long the send calls took (for tungstenite that includes writing to
 /// the socket; nwebsocket's only queue).
 pub(crate) fn outbound(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
     let n = ctx.counts.outbound;
-    let url = ctx.server.url(&format!("/sink/{n}"));
-    let payload = Bytes::from_static(&[0x5a; 64]);
-    let sent;
-    let measured = match side {
-        Side::Raw => {
-            let mut ws = raw_open(&url)?;
-            let meter = Meter::start();
-            let start = Instant::now();
-            for _ in 0..n {
-                // Buffered; tungstenite writes whenever its write buffer is full.
-                ws.write(Message::Binary(payload.clone()))?;
-            }
-            ws.flush()?;
-            sent = start.elapsed();
-            let done = raw_data(&mut ws)?;
-            let measured = meter.stop();
-            if !done.is_text() {
-                return Err("expected the server's done".into());
-            }
-            raw_close(ws)?;
-            measured
-        }
+    let (measured, sent) = match side {
+        Side::Raw => raw_outbound(ctx, n)?,
         Side::Nws => {
-            let ws = nws_open(ctx, &url)?;
+            let ws = nws_open(ctx, &ctx.server.url(&format!("/sink/{n}")))?;
+            nws_ready(&ws)?;
+            let payload = Bytes::from_static(&[0x5a; 64]);
             let meter = Meter::start();
             let start = Instant::now();
             for _ in 0..n {
                 nws_send_paced(&ws, &payload)?;
             }
-            sent = start.elapsed();
+            let sent = start.elapsed();
             let done = nws_data(&ws)?;
             let measured = meter.stop();
             if !done.is_text() {
                 return Err("expected the server's done".into());
             }
             nws_close(ws)?;
-            measured
+            (measured, sent)
         }
     };
     let mut figures = measured.throughput(n);
     figures.push(sent.as_secs_f64() * 1e9 / n as f64);
     Ok(figures)
+}
+
+/// tungstenite's side of [`outbound`]: buffered writes (tungstenite writes to the socket
+/// whenever its write buffer is full), then one flush. Also gives how long the writes took.
+pub(crate) fn raw_outbound(ctx: &Ctx, n: usize) -> BenchResult<(Measured, Duration)> {
+    let mut ws = raw_open(&ctx.server.url(&format!("/sink/{n}")))?;
+    raw_ready(&mut ws)?;
+    let payload = Bytes::from_static(&[0x5a; 64]);
+    let meter = Meter::start();
+    let start = Instant::now();
+    for _ in 0..n {
+        ws.write(Message::Binary(payload.clone()))?;
+    }
+    ws.flush()?;
+    let sent = start.elapsed();
+    let done = raw_data(&mut ws)?;
+    let measured = meter.stop();
+    if !done.is_text() {
+        return Err("expected the server's done".into());
+    }
+    raw_close(ws)?;
+    Ok((measured, sent))
 }
 
 /// Round trips of 1 MiB binary messages: MiB/s echoed (payload one way), and the client's CPU
