@@ -35,50 +35,52 @@ impl FrameCount {
                     .min(bytes.len());
                 bytes = &bytes[take..];
                 self.skip -= take as u64;
-                continue;
-            }
-            let need = self.header_len();
-            let take = (need - self.have).min(bytes.len());
-            self.header[self.have..self.have + take].copy_from_slice(&bytes[..take]);
-            self.have += take;
-            bytes = &bytes[take..];
-            if self.have == need && self.header_len() == need {
-                self.end_header()?;
+            } else if let Some((header_len, len)) =
+                (self.have == 0).then(|| header_at(bytes)).flatten()
+            {
+                self.end_frame(bytes[0], len)?;
+                bytes = &bytes[header_len..];
+            } else {
+                // A header cut by the end of a read: gathered byte by byte, once per read.
+                self.header[self.have] = bytes[0];
+                self.have += 1;
+                bytes = &bytes[1..];
+                if let Some((_, len)) = header_at(&self.header[..self.have]) {
+                    self.have = 0;
+                    self.end_frame(self.header[0], len)?;
+                }
             }
         }
         Ok(())
     }
 
-    /// The length of the current header, as far as its first two bytes tell (2 until then).
-    fn header_len(&self) -> usize {
-        if self.have < 2 {
-            return 2;
-        }
-        let masked = if self.header[1] & 0x80 != 0 { 4 } else { 0 };
-        let extended = match self.header[1] & 0x7f {
-            126 => 2,
-            127 => 8,
-            _ => 0,
-        };
-        2 + extended + masked
-    }
-
-    fn end_header(&mut self) -> Result<(), &'static str> {
-        let opcode = self.header[0] & 0x0f;
-        let fin = self.header[0] & 0x80 != 0;
+    /// Counts the frame whose header starts with `first` and is followed by `len` bytes.
+    fn end_frame(&mut self, first: u8, len: u64) -> Result<(), &'static str> {
+        let opcode = first & 0x0f;
         if opcode == 8 {
             return Err("the client sent a close frame");
         }
-        let len = match self.header[1] & 0x7f {
-            126 => u64::from(u16::from_be_bytes([self.header[2], self.header[3]])),
-            127 => u64::from_be_bytes(self.header[2..10].try_into().unwrap_or_default()),
-            short => u64::from(short),
-        };
-        if fin && opcode < 8 {
+        if first & 0x80 != 0 && opcode < 8 {
             self.messages += 1;
         }
         self.skip = len;
-        self.have = 0;
         Ok(())
     }
+}
+
+/// The length of the frame header at the start of `bytes` and the payload length it gives,
+/// if `bytes` holds all of it.
+fn header_at(bytes: &[u8]) -> Option<(usize, u64)> {
+    let second = *bytes.get(1)?;
+    let masked = if second & 0x80 != 0 { 4 } else { 0 };
+    let (extended, len) = match second & 0x7f {
+        126 => (
+            2,
+            u64::from(u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?)),
+        ),
+        127 => (8, u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?)),
+        short => (0, u64::from(short)),
+    };
+    let header_len = 2 + extended + masked;
+    (bytes.len() >= header_len).then_some((header_len, len))
 }
