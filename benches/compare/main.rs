@@ -4,7 +4,7 @@
 //! of each, their ratio and the target.
 //!
 //! ```text
-//! cargo bench --bench compare                           # the full run, about 70 s
+//! cargo bench --bench compare                           # the full run, about 80 s
 //! NWS_BENCH_SCALE=0.01 cargo bench --bench compare      # a quick smoke run
 //! NWS_BENCH_ONLY=inbound,outbound cargo bench --bench compare
 //! NWS_BENCH_CHECK=1 cargo bench --bench compare         # are the servers fast enough?
