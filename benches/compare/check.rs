@@ -8,7 +8,8 @@
 //! - into the sink server from a null writer (masked frames encoded before the clock starts,
 //!   written in 256 KiB chunks), and from the raw tungstenite client of the outbound workload.
 //!
-//! The null client goes about as fast as the server and the kernel can on this machine. A
+//! First it checks the sink's frame counter against frames that tungstenite encodes. The null
+//! client goes about as fast as the server and the kernel can on this machine. A
 //! server passes when its median rate with the null client is at least twice the median rate
 //! with tungstenite's.
 
@@ -16,7 +17,10 @@ use std::io::Read;
 
 use bytes::Bytes;
 use tungstenite::Message;
+use tungstenite::protocol::frame::FrameHeader;
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
+use crate::frame_count::FrameCount;
 use crate::meter::{Measured, Meter};
 use crate::server::{self, FramesChunk};
 use crate::workloads::{self, BenchResult, Ctx};
@@ -40,6 +44,7 @@ struct Pair {
 /// # Errors
 /// When a round fails, or when a server does not go [`MARGIN`] times as fast as tungstenite.
 pub(crate) fn run(ctx: &Ctx, rounds: usize) -> BenchResult<()> {
+    frame_count_agrees()?;
     let pairs = [
         Pair {
             name: "push (inbound)",
@@ -193,4 +198,49 @@ fn null_writer(ctx: &Ctx, n: usize) -> BenchResult<Measured> {
     let measured = meter.stop();
     workloads::raw_close(ws)?;
     Ok(measured)
+}
+
+/// The sink's frame counter against frames that tungstenite encodes: payloads of every length
+/// class (7-bit, 16-bit, 64-bit), a fragmented message, a ping between its fragments, fed in
+/// cuts of 1 byte to all of it; then a close frame, which it must refuse.
+fn frame_count_agrees() -> BenchResult<()> {
+    let frame = |opcode: OpCode, is_final: bool, len: usize, out: &mut Vec<u8>| {
+        let header = FrameHeader {
+            is_final,
+            opcode,
+            mask: Some(*b"mask"),
+            ..FrameHeader::default()
+        };
+        header.format(len as u64, out)?;
+        out.resize(out.len() + len, 0x80);
+        Ok::<_, tungstenite::Error>(())
+    };
+    let lengths = [0, 1, 64, 125, 126, 127, 200, 65_535, 65_536, 70_000];
+    let mut stream = Vec::new();
+    for len in lengths {
+        frame(OpCode::Data(Data::Binary), true, len, &mut stream)?;
+    }
+    frame(OpCode::Data(Data::Text), false, 10, &mut stream)?;
+    frame(OpCode::Control(Control::Ping), true, 3, &mut stream)?;
+    frame(OpCode::Data(Data::Continue), true, 127, &mut stream)?;
+    let expected = lengths.len() + 1;
+    for cut in [1, 2, 3, 7, 13, 64, 1000, stream.len()] {
+        let mut count = FrameCount::default();
+        for piece in stream.chunks(cut) {
+            count.feed(piece)?;
+        }
+        if count.messages() != expected || !count.at_boundary() {
+            return Err(format!(
+                "the frame counter found {} of {expected} messages in cuts of {cut}",
+                count.messages()
+            )
+            .into());
+        }
+    }
+    let mut close = Vec::new();
+    frame(OpCode::Control(Control::Close), true, 2, &mut close)?;
+    if FrameCount::default().feed(&close).is_ok() {
+        return Err("the frame counter took a close frame for data".into());
+    }
+    Ok(())
 }
