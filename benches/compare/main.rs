@@ -4,17 +4,33 @@
 //! of each, their ratio and the target.
 //!
 //! ```text
-//! cargo bench --bench compare                           # the full run, about 70 s
+//! cargo bench --bench compare                           # the full run, about 80 s
 //! NWS_BENCH_SCALE=0.01 cargo bench --bench compare      # a quick smoke run
 //! NWS_BENCH_ONLY=inbound,outbound cargo bench --bench compare
+//! NWS_BENCH_CHECK=1 cargo bench --bench compare         # are the servers fast enough?
 //! ```
+//!
+//! The server is never the slower side. The push server that feeds the inbound workloads
+//! writes frames encoded before the clock starts, in 256 KiB chunks; the sink server of the
+//! outbound workload counts messages from the frame headers without unmasking them.
+//! `NWS_BENCH_CHECK=1` shows it: each server, with a client that does not parse or that wrote
+//! its frames beforehand, must reach twice the rate of the raw tungstenite client. Every
+//! throughput row gives the server's CPU share next to the client's CPU per message. The
+//! client's CPU (its threads' time on a CPU, from `/proc`) is the steadier figure on a small
+//! shared machine: when nwebsocket runs one more busy thread than tungstenite on two CPUs,
+//! total CPU bounds the rate ratio. Connect + close gives no CPU figure: each nwebsocket I/O
+//! thread ends inside the measured stretch, and `/proc` forgets the time of a thread that
+//! ended; idle and many give the CPU of their waiting threads.
 //!
 //! Environment:
 //! - `NWS_BENCH_SCALE` multiplies every count (default 1: 1 M messages, 20 k round trips, ...);
 //! - `NWS_BENCH_ROUNDS` rounds per client and workload (default 5; idle and many at most 3);
 //! - `NWS_BENCH_IDLE_SECS` the idle time (default 3, scaled down with `NWS_BENCH_SCALE`);
-//! - `NWS_BENCH_ONLY` a comma-separated list of workloads: rtt, inbound, outbound, large, json,
-//!   connect, idle, many;
+//! - `NWS_BENCH_ONLY` a comma-separated list of workloads: rtt, inbound (both: nwebsocket
+//!   taking one message per `try_recv`/`recv_timeout` call, and through `events()`), outbound,
+//!   large, json, connect, idle, many;
+//! - `NWS_BENCH_CHECK=1` runs only the server check, for `NWS_BENCH_ROUNDS` rounds, and fails
+//!   if the push or the sink server cannot go twice as fast as tungstenite's client;
 //! - `NWS_BENCH_SIDE` `raw` or `nws` runs one client only (for a profiler; no table then);
 //! - `NWS_BENCH_BUFFER`, `NWS_BENCH_QUEUE` nwebsocket's buffer sizes and queue capacity.
 //!
@@ -23,6 +39,9 @@
 
 #![allow(clippy::print_stdout, reason = "a bench prints its table")]
 
+mod check;
+mod frame_count;
+mod meter;
 mod server;
 mod sys;
 mod workloads;
@@ -147,6 +166,11 @@ fn main() -> BenchResult<()> {
     };
     let started = Instant::now();
     start_watchdog(started)?;
+    if std::env::var_os("NWS_BENCH_CHECK").is_some_and(|value| value != "0") {
+        eprintln!("machine: {}", sys::machine());
+        arm(started, Duration::from_secs(120 * 2 * rounds as u64));
+        return check::run(&ctx, rounds);
+    }
 
     let workloads = workloads(&counts, rounds);
     let machine = sys::machine();
@@ -233,20 +257,26 @@ fn workloads(counts: &Counts, rounds: usize) -> Vec<Workload> {
                 metric("p99 recv", "us", Target::AtMostTimes(2.0)),
                 metric("p50 try_recv", "us", Target::AtMostPlus(15.0)),
                 metric("p99 try_recv", "us", Target::AtMostTimes(2.0)),
+                metric("client CPU/rtt recv", "ns", Target::None),
             ],
             run: workloads::rtt,
         },
         Workload {
             key: "inbound",
-            title: format!("inbound {} x 64 B", counts.inbound),
+            title: format!(
+                "inbound {} x 64 B, nws try_recv/recv_timeout",
+                counts.inbound
+            ),
             rounds,
-            metrics: vec![
-                metric("rate", "msg/s", Target::AtLeastTimes(0.8)),
-                metric("client CPU/msg", "ns", Target::None),
-                metric("client sleeps", "/1k msg", Target::None),
-                metric("client preempted", "/1k msg", Target::None),
-            ],
-            run: workloads::inbound,
+            metrics: inbound_metrics(),
+            run: workloads::inbound_recv,
+        },
+        Workload {
+            key: "inbound",
+            title: format!("inbound {} x 64 B, nws events()", counts.inbound),
+            rounds,
+            metrics: inbound_metrics(),
+            run: workloads::inbound_events,
         },
         Workload {
             key: "outbound",
@@ -254,7 +284,8 @@ fn workloads(counts: &Counts, rounds: usize) -> Vec<Workload> {
             rounds,
             metrics: vec![
                 metric("rate", "msg/s", Target::AtLeastTimes(0.8)),
-                metric("client CPU/msg", "ns", Target::None),
+                metric("client CPU/msg", "ns", Target::AtMostTimes(1.5)),
+                metric("server CPU", "%", Target::None),
                 metric("client sleeps", "/1k msg", Target::None),
                 metric("client preempted", "/1k msg", Target::None),
                 metric("send calls", "ns/msg", Target::None),
@@ -265,7 +296,10 @@ fn workloads(counts: &Counts, rounds: usize) -> Vec<Workload> {
             key: "large",
             title: format!("echo 1 MiB x{}", counts.large),
             rounds,
-            metrics: vec![metric("throughput", "MiB/s", Target::AtLeastTimes(0.8))],
+            metrics: vec![
+                metric("throughput", "MiB/s", Target::AtLeastTimes(0.8)),
+                metric("client CPU/msg", "ns", Target::None),
+            ],
             run: workloads::large,
         },
         Workload {
@@ -276,6 +310,7 @@ fn workloads(counts: &Counts, rounds: usize) -> Vec<Workload> {
                 metric("payload", "MB/s", Target::None),
                 metric("wire/msg", "B", Target::None),
                 metric("client CPU/msg", "ns", Target::None),
+                metric("server CPU", "%", Target::None),
             ],
             run: workloads::json_1k,
         },
@@ -287,6 +322,7 @@ fn workloads(counts: &Counts, rounds: usize) -> Vec<Workload> {
                 metric("payload", "MB/s", Target::None),
                 metric("wire/msg", "B", Target::None),
                 metric("client CPU/msg", "ns", Target::None),
+                metric("server CPU", "%", Target::None),
             ],
             run: workloads::json_64k,
         },
@@ -324,6 +360,17 @@ fn workloads(counts: &Counts, rounds: usize) -> Vec<Workload> {
             ],
             run: workloads::many,
         },
+    ]
+}
+
+/// The figures of both inbound workloads (see `Measured::throughput`).
+fn inbound_metrics() -> Vec<Metric> {
+    vec![
+        metric("rate", "msg/s", Target::AtLeastTimes(0.8)),
+        metric("client CPU/msg", "ns", Target::AtMostTimes(1.3)),
+        metric("server CPU", "%", Target::None),
+        metric("client sleeps", "/1k msg", Target::None),
+        metric("client preempted", "/1k msg", Target::None),
     ]
 }
 

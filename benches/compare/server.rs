@@ -2,9 +2,13 @@
 //! connection, on 127.0.0.1 only. The request path picks what it does:
 //!
 //! - `/echo` sends every text and binary message back;
-//! - `/push/<n>/<size>` waits for one message from the client, then writes `n` binary
-//!   messages of `size` bytes as fast as it can;
-//! - `/sink/<n>` counts data messages and sends the text `done` once it has `n` of them;
+//! - `/push/<n>/<size>` writes `n` binary messages of `size` bytes as fast as it can: it
+//!   encodes one chunk of frames (about 256 KiB), sends the text `ready`, waits for the
+//!   client's message and then writes the chunk over and over with `write_all`, so that the
+//!   server spends next to nothing per message and is never the slower side;
+//! - `/sink/<n>` sends the text `ready`, then counts the client's data messages from the frame
+//!   headers alone (no unmasking, no copy: [`FrameCount`]), reading 256 KiB per call, and
+//!   sends the text `done` once it has `n` of them;
 //! - `/json/<n>/<size>` waits for one message, then writes `n` JSON-like text messages of
 //!   `size` bytes, compressed (permessage-deflate, context takeover, a 15-bit window) when the
 //!   client offered it, and last a text `wire=<bytes>`: the frame bytes it wrote for them.
@@ -13,16 +17,17 @@
 //!
 //! Every mode then reads until the client closes, so that the close handshake completes.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 
 use flate2::{Compress, Compression, FlushCompress};
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 
-use bytes::Bytes;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::{Message, WebSocket};
+
+use crate::frame_count::FrameCount;
 
 /// A running server; it lives until the process exits.
 #[derive(Debug)]
@@ -118,27 +123,88 @@ fn echo(mut ws: WebSocket<TcpStream>) -> tungstenite::Result<()> {
 }
 
 fn push(mut ws: WebSocket<TcpStream>, n: usize, size: usize) -> tungstenite::Result<()> {
+    let chunk = FramesChunk::new(size, n, None)?;
+    ws.send(Message::text("ready"))?;
     while !ws.read()?.is_binary() {}
-    let payload = Bytes::from(vec![0xa5; size]);
-    for _ in 0..n {
-        // Buffered: tungstenite writes to the socket whenever its write buffer is full.
-        ws.write(Message::Binary(payload.clone()))?;
-    }
-    ws.flush()?;
+    chunk.write(ws.get_mut(), n)?;
     drain(ws)
 }
 
-fn sink(mut ws: WebSocket<TcpStream>, n: usize) -> tungstenite::Result<()> {
-    let mut count = 0;
-    while count < n {
-        let message = ws.read()?;
-        if message.is_text() || message.is_binary() {
-            count += 1;
+/// The bytes `/push/<n>/<size>` writes after `ready`: `n` unmasked binary frames.
+pub(crate) fn push_bytes(n: usize, size: usize) -> usize {
+    n * (FrameHeader::default().len(size as u64) + size)
+}
+
+/// About how many bytes of frames go into one write.
+const CHUNK_BYTES: usize = 256 << 10;
+
+/// Copies of one binary frame back to back, encoded before the clock starts and then written
+/// over and over: the cheapest way to send many messages.
+#[derive(Debug)]
+pub(crate) struct FramesChunk {
+    bytes: Vec<u8>,
+    frames: usize,
+    frame_len: usize,
+}
+
+impl FramesChunk {
+    /// A chunk of frames with `size`-byte payloads, masked with `mask` if given (as a client
+    /// must), of about 256 KiB but no more frames than `n`.
+    pub(crate) fn new(size: usize, n: usize, mask: Option<[u8; 4]>) -> io::Result<FramesChunk> {
+        let mut frame = Vec::with_capacity(size + 14);
+        let header = FrameHeader {
+            opcode: OpCode::Data(Data::Binary),
+            mask,
+            ..FrameHeader::default()
+        };
+        header
+            .format(size as u64, &mut frame)
+            .map_err(io::Error::other)?;
+        // Any bytes are a valid binary payload, masked or not.
+        frame.resize(frame.len() + size, 0xa5);
+        let frames = n.min(CHUNK_BYTES / frame.len()).max(1);
+        Ok(FramesChunk {
+            bytes: frame.repeat(frames),
+            frames,
+            frame_len: frame.len(),
+        })
+    }
+
+    /// Writes `n` frames to `socket`.
+    pub(crate) fn write(&self, socket: &mut impl Write, n: usize) -> io::Result<()> {
+        let mut left = n;
+        while left >= self.frames {
+            socket.write_all(&self.bytes)?;
+            left -= self.frames;
         }
+        socket.write_all(&self.bytes[..left * self.frame_len])
+    }
+}
+
+fn sink(mut ws: WebSocket<TcpStream>, n: usize) -> tungstenite::Result<()> {
+    ws.send(Message::text("ready"))?;
+    // The client sends nothing before `ready`, so tungstenite holds none of its frames: they
+    // all come through the socket, and the stream is between frames again once counted.
+    let socket = ws.get_mut();
+    let mut count = FrameCount::default();
+    let mut buffer = vec![0; SINK_READ_BYTES];
+    while count.messages() < n || !count.at_boundary() {
+        let read = socket.read(&mut buffer)?;
+        if read == 0 {
+            return Ok(());
+        }
+        count.feed(&buffer[..read]).map_err(io::Error::other)?;
+    }
+    if count.messages() != n {
+        let extra = format!("{} messages, not {n}", count.messages());
+        return Err(io::Error::other(extra).into());
     }
     ws.send(Message::text("done"))?;
     drain(ws)
 }
+
+/// How many bytes the sink server reads per call.
+const SINK_READ_BYTES: usize = CHUNK_BYTES;
 
 /// Reads until the client closes; tungstenite answers the close frame on the way.
 fn drain(mut ws: WebSocket<TcpStream>) -> tungstenite::Result<()> {

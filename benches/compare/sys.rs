@@ -82,6 +82,31 @@ pub(crate) fn tasks_stat(pick: impl Fn(u32, &str) -> bool) -> TaskStat {
     sum
 }
 
+/// The stats of each of this process's threads for which `pick(tid, name)` holds, by id: a
+/// snapshot to subtract from a later one with [`used_since`].
+pub(crate) fn tasks_snapshot(pick: impl Fn(u32, &str) -> bool) -> Vec<(u32, TaskStat)> {
+    threads()
+        .into_iter()
+        .filter(|(tid, comm)| pick(*tid, comm))
+        .map(|(tid, _)| (tid, task_stat(tid)))
+        .collect()
+}
+
+/// What the threads of `after` used since `before`, thread by thread: a thread that started in
+/// between counts in full, and one that ended in between does not lower the sum (its last
+/// figures are gone from `/proc`, so what it used in between is not counted either).
+pub(crate) fn used_since(before: &[(u32, TaskStat)], after: &[(u32, TaskStat)]) -> TaskStat {
+    let mut sum = TaskStat::default();
+    for (tid, now) in after {
+        let earlier = before
+            .iter()
+            .find(|(old, _)| old == tid)
+            .map_or_else(TaskStat::default, |(_, stat)| *stat);
+        sum.add(now.since(earlier));
+    }
+    sum
+}
+
 /// The id of the main thread (equal to the process id).
 pub(crate) fn main_tid() -> u32 {
     std::process::id()

@@ -10,8 +10,9 @@ use bytes::Bytes;
 use nwebsocket::{Client, Config, Event, TryRecvError};
 use tungstenite::Message;
 
+use crate::meter::{Measured, Meter};
 use crate::server::Server;
-use crate::sys::{self, TaskStat};
+use crate::sys;
 
 pub(crate) type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -88,9 +89,9 @@ pub(crate) fn config_from_env() -> BenchResult<Config> {
     Ok(builder.build()?)
 }
 
-type RawWs = tungstenite::WebSocket<TcpStream>;
+pub(crate) type RawWs = tungstenite::WebSocket<TcpStream>;
 
-fn raw_open(url: &str) -> BenchResult<RawWs> {
+pub(crate) fn raw_open(url: &str) -> BenchResult<RawWs> {
     let addr = url
         .strip_prefix("ws://")
         .and_then(|rest| rest.split('/').next())
@@ -114,7 +115,7 @@ fn raw_data(ws: &mut RawWs) -> BenchResult<Message> {
 }
 
 /// Closes and reads until the server has answered and closed TCP.
-fn raw_close(mut ws: RawWs) -> BenchResult<()> {
+pub(crate) fn raw_close(mut ws: RawWs) -> BenchResult<()> {
     ws.close(None)?;
     loop {
         match ws.read() {
@@ -159,13 +160,6 @@ fn nws_close(ws: Client) -> BenchResult<()> {
     }
 }
 
-/// CPU time and context switches of the client's threads: the main thread (which runs every
-/// workload) and any nwebsocket I/O thread. The server's threads are not counted.
-fn client_stat() -> TaskStat {
-    let main = sys::main_tid();
-    sys::tasks_stat(|tid, name| tid == main || name == "nwebsocket-io")
-}
-
 fn percentile(samples: &mut [Duration], p: f64) -> f64 {
     samples.sort_unstable();
     let last = samples.len().saturating_sub(1);
@@ -176,16 +170,22 @@ fn percentile(samples: &mut [Duration], p: f64) -> f64 {
 }
 
 /// Sequential round trips of 32-byte text: p50 and p99 in µs, waiting blocking and then by
-/// polling (as a game loop would, yielding between polls).
+/// polling (as a game loop would, yielding between polls), and the client's CPU ns per round
+/// trip while blocking (polling spends the whole wait on the CPU by design).
 pub(crate) fn rtt(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
     let url = ctx.server.url("/echo");
     let n = ctx.counts.rtt;
     let mut blocking = Vec::with_capacity(n);
     let mut polling = Vec::with_capacity(n);
+    let mut meter = None;
+    let blocking_cpu;
     match side {
         Side::Raw => {
             let mut ws = raw_open(&url)?;
             for i in 0..WARMUP + n {
+                if i == WARMUP {
+                    meter = Some(Meter::start());
+                }
                 let start = Instant::now();
                 ws.send(Message::text(RTT_TEXT))?;
                 raw_data(&mut ws)?;
@@ -193,6 +193,7 @@ pub(crate) fn rtt(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
                     blocking.push(start.elapsed());
                 }
             }
+            blocking_cpu = meter.ok_or("no round trips")?.stop().client_ns_per(n);
             ws.get_mut().set_nonblocking(true)?;
             for i in 0..WARMUP + n {
                 let start = Instant::now();
@@ -208,6 +209,9 @@ pub(crate) fn rtt(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
         Side::Nws => {
             let ws = nws_open(ctx, &url)?;
             for i in 0..WARMUP + n {
+                if i == WARMUP {
+                    meter = Some(Meter::start());
+                }
                 let start = Instant::now();
                 ws.send_text(RTT_TEXT)?;
                 nws_data(&ws)?;
@@ -215,6 +219,7 @@ pub(crate) fn rtt(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
                     blocking.push(start.elapsed());
                 }
             }
+            blocking_cpu = meter.ok_or("no round trips")?.stop().client_ns_per(n);
             for i in 0..WARMUP + n {
                 let start = Instant::now();
                 ws.send_text(RTT_TEXT)?;
@@ -240,6 +245,7 @@ pub(crate) fn rtt(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
         percentile(&mut blocking, 99.0),
         percentile(&mut polling, 50.0),
         percentile(&mut polling, 99.0),
+        blocking_cpu,
     ])
 }
 
@@ -288,155 +294,206 @@ fn raw_poll_data(ws: &mut RawWs) -> BenchResult<Message> {
     }
 }
 
-/// Per-message figures of a throughput run: messages/s, client CPU ns per message, and per
-/// 1,000 messages the times a client thread went to sleep (voluntary context switches) and
-/// was preempted (involuntary ones).
-fn rates(n: usize, elapsed: Duration, used: TaskStat) -> Vec<f64> {
-    let n = n as f64;
-    vec![
-        n / elapsed.as_secs_f64(),
-        used.cpu_ns as f64 / n,
-        used.sleeps as f64 * 1000.0 / n,
-        (used.switches - used.sleeps) as f64 * 1000.0 / n,
-    ]
+/// How nwebsocket takes the messages of an inbound workload.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Intake {
+    /// One message per call, as most users write it: `try_recv`, and `recv_timeout` when
+    /// nothing is queued.
+    Recv,
+    /// The blocking iterator, `events()`.
+    Events,
 }
 
-/// The server pushes `n` binary messages of 64 bytes as fast as it can; the client counts them
-/// (nwebsocket through `events()`).
-pub(crate) fn inbound(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
+/// The server pushes `n` binary messages of 64 bytes, pre-encoded and written in large chunks
+/// (`/push`); the client counts them. tungstenite reads one message per `read` call; nwebsocket
+/// takes them as `intake` says. Figures as [`Measured::throughput`].
+pub(crate) fn inbound(side: Side, ctx: &Ctx, intake: Intake) -> BenchResult<Vec<f64>> {
     let n = ctx.counts.inbound;
-    let url = ctx.server.url(&format!("/push/{n}/64"));
-    let go = Bytes::from_static(b"go");
-    let (elapsed, used) = match side {
-        Side::Raw => {
-            let mut ws = raw_open(&url)?;
-            let before = client_stat();
-            let start = Instant::now();
-            ws.send(Message::Binary(go))?;
-            let mut count = 0;
-            while count < n {
-                if ws.read()?.is_binary() {
-                    count += 1;
-                }
-            }
-            let measured = (start.elapsed(), client_stat().since(before));
-            raw_close(ws)?;
-            measured
-        }
+    let measured = match side {
+        Side::Raw => raw_inbound(ctx, n)?,
         Side::Nws => {
-            let ws = nws_open(ctx, &url)?;
-            let before = client_stat();
-            let start = Instant::now();
-            ws.send_binary(go)?;
-            let mut count = 0;
-            for event in ws.events() {
-                match event {
-                    Event::Message(_) => {
-                        count += 1;
-                        if count == n {
-                            break;
-                        }
-                    }
-                    other => return Err(format!("expected a message, got {other:?}").into()),
-                }
+            let ws = nws_open(ctx, &ctx.server.url(&format!("/push/{n}/64")))?;
+            nws_ready(&ws)?;
+            let meter = Meter::start();
+            ws.send_binary(Bytes::from_static(b"go"))?;
+            match intake {
+                Intake::Recv => nws_take_by_recv(&ws, n)?,
+                Intake::Events => nws_take_by_events(&ws, n)?,
             }
-            if count < n {
-                return Err(format!("only {count} of {n} messages arrived").into());
-            }
-            let measured = (start.elapsed(), client_stat().since(before));
+            let measured = meter.stop();
             nws_close(ws)?;
             measured
         }
     };
-    Ok(rates(n, elapsed, used))
+    Ok(measured.throughput(n))
+}
+
+pub(crate) fn inbound_recv(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
+    inbound(side, ctx, Intake::Recv)
+}
+
+pub(crate) fn inbound_events(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
+    inbound(side, ctx, Intake::Events)
+}
+
+/// tungstenite's side of [`inbound`]: one message per `read`, as its users write it.
+pub(crate) fn raw_inbound(ctx: &Ctx, n: usize) -> BenchResult<Measured> {
+    let mut ws = raw_open(&ctx.server.url(&format!("/push/{n}/64")))?;
+    raw_ready(&mut ws)?;
+    let meter = Meter::start();
+    ws.send(Message::Binary(Bytes::from_static(b"go")))?;
+    let mut count = 0;
+    while count < n {
+        if ws.read()?.is_binary() {
+            count += 1;
+        }
+    }
+    let measured = meter.stop();
+    raw_close(ws)?;
+    Ok(measured)
+}
+
+/// Waits for the push or sink server's `ready`: the clock may start.
+pub(crate) fn raw_ready(ws: &mut RawWs) -> BenchResult<()> {
+    match raw_data(ws)? {
+        Message::Text(text) if text.as_str() == "ready" => Ok(()),
+        other => Err(format!("expected ready, got {other:?}").into()),
+    }
+}
+
+fn nws_ready(ws: &Client) -> BenchResult<()> {
+    match nws_data(ws)?.as_text() {
+        Some("ready") => Ok(()),
+        other => Err(format!("expected ready, got {other:?}").into()),
+    }
+}
+
+/// Takes `n` messages one per call: `try_recv`, and `recv_timeout` when the queue is empty.
+fn nws_take_by_recv(ws: &Client, n: usize) -> BenchResult<()> {
+    let mut count = 0;
+    while count < n {
+        let event = match ws.try_recv() {
+            Ok(event) => event,
+            Err(TryRecvError::Empty) => ws.recv_timeout(WAIT)?,
+            Err(err) => return Err(err.into()),
+        };
+        match event {
+            Event::Message(_) => count += 1,
+            other => return Err(format!("expected a message, got {other:?}").into()),
+        }
+    }
+    Ok(())
+}
+
+/// Takes `n` messages through `events()`.
+fn nws_take_by_events(ws: &Client, n: usize) -> BenchResult<()> {
+    let mut count = 0;
+    for event in ws.events() {
+        match event {
+            Event::Message(_) => {
+                count += 1;
+                if count == n {
+                    return Ok(());
+                }
+            }
+            other => return Err(format!("expected a message, got {other:?}").into()),
+        }
+    }
+    Err(format!("only {count} of {n} messages arrived").into())
 }
 
 /// The client sends `n` binary messages of 64 bytes; timed until the server has counted all of
-/// them and said so. Also reports how long the send calls took (for tungstenite that includes
-/// writing to the socket; nwebsocket's only queue).
+/// them and said so. Figures as [`Measured::throughput`] (the server counts frames from their
+/// headers, so that it keeps up), and how long the send calls took (for tungstenite that includes writing to
+/// the socket; nwebsocket's only queue).
 pub(crate) fn outbound(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
     let n = ctx.counts.outbound;
-    let url = ctx.server.url(&format!("/sink/{n}"));
-    let payload = Bytes::from_static(&[0x5a; 64]);
-    let sent;
-    let (elapsed, used) = match side {
-        Side::Raw => {
-            let mut ws = raw_open(&url)?;
-            let before = client_stat();
-            let start = Instant::now();
-            for _ in 0..n {
-                // Buffered; tungstenite writes whenever its write buffer is full.
-                ws.write(Message::Binary(payload.clone()))?;
-            }
-            ws.flush()?;
-            sent = start.elapsed();
-            let done = raw_data(&mut ws)?;
-            let measured = (start.elapsed(), client_stat().since(before));
-            if !done.is_text() {
-                return Err("expected the server's done".into());
-            }
-            raw_close(ws)?;
-            measured
-        }
+    let (measured, sent) = match side {
+        Side::Raw => raw_outbound(ctx, n)?,
         Side::Nws => {
-            let ws = nws_open(ctx, &url)?;
-            let before = client_stat();
+            let ws = nws_open(ctx, &ctx.server.url(&format!("/sink/{n}")))?;
+            nws_ready(&ws)?;
+            let payload = Bytes::from_static(&[0x5a; 64]);
+            let meter = Meter::start();
             let start = Instant::now();
             for _ in 0..n {
                 nws_send_paced(&ws, &payload)?;
             }
-            sent = start.elapsed();
+            let sent = start.elapsed();
             let done = nws_data(&ws)?;
-            let measured = (start.elapsed(), client_stat().since(before));
+            let measured = meter.stop();
             if !done.is_text() {
                 return Err("expected the server's done".into());
             }
             nws_close(ws)?;
-            measured
+            (measured, sent)
         }
     };
-    let mut figures = rates(n, elapsed, used);
+    let mut figures = measured.throughput(n);
     figures.push(sent.as_secs_f64() * 1e9 / n as f64);
     Ok(figures)
 }
 
-/// Round trips of 1 MiB binary messages: MiB/s echoed (payload one way).
+/// tungstenite's side of [`outbound`]: buffered writes (tungstenite writes to the socket
+/// whenever its write buffer is full), then one flush. Also gives how long the writes took.
+pub(crate) fn raw_outbound(ctx: &Ctx, n: usize) -> BenchResult<(Measured, Duration)> {
+    let mut ws = raw_open(&ctx.server.url(&format!("/sink/{n}")))?;
+    raw_ready(&mut ws)?;
+    let payload = Bytes::from_static(&[0x5a; 64]);
+    let meter = Meter::start();
+    let start = Instant::now();
+    for _ in 0..n {
+        ws.write(Message::Binary(payload.clone()))?;
+    }
+    ws.flush()?;
+    let sent = start.elapsed();
+    let done = raw_data(&mut ws)?;
+    let measured = meter.stop();
+    if !done.is_text() {
+        return Err("expected the server's done".into());
+    }
+    raw_close(ws)?;
+    Ok((measured, sent))
+}
+
+/// Round trips of 1 MiB binary messages: MiB/s echoed (payload one way), and the client's CPU
+/// ns per message echoed (sent and received).
 pub(crate) fn large(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
     const WARM: usize = 2;
     let n = ctx.counts.large;
     let url = ctx.server.url("/echo");
     let payload = Bytes::from(vec![0x3c; 1 << 20]);
-    let mut start = Instant::now();
+    let mut meter = None;
     match side {
         Side::Raw => {
             let mut ws = raw_open(&url)?;
             for i in 0..WARM + n {
                 if i == WARM {
-                    start = Instant::now();
+                    meter = Some(Meter::start());
                 }
                 ws.send(Message::Binary(payload.clone()))?;
                 if raw_data(&mut ws)?.len() != payload.len() {
                     return Err("echo of the wrong size".into());
                 }
             }
-            let elapsed = start.elapsed();
+            let measured = meter.ok_or("no echoes")?.stop();
             raw_close(ws)?;
-            Ok(vec![n as f64 / elapsed.as_secs_f64()])
+            Ok(vec![measured.rate(n), measured.client_ns_per(n)])
         }
         Side::Nws => {
             let ws = nws_open(ctx, &url)?;
             for i in 0..WARM + n {
                 if i == WARM {
-                    start = Instant::now();
+                    meter = Some(Meter::start());
                 }
                 ws.send_binary(payload.clone())?;
                 if nws_data(&ws)?.len() != payload.len() {
                     return Err("echo of the wrong size".into());
                 }
             }
-            let elapsed = start.elapsed();
+            let measured = meter.ok_or("no echoes")?.stop();
             nws_close(ws)?;
-            Ok(vec![n as f64 / elapsed.as_secs_f64()])
+            Ok(vec![measured.rate(n), measured.client_ns_per(n)])
         }
     }
 }
@@ -623,17 +680,17 @@ pub(crate) fn many_child(side: &str) -> BenchResult<()> {
 
 /// The server pushes `n` JSON-like text messages of `size` bytes, compressed for nwebsocket
 /// (which offers permessage-deflate) and plain for tungstenite (which cannot): payload MB/s,
-/// the bytes on the wire per message, and the client's CPU per message (inflating and
-/// checking the text included).
+/// the bytes on the wire per message, the client's CPU per message (inflating and checking
+/// the text included) and the server's CPU share (percent of one CPU; it writes frames made
+/// before the clock starts).
 pub(crate) fn json(side: Side, ctx: &Ctx, n: usize, size: usize) -> BenchResult<Vec<f64>> {
     let url = ctx.server.url(&format!("/json/{n}/{size}"));
     let go = Bytes::from_static(b"go");
-    let (elapsed, used, wire) = match side {
+    let (measured, wire) = match side {
         Side::Raw => {
             let mut ws = raw_open(&url)?;
             raw_data(&mut ws)?; // ready
-            let before = client_stat();
-            let start = Instant::now();
+            let meter = Meter::start();
             ws.send(Message::Binary(go))?;
             for _ in 0..n {
                 let message = raw_data(&mut ws)?;
@@ -641,10 +698,10 @@ pub(crate) fn json(side: Side, ctx: &Ctx, n: usize, size: usize) -> BenchResult<
                     return Err("a message of the wrong size".into());
                 }
             }
-            let measured = (start.elapsed(), client_stat().since(before));
+            let measured = meter.stop();
             let wire = raw_data(&mut ws)?.into_text()?.to_string();
             raw_close(ws)?;
-            (measured.0, measured.1, wire)
+            (measured, wire)
         }
         Side::Nws => {
             let ws = nws_open(ctx, &url)?;
@@ -652,8 +709,7 @@ pub(crate) fn json(side: Side, ctx: &Ctx, n: usize, size: usize) -> BenchResult<
                 return Err("the server did not agree to permessage-deflate".into());
             }
             ws.recv_timeout(WAIT)?; // ready
-            let before = client_stat();
-            let start = Instant::now();
+            let meter = Meter::start();
             ws.send_binary(go)?;
             let mut count = 0;
             while count < n {
@@ -662,13 +718,13 @@ pub(crate) fn json(side: Side, ctx: &Ctx, n: usize, size: usize) -> BenchResult<
                     other => return Err(format!("expected a message, got {other:?}").into()),
                 }
             }
-            let measured = (start.elapsed(), client_stat().since(before));
+            let measured = meter.stop();
             let wire = match ws.recv_timeout(WAIT)? {
                 Event::Message(message) => message.as_text().unwrap_or_default().to_owned(),
                 other => return Err(format!("expected the wire count, got {other:?}").into()),
             };
             nws_close(ws)?;
-            (measured.0, measured.1, wire)
+            (measured, wire)
         }
     };
     let wire: f64 = wire
@@ -677,9 +733,10 @@ pub(crate) fn json(side: Side, ctx: &Ctx, n: usize, size: usize) -> BenchResult<
         .ok_or("no wire count")?;
     let n_f = n as f64;
     Ok(vec![
-        n_f * size as f64 / elapsed.as_secs_f64() / 1e6,
+        measured.rate(n) * size as f64 / 1e6,
         wire / n_f,
-        used.cpu_ns as f64 / n_f,
+        measured.client_ns_per(n),
+        measured.server_share(),
     ])
 }
 
