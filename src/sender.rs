@@ -110,13 +110,9 @@ impl SendHandle {
                     OfflineSends::Queue { max_bytes } => max_bytes,
                 }
             };
-            let waiting = shared.buffered_amount();
-            if waiting.saturating_add(len) > limit {
-                return Err(Error::QueueFull(waiting));
-            }
-            // Counted before the I/O thread can see the frame, so its count never goes below
-            // zero.
-            shared.reserve(len);
+            shared
+                .reserve(&outgoing, len, limit)
+                .map_err(Error::QueueFull)?;
             outgoing.push(text, payload);
         }
         shared.note_outgoing();

@@ -22,11 +22,14 @@ pub(crate) struct Shared {
     /// Wakes the I/O thread out of `Poll::poll`.
     waker: mio::Waker,
     /// True while the I/O thread is (about to be) asleep in `poll`; a send rings the waker
-    /// only then, so a burst of sends costs one wake-up, not one per message.
-    driver_asleep: AtomicBool,
-    /// Bytes accepted by `send*` and not yet written to the socket. Raised only under the
-    /// `outgoing` lock (a send reserves its room there), lowered by the I/O thread.
-    buffered_amount: AtomicUsize,
+    /// only then, so a burst of sends costs one wake-up, not one per message. Written by the
+    /// I/O thread on every turn of its loop: on a cache line of its own.
+    driver_asleep: OwnLine<AtomicBool>,
+    /// The senders' side: the outgoing buffer, and the payload bytes ever accepted by `send*`
+    /// (written only under that lock). `buffered_amount` is `accepted - written`.
+    senders: OwnLine<Senders>,
+    /// Payload bytes ever written whole to the socket; only the I/O thread writes it.
+    written: OwnLine<AtomicUsize>,
     /// The most `buffered_amount` may reach while a connection is open.
     max_buffered: usize,
     /// Threads in [`wait_buffered_below`](Self::wait_buffered_below), and what wakes them.
@@ -44,10 +47,32 @@ pub(crate) struct Shared {
     open: AtomicBool,
     /// What sends do while no connection is open.
     pub(crate) offline: OfflineSends,
+    /// Set when `outgoing` has frames the I/O thread has not taken yet.
+    outgoing_ready: OwnLine<AtomicBool>,
+}
+
+/// What senders write on every send, together.
+#[derive(Debug)]
+struct Senders {
     /// Frames that senders encoded, for the I/O thread to write.
     outgoing: Mutex<Outgoing>,
-    /// Set when `outgoing` has frames the I/O thread has not taken yet.
-    outgoing_ready: AtomicBool,
+    /// Payload bytes ever accepted; stored only with `outgoing` locked.
+    accepted: AtomicUsize,
+}
+
+/// A value on a cache line (pair) of its own, so that a thread writing it does not take the
+/// line from threads that use its neighbours: the senders' lock, the I/O thread's flags and
+/// counters. 128 bytes, for processors that fetch lines in pairs.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct OwnLine<T>(T);
+
+impl<T> std::ops::Deref for OwnLine<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 impl Shared {
@@ -61,12 +86,15 @@ impl Shared {
             open: AtomicBool::new(false),
             offline,
             waker,
-            driver_asleep: AtomicBool::new(false),
-            buffered_amount: AtomicUsize::new(0),
+            driver_asleep: OwnLine(AtomicBool::new(false)),
+            senders: OwnLine(Senders {
+                outgoing: Mutex::new(Outgoing::default()),
+                accepted: AtomicUsize::new(0),
+            }),
+            written: OwnLine(AtomicUsize::new(0)),
             close_requested: AtomicBool::new(false),
             closing: AtomicBool::new(false),
-            outgoing: Mutex::new(Outgoing::default()),
-            outgoing_ready: AtomicBool::new(false),
+            outgoing_ready: OwnLine(AtomicBool::new(false)),
         }
     }
 
@@ -109,14 +137,31 @@ impl Shared {
 
     /// Bytes accepted by the send calls and not yet written.
     pub(crate) fn buffered_amount(&self) -> usize {
-        self.buffered_amount.load(Ordering::Relaxed)
+        // `written` first: whatever it counts was accepted before (the I/O thread took it
+        // from the queue under the senders' lock), so the difference never goes below zero.
+        let written = self.written.load(Ordering::SeqCst);
+        self.senders.accepted.load(Ordering::SeqCst) - written
     }
 
-    /// A send reserves `len` bytes; call with the `outgoing` lock held, after checking the
-    /// bound, so that concurrent senders cannot both pass the check. (The lock orders the
-    /// senders; the I/O thread only lowers the amount, which can only make room.)
-    pub(crate) fn reserve(&self, len: usize) {
-        self.buffered_amount.fetch_add(len, Ordering::Relaxed);
+    /// A send of `len` bytes, with `outgoing` (the senders' lock) held: refused with the bytes
+    /// already waiting if they and `len` would pass `limit`, otherwise counted. Under the
+    /// lock, concurrent senders cannot both pass the check; and the count is a plain store,
+    /// not a locked read-modify-write, on the senders' own cache line.
+    pub(crate) fn reserve(
+        &self,
+        _outgoing: &MutexGuard<'_, Outgoing>,
+        len: usize,
+        limit: usize,
+    ) -> Result<(), usize> {
+        let accepted = self.senders.accepted.load(Ordering::Relaxed);
+        let waiting = accepted - self.written.load(Ordering::Acquire);
+        if waiting.saturating_add(len) > limit {
+            return Err(waiting);
+        }
+        self.senders
+            .accepted
+            .store(accepted + len, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The I/O thread wrote `len` bytes of messages whole: they no longer count, and a
@@ -125,7 +170,9 @@ impl Shared {
         if len == 0 {
             return;
         }
-        self.buffered_amount.fetch_sub(len, Ordering::SeqCst);
+        // Only the I/O thread writes it: a store, not a read-modify-write.
+        let written = self.written.load(Ordering::Relaxed);
+        self.written.store(written + len, Ordering::SeqCst);
         self.notify_drained();
     }
 
@@ -152,7 +199,7 @@ impl Shared {
         fence(Ordering::SeqCst);
         let mut guard = self.drain_lock();
         let outcome = loop {
-            if self.buffered_amount.load(Ordering::SeqCst) < bytes {
+            if self.buffered_amount() < bytes {
                 break Ok(true);
             }
             if self.is_over() {
@@ -220,7 +267,8 @@ impl Shared {
     /// The senders' frames. Held for one append or one take, never across a wait.
     pub(crate) fn outgoing(&self) -> MutexGuard<'_, Outgoing> {
         // A panic while it was held cannot leave it half-updated: appends and takes are whole.
-        self.outgoing
+        self.senders
+            .outgoing
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
