@@ -84,3 +84,33 @@ fn close_and_drop_while_write_blocked_end_the_connection() {
     drain.send(()).unwrap();
     eof.recv_timeout(WAIT).expect("the socket was not closed");
 }
+
+#[test]
+fn a_close_whose_reply_never_left_is_not_clean() {
+    // The server sends its close frame and then never reads: our reply waits behind a
+    // message the socket has started on, and the close timer runs out. Both close frames did
+    // not go over, so the close is not clean.
+    let (close_tx, close_rx) = flume::bounded::<()>(1);
+    let url = raw_ws_server(move |mut stream: TcpStream| {
+        close_rx.recv_timeout(WAIT).unwrap();
+        std::io::Write::write_all(&mut stream, &frame(true, 0x8, &1000u16.to_be_bytes())).unwrap();
+        // Keeps the socket open, unread, until the client closes it.
+        let _ = close_rx.recv_timeout(WAIT * 3);
+    });
+    let ws = write_blocked_client(&url);
+    close_tx.send(()).unwrap();
+    let events = until_close(&ws);
+    let close = check_contract(&events);
+    assert_eq!((close.code, close.was_clean), (1006, false), "{events:?}");
+    assert!(
+        matches!(
+            error_of(&events),
+            Some(Error::Timeout {
+                kind: TimeoutKind::Close,
+                ..
+            })
+        ),
+        "{events:?}"
+    );
+    assert!(ws.wait_closed(WAIT), "the I/O thread is still running");
+}
