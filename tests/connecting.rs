@@ -226,6 +226,33 @@ fn localhost_resolves() {
 }
 
 #[test]
+fn many_connects_to_a_name_share_a_few_resolver_threads() {
+    // 200 clients resolving `localhost` at once: the lookups run on a small shared pool, not
+    // on a thread each.
+    let url = echo_server().replace("127.0.0.1", "localhost");
+    let resolver_threads = || {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .filter(|comm| comm.trim() == "nwebsocket-dns")
+            .count()
+    };
+    let clients: Vec<Client> = (0..200).map(|_| Client::connect(&url).unwrap()).collect();
+    let mut most = resolver_threads();
+    for ws in &clients {
+        most = most.max(resolver_threads());
+        expect_open(ws);
+    }
+    assert!(most <= 8, "{most} resolver threads at once");
+    for ws in &clients {
+        ws.close().unwrap();
+    }
+    for ws in &clients {
+        assert!(check_contract(&until_close(ws)).was_clean);
+    }
+}
+
+#[test]
 fn dropping_while_connecting_closes_the_socket() {
     let (accepted_tx, accepted_rx) = flume::bounded(1);
     let (eof_tx, eof_rx) = flume::bounded(1);

@@ -30,6 +30,7 @@ use super::prepare::{Prepared, call_hook};
 use super::proxy::Tunnel;
 use super::redirect;
 use super::request;
+use super::resolver;
 use super::socket_options;
 use super::stream::Stream;
 use crate::config::Config;
@@ -156,17 +157,17 @@ impl Attempt {
             let _ = tx.send(resolve(&first_hop, server.as_ref()));
         } else {
             let shared = self.shared.clone();
-            std::thread::Builder::new()
-                .name("nwebsocket-dns".into())
-                .stack_size(128 << 10)
-                .spawn(move || {
-                    let resolved = resolve(&first_hop, server.as_ref());
-                    // The attempt may be gone (aborted, timed out): then nobody listens.
-                    if tx.send(resolved).is_ok() {
-                        shared.wake_driver_always();
-                    }
-                })
-                .map_err(Error::Runtime)?;
+            resolver::run(move || {
+                // The attempt may be gone (aborted, timed out): then nobody listens, and the
+                // lookup is skipped.
+                if tx.is_disconnected() {
+                    return;
+                }
+                let resolved = resolve(&first_hop, server.as_ref());
+                if tx.send(resolved).is_ok() {
+                    shared.wake_driver_always();
+                }
+            })?;
         }
         Ok(Stage::Resolving(rx))
     }

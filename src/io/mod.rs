@@ -18,6 +18,7 @@ mod prepare;
 mod proxy;
 mod redirect;
 mod request;
+mod resolver;
 mod retry;
 mod session;
 mod socket_options;
