@@ -87,9 +87,9 @@ fn close_and_drop_while_write_blocked_end_the_connection() {
 
 #[test]
 fn a_close_whose_reply_never_left_is_not_clean() {
-    // The server sends its close frame and then never reads: our reply waits behind a
-    // message the socket has started on, and the close timer runs out. Both close frames did
-    // not go over, so the close is not clean.
+    // The server sends its close frame and then never reads: our reply waits behind a 64 MiB
+    // message that the socket has started on and can never finish, and the close timer runs
+    // out. Our close frame did not go over, so the close is not clean.
     let (close_tx, close_rx) = flume::bounded::<()>(1);
     let url = raw_ws_server(move |mut stream: TcpStream| {
         close_rx.recv_timeout(WAIT).unwrap();
@@ -97,7 +97,16 @@ fn a_close_whose_reply_never_left_is_not_clean() {
         // Keeps the socket open, unread, until the client closes it.
         let _ = close_rx.recv_timeout(WAIT * 3);
     });
-    let ws = write_blocked_client(&url);
+    let config = Config::builder()
+        .close_timeout(Duration::from_millis(300))
+        .max_buffered_amount(128 << 20)
+        .build()
+        .unwrap();
+    let ws = Client::connect_with_config(&url, config).unwrap();
+    expect_open(&ws);
+    // One frame, larger than any socket buffers here: it stays started and unfinished.
+    ws.send_binary(vec![0u8; 64 << 20]).unwrap();
+    wait_until_io_asleep();
     close_tx.send(()).unwrap();
     let events = until_close(&ws);
     let close = check_contract(&events);
