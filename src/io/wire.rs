@@ -45,6 +45,10 @@ pub(crate) struct Wire {
     last_drain: Instant,
 }
 
+/// The most bytes of pongs that wait unwritten before a new one replaces them: 32 of the
+/// largest (127 bytes each), plenty for a peer that pings in bursts and reads.
+const PONG_BACKLOG: usize = 4 << 10;
+
 /// A chunk waiting to be written: senders' frames, or the message layer's own (pongs, pings,
 /// close frames), which belong to this connection only.
 #[derive(Debug)]
@@ -59,9 +63,8 @@ enum Kind {
     Data,
     /// Control frames of the message layer.
     Control,
-    /// One pong alone: a later pong replaces it while it waits (RFC 6455 §5.5.3 allows
-    /// answering only the latest ping), so a ping flood from a peer that does not read
-    /// queues one pong, not one per ping.
+    /// Pongs alone, at most [`PONG_BACKLOG`] bytes of them (see
+    /// [`queue_control`](Wire::queue_control)).
     Pong,
 }
 
@@ -121,17 +124,22 @@ impl Wire {
         }
     }
 
-    /// Queues a control frame of the message layer (`pong`: a pong). A pong replaces a pong
-    /// that waits unstarted at the end of the queue (RFC 6455 §5.5.3 allows answering only
-    /// the latest ping, and tungstenite does the same), so a ping flood from a peer that reads
-    /// nothing costs one pong, not one per ping.
+    /// Queues a control frame of the message layer (`pong`: a pong). Pongs that wait unstarted
+    /// at the end of the queue share a chunk, so a peer that reads gets one for every ping;
+    /// once they hold [`PONG_BACKLOG`] bytes, or while the socket pushes back, a new pong
+    /// replaces them all (RFC 6455 §5.5.3 allows answering only the latest ping). So a ping
+    /// flood from a peer that reads nothing costs one pong, not one per ping.
     pub(crate) fn queue_control(&mut self, frame: &[u8], pong: bool) {
         let started = self.pending.len() == 1 && self.written > 0;
+        let pushed_back = self.pushed_back;
         match self.pending.back_mut() {
             Some(last) if pong && last.kind == Kind::Pong && !started => {
-                self.pending_bytes -= last.frames.bytes.len();
-                last.frames.bytes.clear();
-                last.frames.bytes.extend_from_slice(frame);
+                let bytes = &mut last.frames.bytes;
+                if pushed_back || bytes.len() + frame.len() > PONG_BACKLOG {
+                    self.pending_bytes -= bytes.len();
+                    bytes.clear();
+                }
+                bytes.extend_from_slice(frame);
             }
             // A pong behind a 16 MiB message must not copy it: the message layer's frames
             // get chunks of their own, which later ones may join.
