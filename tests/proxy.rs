@@ -561,17 +561,6 @@ fn no_log_record_holds_a_credential() {
 // The environment, read at connect: each case runs in a child process of this test binary
 // (`env_child`), so that no test changes the environment of this one.
 
-const PROXY_VARIABLES: [&str; 8] = [
-    "http_proxy",
-    "HTTP_PROXY",
-    "https_proxy",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-    "no_proxy",
-    "NO_PROXY",
-];
-
 /// Runs `env_child` with exactly these proxy variables, connecting to `url`; it must end
 /// with `expect` ("open" or "invalid").
 fn child(url: &str, vars: &[(&str, String)], ignore_env: bool, expect: &str) {

@@ -228,16 +228,7 @@ fn a_host_too_long_for_socks5h_fails_connect() {
 fn child(name: &str, value: &str, url: &str, expect: &str) {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command.args(["env_child", "--exact", "--nocapture", "--test-threads=1"]);
-    for variable in [
-        "http_proxy",
-        "HTTP_PROXY",
-        "https_proxy",
-        "HTTPS_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-        "no_proxy",
-        "NO_PROXY",
-    ] {
+    for variable in PROXY_VARIABLES {
         command.env_remove(variable);
     }
     let output = command

@@ -15,6 +15,18 @@ use std::time::{Duration, Instant};
 use nwebsocket::{Client, CloseEvent, Event, Message};
 use tungstenite::WebSocket;
 
+/// Every proxy variable of the environment that the client reads.
+pub const PROXY_VARIABLES: [&str; 8] = [
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
+
 /// Spawns a named test thread.
 pub fn spawn<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
