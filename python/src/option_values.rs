@@ -23,6 +23,27 @@ pub(crate) fn expected(py: Python<'_>, key: &str, what: &str, value: &Bound<'_, 
     )
 }
 
+/// `OptionsError: {key} must be {what}, not a {type}`: for values that may carry credentials
+/// (headers, a proxy URL), which the message must not quote.
+pub(crate) fn expected_secret(
+    py: Python<'_>,
+    key: &str,
+    what: &str,
+    value: &Bound<'_, PyAny>,
+) -> PyErr {
+    let type_name = value.get_type().name().map_or_else(
+        |_| "value of another type".to_owned(),
+        |name| name.to_string(),
+    );
+    new_error(
+        py,
+        "OptionsError",
+        format!(
+            "{key} must be {what}, not a value of type {type_name} (not shown: it may hold a secret)"
+        ),
+    )
+}
+
 /// A number that is not a `bool` (`True` is an int to Python, but never a timeout or size).
 fn number(value: &Bound<'_, PyAny>) -> bool {
     !value.is_instance_of::<PyBool>()
@@ -88,9 +109,14 @@ pub(crate) fn pem(py: Python<'_>, key: &str, value: &Bound<'_, PyAny>) -> PyResu
     if let Ok(text) = value.cast::<PyString>() {
         return Ok(text.to_cow()?.as_bytes().to_vec());
     }
-    value
-        .extract::<Vec<u8>>()
-        .map_err(|_| expected(py, key, "PEM text, as str or bytes", value))
+    value.extract::<Vec<u8>>().map_err(|_| {
+        let what = "PEM text, as str or bytes";
+        if key == "keydata" {
+            expected_secret(py, key, what, value)
+        } else {
+            expected(py, key, what, value)
+        }
+    })
 }
 
 /// DER certificates: an iterable of `bytes`.
@@ -152,10 +178,13 @@ pub(crate) fn header_pairs(
     let mut all = Vec::new();
     for pair in pairs
         .try_iter()
-        .map_err(|_| expected(py, key, what, value))?
+        .map_err(|_| expected_secret(py, key, what, value))?
     {
         let pair = pair?;
-        all.push(pair.extract().map_err(|_| expected(py, key, what, &pair))?);
+        all.push(
+            pair.extract()
+                .map_err(|_| expected_secret(py, key, what, &pair))?,
+        );
     }
     Ok(all)
 }
@@ -237,5 +266,10 @@ pub(crate) fn proxy_url(
     if value.is_instance_of::<PyBool>() && !value.is_truthy()? {
         return Ok(None);
     }
-    Err(expected(py, key, "a URL (str), or False for none", value))
+    Err(expected_secret(
+        py,
+        key,
+        "a URL (str), or False for none",
+        value,
+    ))
 }
