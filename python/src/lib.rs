@@ -17,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+mod connect_hook;
 mod connection;
 mod dispatch;
 mod errors;

@@ -189,6 +189,31 @@ pub(crate) fn header_pairs(
     Ok(all)
 }
 
+/// `tcp_keepalive: (idle, interval, probes)`: two durations in seconds and a count.
+pub(crate) fn keepalive(
+    py: Python<'_>,
+    key: &str,
+    value: &Bound<'_, PyAny>,
+) -> PyResult<(Duration, Duration, u32)> {
+    let what = "a tuple (idle seconds, interval seconds, probes)";
+    let not_a_triple = || expected(py, key, what, value);
+    if value.is_instance_of::<PyString>() {
+        return Err(not_a_triple());
+    }
+    let items = value
+        .try_iter()
+        .map_err(|_| not_a_triple())?
+        .collect::<PyResult<Vec<_>>>()?;
+    let [idle, interval, probes] = <[_; 3]>::try_from(items).map_err(|_| not_a_triple())?;
+    let probes = u32::try_from(size(py, &format!("{key}[2]"), &probes)?)
+        .map_err(|_| expected(py, &format!("{key}[2]"), "a count of probes", value))?;
+    Ok((
+        seconds(py, &format!("{key}[0]"), &idle)?,
+        seconds(py, &format!("{key}[1]"), &interval)?,
+        probes,
+    ))
+}
+
 /// A pair of seconds, e.g. `reconnect_delays: (initial, max)`.
 pub(crate) fn seconds_pair(
     py: Python<'_>,

@@ -208,6 +208,10 @@ def test_all_options_accepted(server, servers):
         "deflate_server_no_context_takeover": False,
         "deflate_client_max_window_bits": 15,
         "deflate_server_max_window_bits": 15,
+        "before_each_connect": lambda attempt: None,
+        "tcp_keepalive": (60, 10, 5),
+        "follow_redirects": 2,
+        "happy_eyeballs_delay": 0.3,
     }
     assert set(options) | {"maxPayload"} == set(nwebsocket._nwebsocket.OPTIONS)
     ws = open_ws(server + "/", options)
