@@ -3,6 +3,7 @@ that attempt's URL and headers (fresh credentials on each reconnect), its failur
 other connect-path options of the core (``tcp_keepalive``, ``follow_redirects``,
 ``happy_eyeballs_delay``)."""
 
+import os
 import threading
 import time
 from urllib.parse import parse_qs, urlsplit
@@ -23,7 +24,29 @@ from nwebsocket import (
     WebSocket,
 )
 
-from conftest import drain
+from conftest import drain as drain_events
+from conftest import wait_for
+
+
+def drain(ws, timeout=30.0):
+    """Every event up to the Close, and then the end of the I/O thread (later tests count
+    threads)."""
+    events = drain_events(ws, timeout=timeout)
+    assert ws.wait_closed(timeout=10)
+    return events
+
+
+
+def thread_names():
+    """The OS names of this process's threads."""
+    names = []
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/comm") as comm:
+                names.append(comm.read().strip())
+        except OSError:
+            pass  # the thread ended meanwhile
+    return names
 
 JOIN = 5.0
 
@@ -37,6 +60,7 @@ class TokenServer:
     def __init__(self):
         self.accepted = []
         self.refused = []
+        self._handlers = []
         self._lock = threading.Lock()
         self._server = serve(
             self._handler,
@@ -76,12 +100,20 @@ class TokenServer:
         return None
 
     def _handler(self, ws):
+        with self._lock:
+            self._handlers.append(threading.current_thread())
         ws.send(f"welcome {self._token(ws.request)}")
         ws.close(1012, "restart")
 
     def stop(self):
+        """Stops listening and waits for every connection's thread: later tests count
+        threads."""
         self._server.shutdown()
         self._thread.join(JOIN)
+        with self._lock:
+            handlers = list(self._handlers)
+        for thread in handlers:
+            thread.join(JOIN)
 
 
 @pytest.fixture
@@ -99,15 +131,18 @@ RECONNECTING = {
 
 
 def until_final(ws):
-    """Every event up to the last Close (each waited for at most 10 s)."""
+    """Every event up to the last Close (each waited for at most 10 s), and the end of the
+    I/O thread."""
     events = []
     while not events or not (isinstance(events[-1], Close) and events[-1].is_final):
         events.append(ws.recv(timeout=10))
+    assert ws.wait_closed(timeout=10)
     return events
 
 
 def opens_and_welcomes(ws, opens):
-    """Events until the `opens`-th Open's welcome; then closes and drains the rest."""
+    """Events until the `opens`-th Open's welcome; then closes and takes the rest, up to the
+    last Close."""
     welcomes, events = [], []
     while len(welcomes) < opens:
         event = ws.recv(timeout=10)
@@ -116,7 +151,9 @@ def opens_and_welcomes(ws, opens):
         if isinstance(event, Message):
             welcomes.append(event.data)
     ws.close()
-    events += drain(ws, timeout=10)
+    # The server's 1012 may come before our close: then its Close announces an attempt that
+    # close() cancels, and the last Close follows.
+    events += until_final(ws)
     return welcomes, events
 
 
@@ -220,6 +257,8 @@ def test_close_does_not_wait_for_a_slow_hook(token_server):
     took = time.monotonic() - begun
     release.set()
     events = drain(ws, timeout=10)
+    # The hook's thread ends once the hook has returned; later tests count threads.
+    assert wait_for(lambda: "nwebsocket-hook" not in thread_names(), timeout=10)
     assert took < 2.0, took
     assert isinstance(events[0], Error) and isinstance(events[0].error, AbortedError)
     assert token_server.accepted == []

@@ -8,7 +8,16 @@ import pytest
 from nwebsocket import Close, Error, OptionsError, WebSocket, WebSocketError
 from nwebsocket._redact import redact_url
 
-from conftest import drain
+from conftest import drain as drain_events
+
+
+def drain(ws, timeout=30.0):
+    """Every event up to the Close, and then the end of the I/O thread (later tests count
+    threads)."""
+    events = drain_events(ws, timeout=timeout)
+    assert ws.wait_closed(timeout=10)
+    return events
+
 
 PASSWORD = "pw-s3cr3t-1"
 QUERY = "tok-s3cr3t-2"
