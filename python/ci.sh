@@ -45,6 +45,17 @@ if ! { cargo fmt --version && cargo clippy --version; } >/dev/null 2>&1; then
 fi
 (cd "$here" && cargo fmt --check && nice -n 5 cargo clippy --all-targets --quiet -- -D warnings)
 
+step "cargo check for free-threaded CPython 3.14t (its ABI, from a PyO3 config file: no interpreter needed)"
+# No free-threaded interpreter installs from the registries this runs with (see the README);
+# this at least compiles the module against that ABI, where PyO3 drops the abi3 feature and
+# the GIL-only APIs.
+printf '%s\n' implementation=CPython version=3.14 shared=true abi3=false \
+    build_flags=Py_GIL_DISABLED suppress_build_script_link_lines=true >"$scratch/pyo3-314t.txt"
+(cd "$here" && PYO3_CONFIG_FILE="$scratch/pyo3-314t.txt" CARGO_TARGET_DIR="$target/free-threaded" \
+    nice -n 5 cargo check --quiet)
+cat "$target"/free-threaded/debug/build/pyo3-ffi-*/output | grep -qx 'cargo:rustc-cfg=Py_GIL_DISABLED' ||
+    { echo "PyO3 was not configured for the free-threaded ABI" >&2; exit 1; }
+
 step "build tools in $tools: maturin, ziglang (the linker for glibc 2.17), auditwheel"
 fresh_venv "$tools"
 "$tools/bin/python" -m pip --disable-pip-version-check --no-input install --quiet \

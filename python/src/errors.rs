@@ -4,6 +4,8 @@
 
 use nwebsocket::{ConnectFailures, Error, ProxyErrorKind, TimeoutKind, TlsErrorKind};
 use pyo3::prelude::*;
+
+use crate::connect_hook::HookFailed;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyModule};
 
@@ -91,6 +93,15 @@ fn set_attributes(py: Python<'_>, exc: &Bound<'_, PyAny>, err: &Error) -> PyResu
             exc.setattr("kind", proxy_kind(*kind))?;
             if let ProxyErrorKind::Reply(code) = kind {
                 exc.setattr("reply", *code)?;
+            }
+        }
+        Error::ConnectHook(source) => {
+            // The exception the hook raised becomes the cause, with its traceback.
+            if let Some(raised) = source
+                .downcast_ref::<HookFailed>()
+                .and_then(|failed| failed.raised.as_ref())
+            {
+                exc.setattr("__cause__", raised.value(py))?;
             }
         }
         Error::QueueFull(queued) => {
@@ -222,6 +233,8 @@ fn class_of(err: &Error) -> &'static str {
         Error::QueueFull(_) => "QueueFullError",
         Error::Runtime(_) => "IOThreadError",
         Error::Internal(_) => "InternalError",
+        Error::ConnectHook(_) => "ConnectHookError",
+        Error::Redirect(_) => "RedirectError",
         _ => "WebSocketError",
     }
 }

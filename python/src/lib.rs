@@ -17,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+mod connect_hook;
 mod connection;
 mod dispatch;
 mod errors;
@@ -31,7 +32,13 @@ mod wait;
 use pyo3::prelude::*;
 
 /// The extension module.
-#[pymodule]
+///
+/// `gil_used = false` (PyO3 0.30's default, spelled out): on a free-threaded CPython (3.14t
+/// and later; PyO3 0.30 no longer supports 3.13t) importing it does not turn the GIL back on.
+/// It needs no GIL for its own safety: every class is `frozen` and keeps its state behind
+/// atomics and `Mutex`es (PyO3 requires such classes to be `Sync`), the statics are
+/// `PyOnceLock`s, and no code relies on the GIL to exclude another thread.
+#[pymodule(gil_used = false)]
 fn _nwebsocket(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<connection::Connection>()?;
     module.add_class::<events::Open>()?;

@@ -23,6 +23,27 @@ pub(crate) fn expected(py: Python<'_>, key: &str, what: &str, value: &Bound<'_, 
     )
 }
 
+/// `OptionsError: {key} must be {what}, not a {type}`: for values that may carry credentials
+/// (headers, a proxy URL), which the message must not quote.
+pub(crate) fn expected_secret(
+    py: Python<'_>,
+    key: &str,
+    what: &str,
+    value: &Bound<'_, PyAny>,
+) -> PyErr {
+    let type_name = value.get_type().name().map_or_else(
+        |_| "value of another type".to_owned(),
+        |name| name.to_string(),
+    );
+    new_error(
+        py,
+        "OptionsError",
+        format!(
+            "{key} must be {what}, not a value of type {type_name} (not shown: it may hold a secret)"
+        ),
+    )
+}
+
 /// A number that is not a `bool` (`True` is an int to Python, but never a timeout or size).
 fn number(value: &Bound<'_, PyAny>) -> bool {
     !value.is_instance_of::<PyBool>()
@@ -88,9 +109,14 @@ pub(crate) fn pem(py: Python<'_>, key: &str, value: &Bound<'_, PyAny>) -> PyResu
     if let Ok(text) = value.cast::<PyString>() {
         return Ok(text.to_cow()?.as_bytes().to_vec());
     }
-    value
-        .extract::<Vec<u8>>()
-        .map_err(|_| expected(py, key, "PEM text, as str or bytes", value))
+    value.extract::<Vec<u8>>().map_err(|_| {
+        let what = "PEM text, as str or bytes";
+        if key == "keydata" {
+            expected_secret(py, key, what, value)
+        } else {
+            expected(py, key, what, value)
+        }
+    })
 }
 
 /// DER certificates: an iterable of `bytes`.
@@ -152,12 +178,40 @@ pub(crate) fn header_pairs(
     let mut all = Vec::new();
     for pair in pairs
         .try_iter()
-        .map_err(|_| expected(py, key, what, value))?
+        .map_err(|_| expected_secret(py, key, what, value))?
     {
         let pair = pair?;
-        all.push(pair.extract().map_err(|_| expected(py, key, what, &pair))?);
+        all.push(
+            pair.extract()
+                .map_err(|_| expected_secret(py, key, what, &pair))?,
+        );
     }
     Ok(all)
+}
+
+/// `tcp_keepalive: (idle, interval, probes)`: two durations in seconds and a count.
+pub(crate) fn keepalive(
+    py: Python<'_>,
+    key: &str,
+    value: &Bound<'_, PyAny>,
+) -> PyResult<(Duration, Duration, u32)> {
+    let what = "a tuple (idle seconds, interval seconds, probes)";
+    let not_a_triple = || expected(py, key, what, value);
+    if value.is_instance_of::<PyString>() {
+        return Err(not_a_triple());
+    }
+    let items = value
+        .try_iter()
+        .map_err(|_| not_a_triple())?
+        .collect::<PyResult<Vec<_>>>()?;
+    let [idle, interval, probes] = <[_; 3]>::try_from(items).map_err(|_| not_a_triple())?;
+    let probes = u32::try_from(size(py, &format!("{key}[2]"), &probes)?)
+        .map_err(|_| expected(py, &format!("{key}[2]"), "a count of probes", value))?;
+    Ok((
+        seconds(py, &format!("{key}[0]"), &idle)?,
+        seconds(py, &format!("{key}[1]"), &interval)?,
+        probes,
+    ))
 }
 
 /// A pair of seconds, e.g. `reconnect_delays: (initial, max)`.
@@ -237,5 +291,10 @@ pub(crate) fn proxy_url(
     if value.is_instance_of::<PyBool>() && !value.is_truthy()? {
         return Ok(None);
     }
-    Err(expected(py, key, "a URL (str), or False for none", value))
+    Err(expected_secret(
+        py,
+        key,
+        "a URL (str), or False for none",
+        value,
+    ))
 }

@@ -7,16 +7,17 @@ use nwebsocket::{Config, ConfigBuilder, OfflineSends};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
+use crate::connect_hook;
 use crate::errors::new_error;
 use crate::option_values::{
-    choice, close_codes, count, der_list, expected, flag, header_pairs, path, pem, proxy_url,
-    seconds, seconds_pair, size, strings, window_bits,
+    choice, close_codes, count, der_list, expected, flag, header_pairs, keepalive, path, pem,
+    proxy_url, seconds, seconds_pair, size, strings, window_bits,
 };
 
 /// Every key `options` may hold. `maxPayload` is the 1.0 package's name for
 /// `max_message_size`; `cafile`, `cadata`, `certfile` and `keyfile` are the names of Python's
 /// `ssl` module; the others are the core's setters, durations in seconds.
-pub(crate) const KEYS: [&str; 40] = [
+pub(crate) const KEYS: [&str; 44] = [
     "headers",
     "subprotocols",
     "connect_timeout",
@@ -57,6 +58,10 @@ pub(crate) const KEYS: [&str; 40] = [
     "deflate_server_no_context_takeover",
     "deflate_client_max_window_bits",
     "deflate_server_max_window_bits",
+    "before_each_connect",
+    "tcp_keepalive",
+    "follow_redirects",
+    "happy_eyeballs_delay",
 ];
 
 /// The core's default frame limit; lowered to the message limit when that is smaller.
@@ -369,6 +374,19 @@ pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyRe
                 deflate.tuned.push(key.clone());
                 builder.deflate_server_max_window_bits(window_bits(py, &key, &value)?)
             }
+            "before_each_connect" => {
+                builder.before_each_connect(connect_hook::from_option(py, &key, &value)?)
+            }
+            "tcp_keepalive" => {
+                let (idle, interval, probes) = keepalive(py, &key, &value)?;
+                builder.tcp_keepalive(idle, interval, probes)
+            }
+            "follow_redirects" => {
+                let hops = u32::try_from(count(py, &key, &value)?)
+                    .map_err(|_| new_error(py, "OptionsError", "follow_redirects is too large"))?;
+                builder.follow_redirects(hops)
+            }
+            "happy_eyeballs_delay" => builder.happy_eyeballs_delay(seconds(py, &key, &value)?),
             _ => return Err(unknown(py, &key)),
         };
     }

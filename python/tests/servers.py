@@ -72,7 +72,7 @@ def handler(ws):
 
 
 def process_request(ws, request):
-    if request.path == "/reject":
+    if request.path.split("?")[0] == "/reject":
         response = ws.respond(403, "go away\n")
         response.headers["Retry-After"] = "7"
         response.headers["X-Reason"] = "one"

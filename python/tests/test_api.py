@@ -208,6 +208,10 @@ def test_all_options_accepted(server, servers):
         "deflate_server_no_context_takeover": False,
         "deflate_client_max_window_bits": 15,
         "deflate_server_max_window_bits": 15,
+        "before_each_connect": lambda attempt: None,
+        "tcp_keepalive": (60, 10, 5),
+        "follow_redirects": 2,
+        "happy_eyeballs_delay": 0.3,
     }
     assert set(options) | {"maxPayload"} == set(nwebsocket._nwebsocket.OPTIONS)
     ws = open_ws(server + "/", options)
@@ -293,12 +297,12 @@ def test_bad_option_values_raise(server, tmp_path):
         ({"certdata": 3}, "certdata must be PEM text, as str or bytes, not 3"),
         ({"root_certificates": ["not bytes"]}, "root_certificates must be an iterable of DER-encoded certificates (bytes), not 'not bytes'"),
         ({"subprotocols": [1]}, "subprotocols must be a str or a list of str, not 1"),
-        ({"headers": {"X-A": 1}}, "headers must be a dict of str to str, or (name, value) pairs of str, not ('X-A', 1)"),
+        ({"headers": {"X-A": 1}}, "headers must be a dict of str to str, or (name, value) pairs of str, not a value of type tuple (not shown: it may hold a secret)"),
         ({"reconnect": True, "reconnect_delays": 5}, "reconnect_delays must be a pair of seconds: (initial, max), not 5"),
         ({"reconnect": True, "reconnect_delays": (1, "x")}, "reconnect_delays[1] must be a number of seconds, not 'x'"),
         ({"reconnect": True, "reconnect_on_close_codes": "1012"}, "reconnect_on_close_codes must be a close code (int) or a list of them, not '1012'"),
         ({"offline_sends": "drop"}, "offline_sends must be \"queue\" or \"fail\", not 'drop'"),
-        ({"proxy": 3128}, "proxy must be a URL (str), or False for none, not 3128"),
+        ({"proxy": 3128}, "proxy must be a URL (str), or False for none, not a value of type int (not shown: it may hold a secret)"),
         ({3: 4}, "an option name must be a str, not 3"),
     ],
 )

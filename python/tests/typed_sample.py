@@ -17,6 +17,8 @@ from nwebsocket import (
     AbortedError,
     Close,
     ConnectFailedError,
+    ConnectHook,
+    ConnectHookError,
     ConnectionLostError,
     DOMSyntaxError,
     Error,
@@ -35,6 +37,7 @@ from nwebsocket import (
     ProxyError,
     ProxyRejectedError,
     QueueFullError,
+    RedirectError,
     StreamEndedError,
     TLSError,
     WebSocket,
@@ -100,6 +103,8 @@ def error_details(error: WebSocketError) -> str:
         ConnectionLostError,
         AbortedError,
         InternalError,
+        ConnectHookError,
+        RedirectError,
     )
     return f"{type(error).__name__} {isinstance(error, others)}"
 
@@ -107,7 +112,16 @@ def error_details(error: WebSocketError) -> str:
 def polled(url: str) -> list[str]:
     """The polling API, with options of every kind of value."""
     seen: list[str] = []
+
+    def fresh(attempt: int) -> tuple[str | None, dict[str, str] | None]:
+        return None, {"X-Attempt": str(attempt)}
+
+    hook: ConnectHook = fresh
     options: dict[str, object] = {
+        "before_each_connect": hook,
+        "tcp_keepalive": (30, 10, 3),
+        "follow_redirects": 1,
+        "happy_eyeballs_delay": 0.25,
         "connect_timeout": 5,
         "close_timeout": 2.5,
         "subprotocols": ["chat"],

@@ -4,7 +4,7 @@ Built on the Rust crate ``nwebsocket``: a native I/O thread per connection and a
 that loses nothing. See :class:`WebSocket`.
 """
 
-from typing import Union
+from typing import Callable, Iterable, Mapping, Optional, Tuple, Union
 
 from ._nwebsocket import Close, Error, Message, Open
 from .errors import *  # noqa: F403
@@ -14,6 +14,19 @@ __version__ = "0.1.0"
 
 #: Any of the four events, for annotations: ``def handle(event: nwebsocket.Event) -> None``.
 Event = Union[Open, Message, Error, Close]
+
+#: What the ``before_each_connect`` option takes: a callable given the attempt number (0 for
+#: the first connection, then ``Close.attempt``) that returns ``None`` (the URL and headers as
+#: given), a URL, or a ``(url, headers)`` tuple, either of them ``None``; the headers a dict
+#: or ``(name, value)`` pairs.
+ConnectHook = Callable[
+    [int],
+    Union[
+        None,
+        str,
+        Tuple[Optional[str], Union[Mapping[str, str], Iterable[Tuple[str, str]], None]],
+    ],
+]
 
 CONNECTING = WebSocket.CONNECTING
 OPEN = WebSocket.OPEN
@@ -27,6 +40,7 @@ __all__ = [
     "Error",
     "Close",
     "Event",
+    "ConnectHook",
     "CONNECTING",
     "OPEN",
     "CLOSING",
@@ -52,4 +66,6 @@ __all__ = [
     "AbortedError",
     "IOThreadError",
     "InternalError",
+    "ConnectHookError",
+    "RedirectError",
 ]

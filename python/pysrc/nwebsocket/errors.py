@@ -31,6 +31,8 @@ __all__ = [
     "AbortedError",
     "IOThreadError",
     "InternalError",
+    "ConnectHookError",
+    "RedirectError",
 ]
 
 
@@ -211,3 +213,15 @@ class IOThreadError(WebSocketError, OSError):
 
 class InternalError(WebSocketError):
     """A bug in nwebsocket (its I/O thread panicked); please report it."""
+
+
+class ConnectHookError(WebSocketError):
+    """The ``before_each_connect`` callable raised (that exception is the ``__cause__``),
+    returned something that is not ``None``, a URL or a ``(url, headers)`` tuple, or a URL or
+    header that is not valid. It ends the connection and any reconnecting."""
+
+
+class RedirectError(WebSocketError, ConnectionError):
+    """With ``follow_redirects``, a redirect of the upgrade request that was not followed: one
+    too many, from ``wss`` to ``ws``, credentials to another host, or a ``Location`` that is
+    not a WebSocket URL (the message says which)."""

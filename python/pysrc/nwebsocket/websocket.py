@@ -5,6 +5,7 @@ import threading
 import weakref
 
 from ._nwebsocket import Connection
+from ._redact import redact_url
 
 __all__ = ["WebSocket"]
 
@@ -91,6 +92,8 @@ class WebSocket:
     def __init__(self, url, options=None):
         if isinstance(options, (str, list, tuple)):
             options = {"subprotocols": options}
+        # The URL as given, secrets included, as the core's `Client::url` and JS keep it;
+        # repr() and str() show it redacted.
         self.url = url
         # As in 1.0, `options` shows maxPayload when none were given (here: the core's limit).
         self.options = options if options is not None else {"maxPayload": _DEFAULT_MAX_PAYLOAD}
@@ -240,7 +243,8 @@ class WebSocket:
         self.close()
 
     def __str__(self):
-        return "<WebSocket url={} readyState={}>".format(self.url, self.readyState)
+        # The URL without its password and query values (``url`` itself keeps them).
+        return "<WebSocket url={} readyState={}>".format(redact_url(self.url), self.readyState)
 
     __repr__ = __str__
 
