@@ -140,7 +140,11 @@ impl Shared {
         // `written` first: whatever it counts was accepted before (the I/O thread took it
         // from the queue under the senders' lock), so the difference never goes below zero.
         let written = self.written.load(Ordering::SeqCst);
-        self.senders.accepted.load(Ordering::SeqCst) - written
+        // Saturating all the same: a miscount must never panic or wrap to a huge number.
+        self.senders
+            .accepted
+            .load(Ordering::SeqCst)
+            .saturating_sub(written)
     }
 
     /// A send of `len` bytes, with `outgoing` (the senders' lock) held: refused with the bytes
@@ -154,7 +158,7 @@ impl Shared {
         limit: usize,
     ) -> Result<(), usize> {
         let accepted = self.senders.accepted.load(Ordering::Relaxed);
-        let waiting = accepted - self.written.load(Ordering::Acquire);
+        let waiting = accepted.saturating_sub(self.written.load(Ordering::Acquire));
         if waiting.saturating_add(len) > limit {
             return Err(waiting);
         }

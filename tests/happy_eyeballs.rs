@@ -67,6 +67,8 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
+/// `eyeballs.test` (a reserved name) is pinned to `addrs`, all on loopback: no resolver is
+/// asked and no packet leaves the machine.
 fn eyeballs(addrs: &[SocketAddr]) -> ConfigBuilder {
     Config::builder()
         .proxy_from_env(false)

@@ -88,7 +88,9 @@ fn work() {
         match next {
             Ok(job) => {
                 drop(threads);
-                job();
+                // A job that panics must not take its thread's place in the count with it:
+                // the pool would believe it still runs, and lookups would wait for ever.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
             }
             // A job queued since the timeout is taken on the next turn.
             Err(_) if !pool.queue.is_empty() => {}
