@@ -274,7 +274,10 @@ pub fn io_threads() -> Vec<(String, bool)> {
         };
         if comm.trim() == "nwebsocket-io" {
             let tid = path.file_name().unwrap().to_string_lossy().into_owned();
-            threads.push((tid, sleeps_in_epoll(&path)));
+            let Some(asleep) = sleeps_in_epoll(&path) else {
+                continue; // the thread has just exited
+            };
+            threads.push((tid, asleep));
         }
     }
     threads
@@ -282,12 +285,17 @@ pub fn io_threads() -> Vec<(String, bool)> {
 
 /// Whether the thread at `/proc/self/task/<tid>` is blocked in `epoll_wait`: by its `wchan`,
 /// or, where the kernel hides that (it reads "0"), by the system call it is blocked in
-/// (`/proc/<tid>/syscall`). Fails the test at once if the kernel shows neither, rather than
-/// waiting for a sign that cannot come.
-fn sleeps_in_epoll(task: &std::path::Path) -> bool {
-    let wchan = std::fs::read_to_string(task.join("wchan")).unwrap_or_default();
+/// (`/proc/<tid>/syscall`); `None` when the thread has just exited. Fails the test at once if
+/// the kernel shows neither, rather than waiting for a sign that cannot come.
+fn sleeps_in_epoll(task: &std::path::Path) -> Option<bool> {
+    let gone = |err: &std::io::Error| err.kind() == std::io::ErrorKind::NotFound;
+    let wchan = match std::fs::read_to_string(task.join("wchan")) {
+        Ok(wchan) => wchan,
+        Err(err) if gone(&err) => return None,
+        Err(_) => String::new(),
+    };
     if wchan.trim() == "do_epoll_wait" {
-        return true;
+        return Some(true);
     }
     // epoll_wait, epoll_pwait and epoll_pwait2 on x86_64; epoll_pwait(2) on aarch64.
     const EPOLL_WAITS: &[&str] = if cfg!(target_arch = "aarch64") {
@@ -296,11 +304,14 @@ fn sleeps_in_epoll(task: &std::path::Path) -> bool {
         &["232", "281", "441"]
     };
     match std::fs::read_to_string(task.join("syscall")) {
-        Ok(syscall) => syscall
-            .split_whitespace()
-            .next()
-            .is_some_and(|nr| EPOLL_WAITS.contains(&nr)),
-        Err(_) if !wchan.trim().is_empty() && wchan.trim() != "0" => false,
+        Ok(syscall) => Some(
+            syscall
+                .split_whitespace()
+                .next()
+                .is_some_and(|nr| EPOLL_WAITS.contains(&nr)),
+        ),
+        Err(err) if gone(&err) => None,
+        Err(_) if !wchan.trim().is_empty() && wchan.trim() != "0" => Some(false),
         Err(err) => panic!("the kernel shows neither wchan nor syscall of a thread: {err}"),
     }
 }
