@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::error::{RecvError, RecvTimeoutError, Result, TryRecvError};
 use crate::event::{Event, ReadyState};
-use crate::io;
+use crate::io::{self, Placement};
 use crate::queue::{Inbox, NoEvent};
 use crate::sender::SendHandle;
 use crate::target::Target;
@@ -104,11 +104,16 @@ impl Client {
     /// # Ok::<(), nwebsocket::Error>(())
     /// ```
     pub fn connect_with_config(url: &str, config: Config) -> Result<Client> {
+        Client::start(url, config, Placement::OwnThread)
+    }
+
+    /// Opens a connection to `url` with `config`, its I/O where `placement` says.
+    pub(crate) fn start(url: &str, config: Config, placement: Placement<'_>) -> Result<Client> {
         let target = Target::parse(url)?.routed(&config)?;
         let url = target.uri.to_string();
         let redacted_url = target.redacted();
         log::debug!("connecting to {redacted_url}");
-        let io = io::spawn(target, config)?;
+        let io = io::spawn(target, config, placement)?;
         Ok(Client {
             sender: SendHandle::new(io.commands, io.shared),
             events: io.events,
@@ -118,7 +123,7 @@ impl Client {
             url,
             redacted_url,
             finished: io.finished,
-            thread: Mutex::new(Some(io.thread)),
+            thread: Mutex::new(io.thread),
         })
     }
 

@@ -232,6 +232,7 @@
 // The handle side: what user threads call.
 mod client;
 mod config;
+mod io_threads;
 mod proxy;
 mod sender;
 mod staying_connected;
@@ -242,6 +243,7 @@ mod io;
 // The floor both sides stand on: the event queue, the shared flags, the outgoing buffer and
 // the permessage-deflate codec (pure, no I/O).
 mod deflate;
+mod doorbell;
 mod outgoing;
 mod queue;
 mod shared;
@@ -259,6 +261,7 @@ pub use error::{
     TlsErrorKind, TryRecvError,
 };
 pub use event::{CloseEvent, Event, Message, OpenEvent, ReadyState, Text};
+pub use io_threads::IoThreads;
 pub use sender::SendHandle;
 pub use staying_connected::OfflineSends;
 

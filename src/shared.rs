@@ -7,6 +7,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::deflate::Deflater;
+use crate::doorbell::Doorbell;
 use crate::outgoing::{Chunk, Outgoing};
 use crate::staying_connected::OfflineSends;
 
@@ -20,7 +21,7 @@ use crate::staying_connected::OfflineSends;
 #[derive(Debug)]
 pub(crate) struct Shared {
     /// Wakes the I/O thread out of `Poll::poll`.
-    waker: mio::Waker,
+    doorbell: Doorbell,
     /// True while the I/O thread is (about to be) asleep in `poll`; a send rings the waker
     /// only then, so a burst of sends costs one wake-up, not one per message. Written by the
     /// I/O thread on every turn of its loop: on a cache line of its own.
@@ -76,7 +77,7 @@ impl<T> std::ops::Deref for OwnLine<T> {
 }
 
 impl Shared {
-    pub(crate) fn new(waker: mio::Waker, offline: OfflineSends, max_buffered: usize) -> Self {
+    pub(crate) fn new(doorbell: Doorbell, offline: OfflineSends, max_buffered: usize) -> Self {
         Shared {
             max_buffered,
             drain_waiters: AtomicUsize::new(0),
@@ -85,7 +86,7 @@ impl Shared {
             write_blocked: AtomicBool::new(false),
             open: AtomicBool::new(false),
             offline,
-            waker,
+            doorbell,
             driver_asleep: OwnLine(AtomicBool::new(false)),
             senders: OwnLine(Senders {
                 outgoing: Mutex::new(Outgoing::default()),
@@ -263,9 +264,7 @@ impl Shared {
     /// news the I/O thread does not look for before sleeping. A wake-up while it is awake
     /// only makes its next `poll` return at once.
     pub(crate) fn wake_driver_always(&self) {
-        if let Err(err) = self.waker.wake() {
-            log::warn!("could not wake the I/O thread: {err}");
-        }
+        self.doorbell.ring();
     }
 
     /// The senders' frames. Held for one append or one take, never across a wait.

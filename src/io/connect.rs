@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::{HeaderName, HeaderValue};
-use mio::Registry;
 use mio::net::TcpStream;
+use mio::{Registry, Token};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
 use tungstenite::handshake::client::ClientHandshake;
@@ -97,6 +97,8 @@ pub(super) struct Attempt {
     /// Redirects followed so far.
     redirects: u32,
     shared: Arc<Shared>,
+    /// The poll token the attempt's sockets register with.
+    token: Token,
 }
 
 impl Attempt {
@@ -111,6 +113,7 @@ impl Attempt {
         config: Config,
         shared: &Arc<Shared>,
         attempt: u32,
+        token: Token,
     ) -> Result<Self> {
         let deadline = Instant::now() + config.connect_timeout();
         let mut started = Attempt {
@@ -122,6 +125,7 @@ impl Attempt {
             headers: Vec::new(),
             redirects: 0,
             shared: shared.clone(),
+            token,
         };
         started.stage = match started.config.before_each_connect() {
             Some(hook) => {
@@ -256,7 +260,10 @@ impl Attempt {
                 Ok(Ok(resolved)) => {
                     self.server = resolved.server;
                     let delay = self.config.happy_eyeballs_delay();
-                    Ok((Stage::Dialing(Dialer::new(resolved.dial, delay)), None))
+                    Ok((
+                        Stage::Dialing(Dialer::new(resolved.dial, delay, self.token)),
+                        None,
+                    ))
                 }
                 Ok(Err(err)) => Err(err),
                 Err(flume::TryRecvError::Empty) => Ok((Stage::Resolving(rx), pending)),

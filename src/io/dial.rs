@@ -12,9 +12,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
-use mio::{Interest, Registry};
+use mio::{Interest, Registry, Token};
 
-use super::SOCKET;
 use crate::error::{ConnectFailures, Error, Result};
 
 /// TCP connects racing to the addresses of one host.
@@ -29,12 +28,17 @@ pub(super) struct Dialer {
     delay: Duration,
     /// When the next address in the queue starts, if earlier ones are still pending.
     next_start: Instant,
+    /// The poll token every connect registers with: the thread only needs to know whose
+    /// socket is ready.
+    token: Token,
 }
 
 impl Dialer {
-    /// Starts dialing `addrs` (in the resolver's order), a new connect every `delay`.
-    pub(super) fn new(addrs: Vec<SocketAddr>, delay: Duration) -> Self {
+    /// Starts dialing `addrs` (in the resolver's order), a new connect every `delay`; the
+    /// sockets register with `token`.
+    pub(super) fn new(addrs: Vec<SocketAddr>, delay: Duration, token: Token) -> Self {
         Dialer {
+            token,
             queue: interleave(addrs),
             pending: Vec::new(),
             failures: Vec::new(),
@@ -102,9 +106,9 @@ impl Dialer {
     }
 
     fn start(&mut self, addr: SocketAddr, registry: &Registry) {
+        let token = self.token;
         let started = TcpStream::connect(addr).and_then(|mut stream| {
-            // Every connect shares the socket's token: the driver only needs to wake up.
-            registry.register(&mut stream, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
+            registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
             Ok(stream)
         });
         match started {

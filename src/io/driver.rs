@@ -1,22 +1,25 @@
-//! The I/O thread's loop. The [`Driver`] lives as long as the handle: the poller, the command
-//! channel, the config, the retry state. For each connection it runs an attempt (`connect`),
-//! then a [`Session`] until the connection ends, then queues how it ended; with reconnection
-//! on, it waits out the backoff and starts over, on the same thread. It sleeps in
-//! `Poll::poll` on the socket and the waker together, with a timeout only when a timer is due
-//! (connect, close, keepalive, backoff), so an idle connection costs no CPU and no wake-ups.
+//! One handle's connections, as a state machine that a thread steps. The [`Driver`] lives as
+//! long as the handle: the command channel, the config, the retry state. For each connection
+//! it runs an attempt (`connect`), then a [`Session`] until the connection ends, then queues
+//! how it ended; with reconnection on, it waits out the backoff and starts over.
+//!
+//! It owns no loop and no poller: a thread calls [`Driver::step`] when the connection's socket
+//! is ready, its doorbell rang or its timer is due, and the step says when to call again
+//! ([`Step`]). The thread is either the handle's own (`own_thread`) or a shared one
+//! (`reactor`); the driver does not know which. An idle connection asks for no timer at all
+//! unless one is due (connect, close, keepalive, backoff), so it costs no CPU and no wake-ups.
 
 use std::collections::VecDeque;
-use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::{Events, Poll};
+use mio::{Registry, Token};
 
 use super::Command;
 use super::connect::{Attempt, Progress};
-use super::message::{Connection, Failure};
+use super::message::Failure;
 use super::retry::Retry;
-use super::session::{Ending, Session, Unsent};
+use super::session::{Ending, Reading, Session, Unsent};
 use crate::config::Config;
 use crate::deflate::Deflater;
 use crate::error::Error;
@@ -24,11 +27,42 @@ use crate::queue::EventSink;
 use crate::shared::Shared;
 use crate::target::Target;
 
-/// The loop state of the I/O thread, for the handle's whole life.
+/// What the thread does after a step.
+#[derive(Debug)]
+pub(super) enum Step {
+    /// Step again soon: work is left (a read budget ran out, or work came meanwhile).
+    Again,
+    /// Step again when the socket is ready, the doorbell rings, or at this instant if any.
+    Wait(Option<Instant>),
+    /// Every connection is over. The thread closes what it holds for this handle (the
+    /// driver, with it the command channel, and its own poller if it has one) and then queues
+    /// this ending with [`EventSink::close`]: after the last `Close` only the exit is left.
+    Finished(Ending),
+}
+
+/// Where the handle's life stands.
+#[derive(Debug)]
+enum Phase {
+    /// A connection attempt is to start.
+    Starting,
+    Connecting(Box<Attempt>),
+    Open {
+        session: Box<Session>,
+        opened: Instant,
+    },
+    /// Waiting out the backoff before the next attempt.
+    BackingOff {
+        until: Instant,
+    },
+    /// The last connection ended like this; nothing more happens.
+    Over(Option<Ending>),
+}
+
+/// The state of one handle's I/O, for the handle's whole life.
 #[derive(Debug)]
 pub(super) struct Driver {
-    poll: Poll,
-    events: Events,
+    /// The poll token of this handle's sockets.
+    token: Token,
     shared: Arc<Shared>,
     commands: flume::Receiver<Command>,
     /// Pings taken from the channel while connecting, to be sent once open.
@@ -39,9 +73,17 @@ pub(super) struct Driver {
     user_closed: bool,
     /// The number of the coming reconnect attempt (0: the first connection), for the hook.
     attempt: u32,
+    retry: Retry,
+    phase: Phase,
+    /// The most messages one step reads before it lets other connections on its thread go.
+    read_budget: usize,
+    /// Whether a quiet connection gives its read buffer back between reads.
+    lean: bool,
+    /// The thread could not wait (its poller failed): the next step ends the connection.
+    interrupted: Option<Error>,
 }
 
-/// Which queued work would make the I/O thread go on at once instead of sleeping.
+/// Which queued work would make the thread step again at once instead of waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Work {
     /// Only new commands: connecting (sends wait for the handshake), the socket pushes back
@@ -52,17 +94,28 @@ enum Work {
     Everything,
 }
 
+/// How one serving step of an open connection ended.
+enum Served {
+    Ended(Ending),
+    Again,
+    Wait(Option<Instant>, Work),
+}
+
 impl Driver {
+    /// A driver for `target` whose sockets register with `token`. `read_budget` bounds the
+    /// messages read per step; `lean` gives a quiet connection's read buffer back.
     pub(super) fn new(
-        poll: Poll,
+        token: Token,
         shared: Arc<Shared>,
         commands: flume::Receiver<Command>,
         config: Config,
         target: Target,
+        read_budget: usize,
+        lean: bool,
     ) -> Self {
         Driver {
-            poll,
-            events: Events::with_capacity(8),
+            token,
+            retry: Retry::new(config.reconnect_policy().cloned()),
             shared,
             commands,
             backlog: VecDeque::new(),
@@ -70,110 +123,169 @@ impl Driver {
             target,
             user_closed: false,
             attempt: 0,
+            phase: Phase::Starting,
+            read_budget,
+            lean,
+            interrupted: None,
         }
     }
 
-    /// Runs connections until the last one has ended, and queues each one's events: one
-    /// connection, or, with reconnection on, as many as the policy allows, with the backoff
-    /// between them. The stream ends after the last `Close`.
-    pub(super) fn run(mut self, sink: &mut EventSink) {
-        let mut retry = Retry::new(self.config.reconnect_policy().cloned());
-        let last = loop {
-            sink.begin_connection();
-            let (ending, open_for, unsent) = self.connection(sink);
-            let next = retry.next(&ending, open_for, self.user_closed);
-            // The one end-of-connection step: what the socket did not take goes back to the
-            // send queue, and every per-connection flag is reset.
-            self.shared
-                .end_connection(unsent.chunks, unsent.payload, next.is_some());
-            let Some(next) = next else {
-                break ending;
-            };
-            log::debug!(
-                "reconnecting in {:?} (attempt {})",
-                next.delay,
-                next.attempt
-            );
-            let mut close = ending.close;
-            close.reconnect = Some(next.delay);
-            close.attempt = next.attempt;
-            sink.close(ending.error, close);
-            self.attempt = next.attempt;
-            // The backoff belongs to the next attempt: a close() now aborts that attempt.
-            sink.begin_connection();
-            if let Err(error) = self.back_off(Instant::now() + next.delay, sink) {
-                self.shared.end_connection(VecDeque::new(), 0, false);
-                break Ending::failed(error);
+    /// The state this handle shares with its I/O.
+    pub(super) fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// The thread could not wait for readiness (`Poll::poll` failed): the next step ends the
+    /// connection with this error.
+    pub(super) fn interrupt(&mut self, error: Error) {
+        self.interrupted = Some(error);
+    }
+
+    /// Moves the handle's I/O on as far as it goes without blocking, and says when to go on.
+    pub(super) fn step(&mut self, registry: &Registry, sink: &mut EventSink) -> Step {
+        self.shared.awake();
+        loop {
+            match std::mem::replace(&mut self.phase, Phase::Over(None)) {
+                Phase::Starting => {
+                    sink.begin_connection();
+                    let started = Attempt::start(
+                        self.target.clone(),
+                        self.config.clone(),
+                        &self.shared,
+                        self.attempt,
+                        self.token,
+                    );
+                    match started {
+                        Ok(attempt) => self.phase = Phase::Connecting(Box::new(attempt)),
+                        Err(error) => {
+                            self.ended(Ending::failed(error), None, Unsent::default(), sink)
+                        }
+                    }
+                }
+                Phase::Connecting(mut attempt) => {
+                    let taken = match self.interrupted.take() {
+                        Some(error) => Err(error),
+                        None => self.take_commands_while_closed(),
+                    };
+                    if let Err(aborted) = taken {
+                        attempt.abort(registry);
+                        self.ended(Ending::failed(aborted), None, Unsent::default(), sink);
+                        continue;
+                    }
+                    match attempt.advance(registry) {
+                        Ok(Progress::Open(opened)) => {
+                            // A server that allows only 8-bit windows for our messages gets
+                            // them uncompressed: zlib cannot compress with so small a window.
+                            let deflate = opened
+                                .deflate
+                                .filter(|agreed| agreed.client_max_window_bits >= 9)
+                                .map(|agreed| {
+                                    let deflater = Deflater::new(
+                                        agreed.client_max_window_bits,
+                                        agreed.client_no_context_takeover,
+                                    );
+                                    (deflater, self.config.deflate_threshold())
+                                });
+                            // The one begin-connection step, before the event: whoever has
+                            // seen `Open` must find the connection open (and compressed).
+                            self.shared.begin_connection(deflate);
+                            sink.open(opened.event);
+                            let session = Session::new(opened.connection, self.lean);
+                            self.phase = Phase::Open {
+                                session: Box::new(session),
+                                opened: Instant::now(),
+                            };
+                        }
+                        Ok(Progress::Pending) => {
+                            let wake_at = attempt.wake_at();
+                            self.phase = Phase::Connecting(attempt);
+                            return self.rest(sink, Some(wake_at), Work::NewCommands);
+                        }
+                        Err(error) => {
+                            self.ended(Ending::failed(error), None, Unsent::default(), sink);
+                        }
+                    }
+                }
+                Phase::Open {
+                    mut session,
+                    opened,
+                } => match self.serve(&mut session, sink) {
+                    Served::Ended(ending) => {
+                        let _ = registry.deregister(session.tcp());
+                        let unsent = session.take_unsent(&self.shared);
+                        // The socket closes here, before the connection's Close is queued.
+                        drop(session);
+                        self.ended(ending, Some(opened.elapsed()), unsent, sink);
+                    }
+                    Served::Again => {
+                        self.phase = Phase::Open { session, opened };
+                        sink.flush();
+                        return Step::Again;
+                    }
+                    Served::Wait(wake_at, work) => {
+                        self.phase = Phase::Open { session, opened };
+                        return self.rest(sink, wake_at, work);
+                    }
+                },
+                Phase::BackingOff { until } => {
+                    let taken = match self.interrupted.take() {
+                        Some(error) => Err(error),
+                        None => self.take_commands_while_closed(),
+                    };
+                    if let Err(error) = taken {
+                        self.shared.end_connection(VecDeque::new(), 0, false);
+                        self.phase = Phase::Over(Some(Ending::failed(error)));
+                        continue;
+                    }
+                    if Instant::now() >= until {
+                        self.phase = Phase::Starting;
+                        continue;
+                    }
+                    self.phase = Phase::BackingOff { until };
+                    return self.rest(sink, Some(until), Work::NewCommands);
+                }
+                Phase::Over(Some(ending)) => return Step::Finished(ending),
+                Phase::Over(None) => {
+                    // Finished already; a later step (a stray wake-up) finds nothing to do.
+                    return Step::Wait(None);
+                }
             }
+        }
+    }
+
+    /// A connection (or an attempt) ended: the one end-of-connection step, then either the
+    /// backoff before the next attempt or the end.
+    fn ended(
+        &mut self,
+        ending: Ending,
+        open_for: Option<Duration>,
+        unsent: Unsent,
+        sink: &mut EventSink,
+    ) {
+        let next = self.retry.next(&ending, open_for, self.user_closed);
+        // What the socket did not take goes back to the send queue, and every per-connection
+        // flag is reset.
+        self.shared
+            .end_connection(unsent.chunks, unsent.payload, next.is_some());
+        let Some(next) = next else {
+            self.phase = Phase::Over(Some(ending));
+            return;
         };
-        // The socket is closed; close the poller too, so that after the last Close event only
-        // the thread's exit is left.
-        drop(self);
-        sink.close(last.error, last.close);
-    }
-
-    /// One connection: the attempt, then the session. Returns how it ended, if it opened how
-    /// long it was open, and the senders' frames it did not write.
-    fn connection(&mut self, sink: &mut EventSink) -> (Ending, Option<Duration>, Unsent) {
-        match self.connect(sink) {
-            Ok(ws) => {
-                let opened = Instant::now();
-                let (ending, unsent) = self.serve(Session::new(ws), sink);
-                (ending, Some(opened.elapsed()), unsent)
-            }
-            Err(error) => (Ending::failed(error), None, Unsent::default()),
-        }
-    }
-
-    /// Runs the connection attempt; pings sent meanwhile wait, in order, in the backlog.
-    fn connect(&mut self, sink: &mut EventSink) -> Result<Box<Connection>, Error> {
-        let mut attempt = Attempt::start(
-            self.target.clone(),
-            self.config.clone(),
-            &self.shared,
-            self.attempt,
-        )?;
-        loop {
-            if let Err(aborted) = self.take_commands_while_closed() {
-                attempt.abort(self.poll.registry());
-                return Err(aborted);
-            }
-            match attempt.advance(self.poll.registry())? {
-                Progress::Open(opened) => {
-                    // A server that allows only 8-bit windows for our messages gets them
-                    // uncompressed: zlib cannot compress with so small a window.
-                    let deflate = opened
-                        .deflate
-                        .filter(|agreed| agreed.client_max_window_bits >= 9)
-                        .map(|agreed| {
-                            let deflater = Deflater::new(
-                                agreed.client_max_window_bits,
-                                agreed.client_no_context_takeover,
-                            );
-                            (deflater, self.config.deflate_threshold())
-                        });
-                    // The one begin-connection step, before the event: whoever has seen `Open`
-                    // must find the connection open (and its messages compressed).
-                    self.shared.begin_connection(deflate);
-                    sink.open(opened.event);
-                    return Ok(opened.connection);
-                }
-                Progress::Pending => {
-                    self.sleep(sink, Some(attempt.wake_at()), Work::NewCommands)?;
-                }
-            }
-        }
-    }
-
-    /// Waits until `until` before the next attempt; a close ends the wait (and the stream).
-    fn back_off(&mut self, until: Instant, sink: &mut EventSink) -> Result<(), Error> {
-        loop {
-            self.take_commands_while_closed()?;
-            if Instant::now() >= until {
-                return Ok(());
-            }
-            self.sleep(sink, Some(until), Work::NewCommands)?;
-        }
+        log::debug!(
+            "reconnecting in {:?} (attempt {})",
+            next.delay,
+            next.attempt
+        );
+        let mut close = ending.close;
+        close.reconnect = Some(next.delay);
+        close.attempt = next.attempt;
+        sink.close(ending.error, close);
+        self.attempt = next.attempt;
+        // The backoff belongs to the next attempt: a close() now aborts that attempt.
+        sink.begin_connection();
+        self.phase = Phase::BackingOff {
+            until: Instant::now() + next.delay,
+        };
     }
 
     /// Takes the commands that came while no connection is open: pings wait for the next one;
@@ -191,46 +303,46 @@ impl Driver {
         Ok(())
     }
 
-    /// Serves the open connection until it ends; closes its socket. Returns how it ended and
-    /// the senders' frames it did not write.
-    fn serve(&mut self, mut session: Session, sink: &mut EventSink) -> (Ending, Unsent) {
+    /// One turn of the open connection: write, read (up to the budget), keepalive, timers.
+    fn serve(&mut self, session: &mut Session, sink: &mut EventSink) -> Served {
+        if let Some(error) = self.interrupted.take() {
+            return Served::Ended(session.fail(Failure::silent(error)));
+        }
         let keepalive = self.config.keepalive();
-        let ending = loop {
-            if let Err(failure) = self.write(&mut session) {
-                break session.fail(failure);
-            }
-            let close_timeout = self.config.close_timeout();
-            if let Some(ending) = session.read(sink, &self.shared, close_timeout) {
-                break ending;
-            }
-            if let Err(failure) = session.keep_alive(keepalive) {
-                break session.fail(failure);
-            }
-            // Reading may have queued a pong or a close reply, keepalive a ping.
-            if let Err(failure) = session.flush(&self.shared) {
-                break session.fail(failure);
-            }
-            if let Some(deadline) = session.close_deadline {
-                if Instant::now() >= deadline {
-                    break session.close_timed_out();
-                }
-            }
-            let work = if session.takes_sends() {
-                Work::Everything
-            } else {
-                Work::NewCommands
-            };
-            let wake_at = match (session.close_deadline, session.keepalive_due(keepalive)) {
-                (Some(close), Some(keepalive)) => Some(close.min(keepalive)),
-                (close, keepalive) => close.or(keepalive),
-            };
-            if let Err(err) = self.sleep(sink, wake_at, work) {
-                break session.fail(Failure::silent(err));
-            }
+        if let Err(failure) = self.write(session) {
+            return Served::Ended(session.fail(failure));
+        }
+        let close_timeout = self.config.close_timeout();
+        let budget_left = match session.read(sink, &self.shared, close_timeout, self.read_budget) {
+            Reading::Ended(ending) => return Served::Ended(ending),
+            Reading::BudgetSpent => false,
+            Reading::Drained => true,
         };
-        let _ = self.poll.registry().deregister(session.tcp());
-        let unsent = session.take_unsent(&self.shared);
-        (ending, unsent)
+        if let Err(failure) = session.keep_alive(keepalive) {
+            return Served::Ended(session.fail(failure));
+        }
+        // Reading may have queued a pong or a close reply, keepalive a ping.
+        if let Err(failure) = session.flush(&self.shared) {
+            return Served::Ended(session.fail(failure));
+        }
+        if let Some(deadline) = session.close_deadline {
+            if Instant::now() >= deadline {
+                return Served::Ended(session.close_timed_out());
+            }
+        }
+        if !budget_left {
+            return Served::Again;
+        }
+        let work = if session.takes_sends() {
+            Work::Everything
+        } else {
+            Work::NewCommands
+        };
+        let wake_at = match (session.close_deadline, session.keepalive_due(keepalive)) {
+            (Some(close), Some(keepalive)) => Some(close.min(keepalive)),
+            (close, keepalive) => close.or(keepalive),
+        };
+        Served::Wait(wake_at, work)
     }
 
     /// Moves a window of the senders' frames (unless the socket pushes back) and every queued
@@ -251,32 +363,21 @@ impl Driver {
         session.flush(&self.shared)
     }
 
-    /// Sleeps until the socket or a handle has something, or `deadline` passes. `work` says
-    /// which queued work forbids the sleep.
-    fn sleep(
-        &mut self,
-        sink: &mut EventSink,
-        deadline: Option<Instant>,
-        work: Work,
-    ) -> Result<(), Error> {
-        // Whatever was read goes to the consumer now, before any wait.
+    /// The end of a step that waits: hands what was read to the consumer, then tells the
+    /// handles that the thread is about to wait (so that they ring the doorbell), and looks
+    /// once more for work that came before that; `work` says which work forbids the wait.
+    fn rest(&mut self, sink: &mut EventSink, deadline: Option<Instant>, work: Work) -> Step {
         sink.flush();
         self.shared.going_to_sleep();
         let outgoing = work == Work::Everything && self.shared.has_outgoing();
         if !self.commands.is_empty() || outgoing || sink.resumed() {
             self.shared.awake();
-            return Ok(());
+            return Step::Again;
         }
-        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if timeout == Some(Duration::ZERO) {
+        if deadline.is_some_and(|deadline| deadline <= Instant::now()) {
             self.shared.awake();
-            return Ok(());
+            return Step::Again;
         }
-        let polled = self.poll.poll(&mut self.events, timeout);
-        self.shared.awake();
-        match polled {
-            Err(err) if err.kind() != io::ErrorKind::Interrupted => Err(Error::Runtime(err)),
-            _ => Ok(()),
-        }
+        Step::Wait(deadline)
     }
 }

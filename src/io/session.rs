@@ -50,6 +50,17 @@ pub(super) struct Unsent {
     pub(super) payload: usize,
 }
 
+/// How a turn of reading ended.
+#[derive(Debug)]
+pub(super) enum Reading {
+    /// The connection is over.
+    Ended(Ending),
+    /// The read budget is spent: more may wait in the socket.
+    BudgetSpent,
+    /// The socket has nothing more, or the event queue is full.
+    Drained,
+}
+
 /// Whether the server's close frame came, and what it said.
 #[derive(Debug)]
 enum ServerClose {
@@ -72,11 +83,15 @@ pub(super) struct Session {
     last_ping: Option<Instant>,
     /// Reading stopped because the event queue is full: the keepalive clocks stop too.
     reading_paused: bool,
+    /// Give the read buffer back whenever the socket has nothing more (shared I/O threads:
+    /// a quiet connection then holds no buffer).
+    lean: bool,
 }
 
 impl Session {
-    pub(super) fn new(ws: Box<Connection>) -> Self {
+    pub(super) fn new(ws: Box<Connection>, lean: bool) -> Self {
         Session {
+            lean,
             ws,
             write_blocked: false,
             server_close: ServerClose::NotYet,
@@ -270,17 +285,23 @@ impl Session {
         Ok(())
     }
 
-    /// Reads every complete message until the socket has no more or the queue is full.
+    /// Reads every complete message until the socket has no more, the queue is full or
+    /// `budget` messages were read.
     pub(super) fn read(
         &mut self,
         sink: &mut EventSink,
         shared: &Shared,
         close_timeout: Duration,
-    ) -> Option<Ending> {
+        budget: usize,
+    ) -> Reading {
+        let mut read = 0;
         loop {
             if !sink.can_read() {
                 self.reading_paused = true;
-                return None;
+                return Reading::Drained;
+            }
+            if read == budget {
+                return Reading::BudgetSpent;
             }
             if self.reading_paused {
                 // The clocks stopped with the reading; they start afresh now.
@@ -289,10 +310,16 @@ impl Session {
             }
             let incoming = match self.ws.read() {
                 Ok(incoming) => incoming,
-                Err(ReadEnd::WouldBlock) => return None,
-                Err(ReadEnd::Eof) => return Some(self.clean_ending()),
-                Err(ReadEnd::Failed(failure)) => return Some(self.fail(failure)),
+                Err(ReadEnd::WouldBlock) => {
+                    if self.lean {
+                        self.ws.release_buffers();
+                    }
+                    return Reading::Drained;
+                }
+                Err(ReadEnd::Eof) => return Reading::Ended(self.clean_ending()),
+                Err(ReadEnd::Failed(failure)) => return Reading::Ended(self.fail(failure)),
             };
+            read += 1;
             match incoming {
                 Incoming::Message(message) => {
                     log::trace!("received a message of {} bytes", message.len());

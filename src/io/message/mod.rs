@@ -195,6 +195,17 @@ impl Connection {
         self.control(Control::Close, &payload);
     }
 
+    /// Gives the read buffer back unless it holds part of a frame, and the block for small
+    /// payloads: the next read allocates them again. For connections that are quiet most of
+    /// the time, so that each holds only the frames it has not finished.
+    pub(crate) fn release_buffers(&mut self) {
+        if self.filled == 0 && self.buf.capacity() > 0 {
+            self.buf = BytesMut::new();
+            self.read_size = self.limits.read_chunk;
+        }
+        self.small = BytesMut::new();
+    }
+
     /// Writes what is queued until the socket pushes back.
     pub(crate) fn flush(&mut self) -> io::Result<()> {
         self.wire.flush()
