@@ -156,7 +156,10 @@ impl UpgradeStream {
     /// Reads from the socket into `received`, and looks for the end of the head.
     fn receive(&mut self) -> io::Result<usize> {
         let start = self.received.len();
-        self.received.resize(start + 4096, 0);
+        // Most response heads take a few hundred bytes: the first read is small, so that
+        // thousands of handshakes at once hold little.
+        let step = if start == 0 { 1024 } else { 4096 };
+        self.received.resize(start + step, 0);
         let read = self.stream.read(&mut self.received[start..]);
         self.received.truncate(start + *read.as_ref().unwrap_or(&0));
         if self.head == Head::Partial {

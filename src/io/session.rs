@@ -89,7 +89,11 @@ pub(super) struct Session {
 }
 
 impl Session {
-    pub(super) fn new(ws: Box<Connection>, lean: bool) -> Self {
+    pub(super) fn new(mut ws: Box<Connection>, lean: bool) -> Self {
+        if lean {
+            // Its first read starts small too.
+            ws.release_buffers();
+        }
         Session {
             lean,
             ws,

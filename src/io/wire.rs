@@ -85,6 +85,11 @@ impl Wire {
         }
     }
 
+    /// Drops the buffer kept for framing the next message.
+    pub(crate) fn release_spare(&mut self) {
+        self.spare = None;
+    }
+
     pub(crate) fn tcp(&mut self) -> &mut TcpStream {
         self.socket.tcp()
     }

@@ -35,6 +35,10 @@ const SMALL_BLOCK: usize = 4096;
 /// system calls.
 const MAX_READ: usize = 128 << 10;
 
+/// The first read of a connection that gave its buffer back (see
+/// [`Connection::release_buffers`]).
+const QUIET_READ: usize = 4 << 10;
+
 /// Why the client fails the connection, with the close code it tells the server, if any.
 #[derive(Debug)]
 pub(crate) struct Failure {
@@ -150,8 +154,8 @@ impl Connection {
         limits: Limits,
         inflater: Option<Inflater>,
     ) -> Self {
-        let mut buf = BytesMut::with_capacity(limits.read_chunk.max(read_ahead.len()));
-        buf.extend_from_slice(read_ahead);
+        // The first read allocates the buffer: a connection that stays quiet holds none.
+        let buf = BytesMut::from(read_ahead);
         Connection {
             wire,
             filled: buf.len(),
@@ -196,14 +200,17 @@ impl Connection {
     }
 
     /// Gives the read buffer back unless it holds part of a frame, and the block for small
-    /// payloads: the next read allocates them again. For connections that are quiet most of
-    /// the time, so that each holds only the frames it has not finished.
+    /// payloads: the next read allocates them again, starting at 4 KiB (or the configured
+    /// size, if smaller) and growing while reads fill it. For connections that are quiet most
+    /// of the time, so that each holds only the frames it has not finished, and a wake-up
+    /// with a few bytes costs a small buffer.
     pub(crate) fn release_buffers(&mut self) {
-        if self.filled == 0 && self.buf.capacity() > 0 {
+        if self.filled == 0 {
             self.buf = BytesMut::new();
-            self.read_size = self.limits.read_chunk;
+            self.read_size = self.limits.read_chunk.min(QUIET_READ);
         }
         self.small = BytesMut::new();
+        self.wire.release_spare();
     }
 
     /// Writes what is queued until the socket pushes back.

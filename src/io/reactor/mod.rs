@@ -180,7 +180,7 @@ struct Reactor {
     bell: Arc<Bell>,
     arrivals: flume::Receiver<Arrival>,
     load: Arc<AtomicUsize>,
-    conns: HashMap<Token, Conn>,
+    conns: HashMap<Token, Box<Conn>>,
     /// Connections to step in this round or the next, each once.
     queue: VecDeque<Token>,
     timers: Timers,
@@ -236,16 +236,15 @@ impl Reactor {
         loop {
             match self.arrivals.try_recv() {
                 Ok(arrival) => {
-                    self.conns.insert(
-                        arrival.token,
-                        Conn {
-                            driver: arrival.driver,
-                            sink: arrival.sink,
-                            finished: arrival.finished,
-                            scheduled: false,
-                            timer: Timer::default(),
-                        },
-                    );
+                    let conn = Conn {
+                        driver: arrival.driver,
+                        sink: arrival.sink,
+                        finished: arrival.finished,
+                        scheduled: false,
+                        timer: Timer::default(),
+                    };
+                    // Boxed: the map's spare room costs a pointer per slot, not a connection.
+                    self.conns.insert(arrival.token, Box::new(conn));
                     self.schedule(arrival.token);
                 }
                 Err(flume::TryRecvError::Empty) => return false,
@@ -303,7 +302,7 @@ impl Reactor {
                         mut sink,
                         finished,
                         ..
-                    } = conn;
+                    } = *conn;
                     // The socket closed with the session; the rest of the handle's I/O goes
                     // before the last event.
                     drop(driver);
@@ -340,13 +339,13 @@ impl Reactor {
 /// Ends a connection whose step panicked: its sockets close with the driver, and its stream
 /// ends by the contract, with `Error(Internal)` and one `Close` (unless that went out
 /// already). Each part is guarded: a second panic here must not take the thread down.
-fn end_after_panic(conn: Conn, why: String) {
+fn end_after_panic(conn: Box<Conn>, why: String) {
     let Conn {
         driver,
         mut sink,
         finished,
         ..
-    } = conn;
+    } = *conn;
     let shared = driver.shared();
     let _ = std::panic::catch_unwind(AssertUnwindSafe(move || drop(driver)));
     let _ = std::panic::catch_unwind(AssertUnwindSafe(|| {
