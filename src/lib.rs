@@ -50,9 +50,14 @@
 //! # Threads and shutdown
 //!
 //! - One thread per [`Client`], named `nwebsocket-io`, for its whole life: with reconnection
-//!   on, every attempt runs on it. A host name (not an IP literal) is resolved on a
-//!   short-lived `nwebsocket-dns` thread per attempt, so that connect timeouts and `close()`
-//!   interrupt resolution too.
+//!   on, every attempt runs on it. Or, for many connections, a few shared threads
+//!   ([`IoThreads`], named `nwebsocket-io-N`) that each serve many clients with one poller: a
+//!   connection then costs a socket and a few KiB, not a thread (see [`IoThreads`]). Everything
+//!   below holds for both.
+//! - A host name (not an IP literal) is resolved on a small process-wide pool of at most 8
+//!   `nwebsocket-dns` threads (each exits after 5 s without work), so that connect timeouts
+//!   and `close()` interrupt resolution too, and 10,000 connects to a name start 8 threads,
+//!   not 10,000.
 //! - The I/O thread waits on socket readiness and a waker together: a send is written at once,
 //!   and an idle connection costs no CPU and no wake-ups. Only timers wake it otherwise: the
 //!   connect and close timeouts, and, when you turn them on, the keepalive ping, the

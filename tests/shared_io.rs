@@ -485,3 +485,45 @@ fn a_connection_that_fails_to_connect_on_a_shared_thread_reports_it_by_the_contr
     );
     assert!(matches!(IoThreads::new(0), Err(Error::InvalidConfig(_))));
 }
+
+#[test]
+fn a_thousand_connects_to_a_host_name_share_a_few_resolver_threads() {
+    let _serial = one_at_a_time();
+    raise_open_files_limit();
+    let port = echo_server()
+        .trim_start_matches("ws://127.0.0.1:")
+        .trim_end_matches('/')
+        .to_owned();
+    let url = format!("ws://localhost:{port}/");
+    let io = IoThreads::new(2).unwrap();
+    let resolvers = || {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .filter(|comm| comm.trim() == "nwebsocket-dns")
+            .count()
+    };
+    let clients: Vec<Client> = (0..1000).map(|_| io.connect(&url).unwrap()).collect();
+    let mut most = resolvers();
+    for ws in &clients {
+        most = most.max(resolvers());
+        match ws.recv_timeout(WAIT).unwrap() {
+            Event::Open(_) => {}
+            // localhost may resolve to ::1 first, where nothing listens: Happy Eyeballs then
+            // falls back to 127.0.0.1 and still opens. Anything else fails the test.
+            other => panic!("expected Open, got {other:?}"),
+        }
+    }
+    eprintln!("at most {most} resolver threads seen");
+    assert!(most <= 8, "{most} resolver threads for 1,000 connects");
+    assert!(
+        shared_io_threads().len() == 2,
+        "no thread per connection either"
+    );
+    for ws in &clients {
+        ws.close().unwrap();
+    }
+    for ws in &clients {
+        assert!(check_contract(&until_close(ws)).was_clean);
+    }
+}

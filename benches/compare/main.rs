@@ -32,7 +32,12 @@
 //! - `NWS_BENCH_CHECK=1` runs only the server check, for `NWS_BENCH_ROUNDS` rounds, and fails
 //!   if the push or the sink server cannot go twice as fast as tungstenite's client;
 //! - `NWS_BENCH_SIDE` `raw` or `nws` runs one client only (for a profiler; no table then);
-//! - `NWS_BENCH_BUFFER`, `NWS_BENCH_QUEUE` nwebsocket's buffer sizes and queue capacity.
+//! - `NWS_BENCH_BUFFER`, `NWS_BENCH_QUEUE` nwebsocket's buffer sizes and queue capacity;
+//! - `NWS_BENCH_IO_THREADS=N` runs nwebsocket's connections on N shared I/O threads
+//!   (`IoThreads`) instead of a thread each (idle needs N = 1);
+//! - `NWS_BENCH_MANY` the number of connections of the many workload (default 1,000): with
+//!   10,000, the server (this process) and the client (a child) each raise their soft limit
+//!   on open files to the hard one.
 //!
 //! Only 127.0.0.1 is used. Every wait is bounded, and a watchdog ends the process if a round
 //! takes longer than two minutes.
@@ -153,16 +158,18 @@ fn main() -> BenchResult<()> {
         outbound: scaled(1_000_000.0, 1_000),
         large: scaled(200.0, 4),
         connect: scaled(500.0, 10),
-        many: scaled(1_000.0, 10),
+        many: env_or("NWS_BENCH_MANY", scaled(1_000.0, 10))?,
         json_1k: scaled(50_000.0, 100),
         json_64k: scaled(1_000.0, 10),
         idle: Duration::from_secs_f64(idle_secs),
     };
     let config = workloads::config_from_env()?;
+    sys::raise_open_files_limit();
     let ctx = Ctx {
         server: server::Server::start()?,
         counts: counts.clone(),
         config,
+        io: workloads::io_threads_from_env()?,
     };
     let started = Instant::now();
     start_watchdog(started)?;
@@ -175,6 +182,9 @@ fn main() -> BenchResult<()> {
     let workloads = workloads(&counts, rounds);
     let machine = sys::machine();
     eprintln!("machine: {machine}");
+    if let Some(io) = &ctx.io {
+        eprintln!("nwebsocket on shared I/O threads: {}", io.threads());
+    }
     let mut rows: Vec<Row> = Vec::new();
     for workload in &workloads {
         if only

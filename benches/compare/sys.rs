@@ -54,6 +54,40 @@ pub(crate) fn threads_named(name: &str) -> Vec<u32> {
         .collect()
 }
 
+/// The ids of this process's threads named `name` or `name-N` (shared I/O threads).
+pub(crate) fn threads_named_like(name: &str) -> Vec<u32> {
+    threads()
+        .into_iter()
+        .filter(|(_, comm)| {
+            comm == name
+                || comm
+                    .strip_prefix(name)
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+        })
+        .map(|(tid, _)| tid)
+        .collect()
+}
+
+/// Raises this process's soft limit on open files to its hard limit (`prlimit`), for the
+/// many-connections workload's thousands of sockets; quietly does nothing where it cannot.
+pub(crate) fn raise_open_files_limit() {
+    let Ok(limits) = fs::read_to_string("/proc/self/limits") else {
+        return;
+    };
+    let Some(line) = limits.lines().find(|l| l.starts_with("Max open files")) else {
+        return;
+    };
+    if let [.., soft, hard, _] = line.split_whitespace().collect::<Vec<_>>().as_slice() {
+        if soft != hard {
+            let _ = std::process::Command::new("prlimit")
+                .arg(format!("--pid={}", std::process::id()))
+                .arg(format!("--nofile={hard}:{hard}"))
+                .status();
+        }
+    }
+}
+
 /// The CPU time and context switches of thread `tid` of this process (zero if it is gone).
 pub(crate) fn task_stat(tid: u32) -> TaskStat {
     let dir = Path::new("/proc/self/task").join(tid.to_string());

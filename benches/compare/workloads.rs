@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use nwebsocket::{Client, Config, Event, TryRecvError};
+use nwebsocket::{Client, Config, Event, IoThreads, TryRecvError};
 use tungstenite::Message;
 
 use crate::meter::{Measured, Meter};
@@ -73,6 +73,24 @@ pub(crate) struct Ctx {
     pub(crate) server: Server,
     pub(crate) counts: Counts,
     pub(crate) config: Config,
+    /// With `NWS_BENCH_IO_THREADS`: nwebsocket's connections run on these shared threads.
+    pub(crate) io: Option<IoThreads>,
+}
+
+/// Shared I/O threads for nwebsocket's connections if `NWS_BENCH_IO_THREADS` asks for them.
+pub(crate) fn io_threads_from_env() -> BenchResult<Option<IoThreads>> {
+    match std::env::var("NWS_BENCH_IO_THREADS") {
+        Ok(threads) => Ok(Some(IoThreads::new(threads.parse()?)?)),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Opens a connection, on the shared threads if there are some.
+fn nws_connect(io: Option<&IoThreads>, url: &str, config: Config) -> nwebsocket::Result<Client> {
+    match io {
+        Some(io) => io.connect_with_config(url, config),
+        None => Client::connect_with_config(url, config),
+    }
 }
 
 /// nwebsocket's config: the default, or with `NWS_BENCH_BUFFER` (read and write buffer bytes)
@@ -129,7 +147,7 @@ pub(crate) fn raw_close(mut ws: RawWs) -> BenchResult<()> {
 }
 
 fn nws_open(ctx: &Ctx, url: &str) -> BenchResult<Client> {
-    let ws = Client::connect_with_config(url, ctx.config.clone())?;
+    let ws = nws_connect(ctx.io.as_ref(), url, ctx.config.clone())?;
     match ws.recv_timeout(WAIT)? {
         Event::Open(_) => Ok(ws),
         other => Err(format!("expected Open, got {other:?}").into()),
@@ -547,10 +565,22 @@ pub(crate) fn idle(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
             used
         }
         Side::Nws => {
-            let earlier = sys::threads_named("nwebsocket-io");
+            // Its own thread, or the shared one it was given (`nwebsocket-io-N`); with shared
+            // threads, no other connection is open meanwhile.
+            let named = || sys::threads_named_like("nwebsocket-io");
+            let earlier = if ctx.io.is_some() {
+                Vec::new()
+            } else {
+                named()
+            };
             let ws = nws_open(ctx, &url)?;
             std::thread::sleep(SETTLE);
-            let mut io_threads = sys::threads_named("nwebsocket-io");
+            let mut io_threads = named();
+            if let Some(io) = &ctx.io {
+                if io.threads() != 1 {
+                    return Err("idle on shared threads needs NWS_BENCH_IO_THREADS=1".into());
+                }
+            }
             io_threads.retain(|tid| !earlier.contains(tid));
             let tid = only(io_threads)?;
             let before = sys::task_stat(tid);
@@ -631,6 +661,7 @@ pub(crate) fn many_child(side: &str) -> BenchResult<()> {
     let url = std::env::var("NWS_BENCH_CHILD_URL")?;
     let count: usize = std::env::var("NWS_BENCH_CHILD_COUNT")?.parse()?;
     let idle = Duration::from_millis(std::env::var("NWS_BENCH_CHILD_IDLE_MS")?.parse()?);
+    sys::raise_open_files_limit();
     let (rss_before, threads_before) = sys::rss_kib_and_threads();
     let measure = || {
         std::thread::sleep(Duration::from_millis(300));
@@ -660,8 +691,9 @@ pub(crate) fn many_child(side: &str) -> BenchResult<()> {
         }
         "nws" => {
             let config = config_from_env()?;
+            let io = io_threads_from_env()?;
             let clients = (0..count)
-                .map(|_| Client::connect_with_config(&url, config.clone()))
+                .map(|_| nws_connect(io.as_ref(), &url, config.clone()))
                 .collect::<Result<Vec<_>, _>>()?;
             for client in &clients {
                 match client.recv_timeout(WAIT)? {
