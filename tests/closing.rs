@@ -7,7 +7,7 @@ mod common;
 use std::net::TcpStream;
 
 use common::*;
-use nwebsocket::{Client, Error, Event, ReadyState, TimeoutKind};
+use nwebsocket::{Error, Event, ReadyState, TimeoutKind};
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 
@@ -38,7 +38,7 @@ fn next_close_frame(rx: &flume::Receiver<tungstenite::Message>) -> Option<CloseF
 #[test]
 fn client_close_with_code_and_reason() {
     let (url, rx) = recording_server();
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     expect_open(&ws);
     ws.close_with(4001, "bye now").unwrap();
     assert_eq!(ws.ready_state(), ReadyState::Closing);
@@ -65,7 +65,7 @@ fn server_close_with_code_and_reason() {
         // Drive the handshake until the client's reply arrives.
         while ws.read().is_ok() {}
     });
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     let events = until_close(&ws);
     let close = check_contract(&events);
     assert_eq!(
@@ -80,7 +80,7 @@ fn server_close_without_code_reports_1005() {
         ws.close(None).unwrap();
         while ws.read().is_ok() {}
     });
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     let close = check_contract(&until_close(&ws));
     assert_eq!((close.code, close.was_clean), (1005, true));
 }
@@ -88,7 +88,7 @@ fn server_close_without_code_reports_1005() {
 #[test]
 fn invalid_close_arguments_are_refused_and_nothing_is_sent() {
     let (url, rx) = recording_server();
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     expect_open(&ws);
     for code in [0, 999, 1001, 1005, 1006, 1015, 2999, 5000] {
         assert!(matches!(ws.close_with(code, ""), Err(Error::InvalidCloseCode(c)) if c == code));
@@ -116,7 +116,7 @@ fn invalid_close_arguments_are_refused_and_nothing_is_sent() {
 
 #[test]
 fn close_twice_is_harmless_and_sends_after_close_fail() {
-    let ws = Client::connect(&echo_server()).unwrap();
+    let ws = common::connect(&echo_server()).unwrap();
     expect_open(&ws);
     ws.close().unwrap();
     ws.close().unwrap();
@@ -133,7 +133,7 @@ fn close_twice_is_harmless_and_sends_after_close_fail() {
 #[test]
 fn sends_queued_before_close_are_written_before_the_close_frame() {
     let (url, rx) = recording_server();
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     for i in 0..500 {
         ws.send_text(i.to_string()).unwrap();
     }
@@ -154,7 +154,7 @@ fn sends_queued_before_close_are_written_before_the_close_frame() {
 
 #[test]
 fn ready_state_follows_the_events_taken() {
-    let ws = Client::connect(&echo_server()).unwrap();
+    let ws = common::connect(&echo_server()).unwrap();
     assert_eq!(ws.ready_state(), ReadyState::Connecting);
     expect_open(&ws);
     assert_eq!(ws.ready_state(), ReadyState::Open);
@@ -167,7 +167,7 @@ fn ready_state_follows_the_events_taken() {
 #[test]
 fn dropping_the_client_sends_going_away_and_closes_the_socket() {
     let (url, rx) = recording_server();
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     expect_open(&ws);
     ws.send_text("last words").unwrap();
     drop(ws);
@@ -186,7 +186,7 @@ fn dropping_the_client_sends_going_away_and_closes_the_socket() {
 
 #[test]
 fn dropping_the_events_iterator_does_not_close() {
-    let ws = Client::connect(&echo_server()).unwrap();
+    let ws = common::connect(&echo_server()).unwrap();
     {
         let mut events = ws.events();
         assert!(matches!(events.next(), Some(Event::Open(_))));
@@ -199,7 +199,7 @@ fn dropping_the_events_iterator_does_not_close() {
 #[test]
 fn a_send_handle_keeps_the_connection_after_the_client_is_dropped() {
     let (url, rx) = recording_server();
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     expect_open(&ws);
     let sender = ws.sender();
     drop(ws);
@@ -215,7 +215,7 @@ fn a_send_handle_keeps_the_connection_after_the_client_is_dropped() {
 #[test]
 fn server_dropping_tcp_without_close_frame_is_an_error_then_1006() {
     let url = raw_ws_server(|stream: TcpStream| drop(stream));
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     let events = until_close(&ws);
     let close = check_contract(&events);
     assert_eq!((close.code, close.was_clean), (1006, false));
@@ -237,7 +237,7 @@ fn close_timeout_when_the_server_never_answers() {
         .close_timeout(std::time::Duration::from_millis(200))
         .build()
         .unwrap();
-    let ws = Client::connect_with_config(&url, config).unwrap();
+    let ws = common::connect_with_config(&url, config).unwrap();
     expect_open(&ws);
     ws.close().unwrap();
     let events = until_close(&ws);

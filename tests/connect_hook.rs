@@ -109,7 +109,7 @@ fn replaying_the_first_token_is_refused_by_the_server() {
         .reconnect_max_attempts(1)
         .build()
         .unwrap();
-    let ws = Client::connect_with_config(&format!("{url}?token=t0"), config).unwrap();
+    let ws = common::connect_with_config(&format!("{url}?token=t0"), config).unwrap();
     let first = one_connection(&ws);
     assert!(matches!(first[0], Event::Open(_)), "{first:?}");
     let second = until_close(&ws);
@@ -142,7 +142,7 @@ fn every_reconnect_gets_a_fresh_token_until_the_hook_says_no() {
         .build()
         .unwrap();
     // The URL given here is never used: the hook's replaces it.
-    let ws = Client::connect_with_config("ws://127.0.0.1:9/unused", config).unwrap();
+    let ws = common::connect_with_config("ws://127.0.0.1:9/unused", config).unwrap();
     for n in 0..4 {
         let events = one_connection(&ws);
         assert!(matches!(events[0], Event::Open(_)), "{n}: {events:?}");
@@ -176,7 +176,7 @@ fn a_slow_hook_does_not_hold_up_close() {
         })
         .build()
         .unwrap();
-    let ws = Client::connect_with_config(&echo_server(), config).unwrap();
+    let ws = common::connect_with_config(&echo_server(), config).unwrap();
     started.recv_timeout(WAIT).unwrap();
     let closing = Instant::now();
     ws.close().unwrap();
@@ -206,7 +206,7 @@ fn a_hook_that_outlasts_the_connect_timeout_fails_the_attempt() {
         .build()
         .unwrap();
     let started = Instant::now();
-    let ws = Client::connect_with_config(&echo_server(), config).unwrap();
+    let ws = common::connect_with_config(&echo_server(), config).unwrap();
     let events = until_close(&ws);
     let took = started.elapsed();
     let Some(Error::Timeout { kind, during }) = error_of(&events) else {
@@ -231,7 +231,7 @@ fn ended_by(
         .before_each_connect(move |_| answer())
         .build()
         .unwrap();
-    let ws = Client::connect_with_config(&echo_server(), config).unwrap();
+    let ws = common::connect_with_config(&echo_server(), config).unwrap();
     let mut events = until_close(&ws);
     assert_eq!(close_of(&events).reconnect, None, "{events:?}");
     let Some(Event::Error(error)) = events.drain(..).find(|e| matches!(e, Event::Error(_))) else {

@@ -10,7 +10,7 @@ use std::io::Write;
 
 use common::deflate::{self, Deflate, Inflate, close_code, frame_rsv1, read_frame};
 use common::*;
-use nwebsocket::{Client, Config, Error, Event, Message};
+use nwebsocket::{Config, Error, Event, Message};
 
 fn config() -> nwebsocket::ConfigBuilder {
     Config::builder().close_timeout(std::time::Duration::from_secs(2))
@@ -48,7 +48,7 @@ fn deflate_is_offered_by_default_and_not_when_off() {
         ),
         (config().deflate(false).build().unwrap(), None),
     ] {
-        let ws = Client::connect_with_config(&url, config).unwrap();
+        let ws = common::connect_with_config(&url, config).unwrap();
         expect_open(&ws);
         assert_eq!(ws.extensions(), "");
         ws.close().unwrap();
@@ -73,7 +73,7 @@ fn every_invalid_answer_fails_the_handshake() {
     ];
     for answer in answers {
         let url = deflate::server(Some(answer), |_, _| {});
-        let ws = Client::connect_with_config(&url, config().build().unwrap()).unwrap();
+        let ws = common::connect_with_config(&url, config().build().unwrap()).unwrap();
         let events = until_close(&ws);
         let close = check_contract(&events);
         assert_eq!(close.code, 1006, "{answer}");
@@ -104,7 +104,7 @@ fn every_invalid_answer_fails_the_handshake() {
     ];
     for (builder, answer) in asked {
         let url = deflate::server(Some(answer), |_, _| {});
-        let ws = Client::connect_with_config(&url, builder.build().unwrap()).unwrap();
+        let ws = common::connect_with_config(&url, builder.build().unwrap()).unwrap();
         let events = until_close(&ws);
         assert!(
             matches!(error_of(&events), Some(Error::Handshake(_))),
@@ -153,7 +153,7 @@ fn echo(
 }
 
 fn echo_through(url: &str, config: Config, rx: &flume::Receiver<(bool, Vec<u8>)>) -> String {
-    let ws = Client::connect_with_config(url, config).unwrap();
+    let ws = common::connect_with_config(url, config).unwrap();
     let Event::Open(open) = next(&ws) else {
         panic!("no open")
     };
@@ -232,7 +232,7 @@ fn a_server_allowing_only_8_bit_windows_gets_uncompressed_messages() {
             close_code(&mut stream);
         },
     );
-    let ws = Client::connect_with_config(&url, config().build().unwrap()).unwrap();
+    let ws = common::connect_with_config(&url, config().build().unwrap()).unwrap();
     expect_open(&ws);
     let text = json(1, 500);
     ws.send(text.as_str()).unwrap();
@@ -260,7 +260,7 @@ fn sending(bytes: Vec<u8>) -> (String, flume::Receiver<Option<u16>>) {
 
 fn outcome(bytes: Vec<u8>, config: Config) -> (Vec<Event>, Option<u16>) {
     let (url, rx) = sending(bytes);
-    let ws = Client::connect_with_config(&url, config).unwrap();
+    let ws = common::connect_with_config(&url, config).unwrap();
     let events = until_close(&ws);
     check_contract(&events);
     (events, rx.recv_timeout(WAIT).unwrap())
@@ -299,7 +299,7 @@ fn uncompressed_and_fragmented_messages_after_agreement_with_pings_between() {
             }
         }
     });
-    let ws = Client::connect_with_config(&url, config().build().unwrap()).unwrap();
+    let ws = common::connect_with_config(&url, config().build().unwrap()).unwrap();
     let events = until_close(&ws);
     let close = check_contract(&events);
     assert_eq!((close.code, close.was_clean), (1000, true));
@@ -391,7 +391,7 @@ fn rsv1_where_it_may_not_be_fails_with_1002() {
             .unwrap();
         let _ = tx.send(close_code(&mut stream));
     });
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     let events = until_close(&ws);
     check_contract(&events);
     assert_eq!(rx.recv_timeout(WAIT).unwrap(), Some(1002));
@@ -400,7 +400,7 @@ fn rsv1_where_it_may_not_be_fails_with_1002() {
 #[test]
 fn sends_made_while_a_large_message_is_compressed_keep_their_order() {
     let (url, rx) = echo("permessage-deflate", 15, 15, false);
-    let ws = Client::connect_with_config(&url, config().build().unwrap()).unwrap();
+    let ws = common::connect_with_config(&url, config().build().unwrap()).unwrap();
     expect_open(&ws);
     let sent: Vec<String> = (0..200)
         .map(|i| json(i, if i % 10 == 0 { 200_000 } else { 100 + i }))

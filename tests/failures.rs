@@ -48,7 +48,7 @@ fn sending(bytes: Vec<u8>) -> (String, flume::Receiver<()>) {
 #[test]
 fn unresolvable_host() {
     // glibc refuses this name without asking a DNS server, so no query leaves the machine.
-    let ws = Client::connect("ws://bad!host.invalid:80/").unwrap();
+    let ws = common::connect("ws://bad!host.invalid:80/").unwrap();
     let events = ends_uncleanly(&ws);
     let Some(Error::Connect(source)) = error_of(&events) else {
         panic!("{events:?}")
@@ -62,7 +62,7 @@ fn handshake_statuses_are_kept() {
         let response =
             format!("HTTP/1.1 {status} Nope\r\nRetry-After: 7\r\nContent-Length: 4\r\n\r\nbody");
         let (url, eof) = answering(response.into_bytes());
-        let ws = Client::connect(&url).unwrap();
+        let ws = common::connect(&url).unwrap();
         let events = ends_uncleanly(&ws);
         match error_of(&events) {
             Some(Error::Rejected {
@@ -83,7 +83,7 @@ fn handshake_statuses_are_kept() {
 #[test]
 fn handshake_answered_with_garbage() {
     let (url, eof) = answering(b"\x16\x03\x01 this is not HTTP at all\r\n\r\n".to_vec());
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     let events = ends_uncleanly(&ws);
     assert!(
         matches!(error_of(&events), Some(Error::Handshake(_))),
@@ -99,7 +99,7 @@ fn handshake_with_a_wrong_accept_key() {
           Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n"
             .to_vec(),
     );
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     let events = ends_uncleanly(&ws);
     let Some(Error::Handshake(source)) = error_of(&events) else {
         panic!("{events:?}")
@@ -116,7 +116,7 @@ fn handshake_cut_short() {
         .connect_timeout(Duration::from_millis(300))
         .build()
         .unwrap();
-    let ws = Client::connect_with_config(&url, config).unwrap();
+    let ws = common::connect_with_config(&url, config).unwrap();
     let events = ends_uncleanly(&ws);
     assert!(
         matches!(
@@ -137,7 +137,7 @@ fn server_closes_tcp_mid_message() {
         let _ = stream.write_all(&whole[..500]);
         // Then close: the message is cut in half.
     });
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     let events = ends_uncleanly(&ws);
     assert!(messages(&events).is_empty());
     match error_of(&events) {
@@ -157,7 +157,7 @@ fn tcp_reset() {
         let _ = got_tx.send(());
         drop(stream);
     });
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     expect_open(&ws);
     ws.send_binary(vec![0u8; 4096]).unwrap();
     got_rx.recv_timeout(WAIT).unwrap();
@@ -179,7 +179,7 @@ fn rsv_bits_fail_with_protocol_error() {
     let mut bytes = frame(true, 0x1, b"rsv");
     bytes[0] |= 0x40;
     let (url, eof) = sending(bytes);
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     let events = ends_uncleanly(&ws);
     assert!(matches!(error_of(&events), Some(Error::Protocol(_))));
     eof.recv_timeout(WAIT).unwrap();
@@ -188,7 +188,7 @@ fn rsv_bits_fail_with_protocol_error() {
 #[test]
 fn fragmented_control_frame_fails_with_protocol_error() {
     let (url, eof) = sending(frame(false, 0x9, b"ping"));
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     let events = ends_uncleanly(&ws);
     assert!(matches!(error_of(&events), Some(Error::Protocol(_))));
     eof.recv_timeout(WAIT).unwrap();
@@ -197,7 +197,7 @@ fn fragmented_control_frame_fails_with_protocol_error() {
 #[test]
 fn reserved_opcode_fails_with_protocol_error() {
     let (url, eof) = sending(frame(true, 0xb, b""));
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     let events = ends_uncleanly(&ws);
     assert!(matches!(error_of(&events), Some(Error::Protocol(_))));
     eof.recv_timeout(WAIT).unwrap();
@@ -211,7 +211,7 @@ fn server_half_closes_and_goes_silent() {
         let _ = std::io::copy(&mut stream, &mut std::io::sink());
         let _ = eof_tx.send(());
     });
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     let events = ends_uncleanly(&ws);
     assert!(
         matches!(error_of(&events), Some(Error::Io(_))),
@@ -232,7 +232,7 @@ fn close_while_a_large_send_is_being_written() {
             let _ = got_tx.send(msg);
         }
     });
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     expect_open(&ws);
     // 24 MiB cannot leave before the server reads (each message under the server's 16 MiB
     // frame limit).

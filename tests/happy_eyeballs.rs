@@ -79,7 +79,7 @@ fn eyeballs(addrs: &[SocketAddr]) -> ConfigBuilder {
 /// Connects to `ws://eyeballs.test:{port}/` and returns how long `Open` took.
 fn time_to_open(config: Config, port: u16) -> (Client, Duration) {
     let started = Instant::now();
-    let ws = Client::connect_with_config(&format!("ws://eyeballs.test:{port}/"), config).unwrap();
+    let ws = common::connect_with_config(&format!("ws://eyeballs.test:{port}/"), config).unwrap();
     expect_open(&ws);
     let took = started.elapsed();
     (ws, took)
@@ -166,7 +166,7 @@ fn every_failed_address_is_kept() {
     ];
     let config = eyeballs(&refusing).build().unwrap();
     let started = Instant::now();
-    let ws = Client::connect_with_config("ws://eyeballs.test:1/", config).unwrap();
+    let ws = common::connect_with_config("ws://eyeballs.test:1/", config).unwrap();
     let events = until_close(&ws);
     assert!(started.elapsed() < Duration::from_secs(2));
     let Some(Error::Connect(source)) = error_of(&events) else {
@@ -188,7 +188,7 @@ fn only_silent_addresses_time_out() {
         .build()
         .unwrap();
     let started = Instant::now();
-    let ws = Client::connect_with_config("ws://eyeballs.test:1/", config).unwrap();
+    let ws = common::connect_with_config("ws://eyeballs.test:1/", config).unwrap();
     let events = until_close(&ws);
     let took = started.elapsed();
     assert!(
@@ -222,7 +222,7 @@ fn reaching_a_proxy_races_its_addresses_too() {
         .build()
         .unwrap();
     let started = Instant::now();
-    let ws = Client::connect_with_config(&server, config).unwrap();
+    let ws = common::connect_with_config(&server, config).unwrap();
     expect_open(&ws);
     let took = started.elapsed();
     assert!(
@@ -243,7 +243,7 @@ fn socks5h_leaves_the_servers_name_to_the_proxy() {
         .resolve_to_addrs("localhost", [loopback(closed_port())])
         .build()
         .unwrap();
-    let ws = Client::connect_with_config(&format!("ws://localhost:{port}/"), config).unwrap();
+    let ws = common::connect_with_config(&format!("ws://localhost:{port}/"), config).unwrap();
     expect_open(&ws);
     assert_eq!(proxy.seen(), [Destination::Name("localhost".into(), port)]);
 }

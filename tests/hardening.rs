@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use common::*;
-use nwebsocket::{Client, Event};
+use nwebsocket::Event;
 
 /// A server whose `101` status line is `status_line` and whose head and first frame go out
 /// in two writes split at `split`, followed by a clean close.
@@ -49,7 +49,7 @@ fn frames_behind_a_101_head_of_any_legal_form_arrive() {
     for status_line in forms {
         let head_len = status_line.len() + 2 + 90;
         for split in (0..head_len + 12).step_by(1) {
-            let ws = Client::connect(&head_then_frame(status_line, split)).unwrap();
+            let ws = common::connect(&head_then_frame(status_line, split)).unwrap();
             let events = until_close(&ws);
             let close = check_contract(&events);
             assert!(
@@ -89,7 +89,7 @@ fn the_read_pause_handshake_holds_at_capacity_one() {
             .event_queue_capacity(1)
             .build()
             .unwrap();
-        let ws = Client::connect_with_config(&url, config).unwrap();
+        let ws = common::connect_with_config(&url, config).unwrap();
         let events = until_close(&ws);
         assert_eq!(check_contract(&events).code, 1000);
         let received: Vec<u32> = messages(&events)

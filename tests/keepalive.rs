@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::fault_proxy::{Fault, FaultProxy};
 use common::restartable::RestartableServer;
 use common::*;
-use nwebsocket::{Client, Config, Error, Event, TimeoutKind};
+use nwebsocket::{Config, Error, Event, TimeoutKind};
 
 /// A tungstenite server that reports when its handshake answer went out, then the arrival
 /// time of every ping it gets.
@@ -34,7 +34,7 @@ fn pings_go_out_at_the_interval_on_a_quiet_connection() {
     let (url, pings) = ping_counting_server();
     let interval = Duration::from_millis(100);
     let config = Config::builder().ping_interval(interval).build().unwrap();
-    let ws = Client::connect_with_config(&url, config).unwrap();
+    let ws = common::connect_with_config(&url, config).unwrap();
     expect_open(&ws);
     // Measured at the server, whose clock cannot run ahead of the client's: the client's
     // timer starts once it has the answer that the server sent at `opened`.
@@ -60,7 +60,7 @@ fn pings_go_out_at_the_interval_on_a_quiet_connection() {
 #[test]
 fn no_ping_when_keepalive_is_off() {
     let (url, pings) = ping_counting_server();
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     expect_open(&ws);
     pings.recv_timeout(WAIT).unwrap(); // the handshake
     // The measuring window: a default client stays silent however long it idles.
@@ -80,7 +80,7 @@ fn a_blackholed_peer_is_found_within_interval_plus_timeout() {
         .dead_peer_timeout(timeout)
         .build()
         .unwrap();
-    let ws = Client::connect_with_config(&proxy.url(), config).unwrap();
+    let ws = common::connect_with_config(&proxy.url(), config).unwrap();
     expect_open(&ws);
     ws.send_text("before").unwrap();
     assert!(matches!(next(&ws), Event::Message(m) if m.as_text() == Some("before")));
@@ -119,7 +119,7 @@ fn a_slow_server_is_alive() {
         .dead_peer_timeout(Duration::from_millis(500))
         .build()
         .unwrap();
-    let ws = Client::connect_with_config(&proxy.url(), config).unwrap();
+    let ws = common::connect_with_config(&proxy.url(), config).unwrap();
     expect_open(&ws);
     // The measuring window: several intervals and more than one timeout.
     assert!(matches!(
@@ -151,7 +151,7 @@ fn a_server_that_sends_data_and_never_pongs_is_alive() {
         .dead_peer_timeout(Duration::from_millis(300))
         .build()
         .unwrap();
-    let ws = Client::connect_with_config(&url, config).unwrap();
+    let ws = common::connect_with_config(&url, config).unwrap();
     let events = until_close(&ws);
     let close = check_contract(&events);
     assert_eq!((close.code, close.was_clean), (1000, true), "{events:?}");
@@ -190,7 +190,7 @@ fn an_upload_over_a_slow_link_is_alive_while_the_peer_acknowledges() {
         .dead_peer_timeout(Duration::from_millis(1200))
         .build()
         .unwrap();
-    let ws = Client::connect_with_config(&proxy.url(), config).unwrap();
+    let ws = common::connect_with_config(&proxy.url(), config).unwrap();
     expect_open(&ws);
     let started = Instant::now();
     for _ in 0..UPLOAD / (64 << 10) {

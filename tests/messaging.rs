@@ -7,11 +7,11 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use nwebsocket::{Client, Event, Message};
+use nwebsocket::{Event, Message};
 
 #[test]
 fn echoes_text_and_binary() {
-    let ws = Client::connect(&echo_server()).unwrap();
+    let ws = common::connect(&echo_server()).unwrap();
     expect_open(&ws);
     ws.send_text("héllo").unwrap();
     ws.send_binary(vec![0u8, 1, 2, 255]).unwrap();
@@ -33,7 +33,7 @@ fn echoes_text_and_binary() {
 
 #[test]
 fn ten_thousand_messages_arrive_complete_and_in_order() {
-    let ws = Client::connect(&echo_server()).unwrap();
+    let ws = common::connect(&echo_server()).unwrap();
     for i in 0..10_000 {
         ws.send_text(format!("message {i}")).unwrap();
     }
@@ -51,7 +51,7 @@ fn ten_thousand_messages_arrive_complete_and_in_order() {
 #[test]
 fn sixteen_mib_message_round_trips() {
     let payload: Vec<u8> = (0..16 << 20).map(|i: u32| (i % 251) as u8).collect();
-    let ws = Client::connect(&echo_server()).unwrap();
+    let ws = common::connect(&echo_server()).unwrap();
     expect_open(&ws);
     ws.send_binary(payload.clone()).unwrap();
     match next(&ws) {
@@ -72,7 +72,7 @@ fn sends_made_while_connecting_are_written_in_order_after_the_handshake() {
             }
         }
     });
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     for i in 0..100 {
         ws.send_text(i.to_string()).unwrap();
     }
@@ -90,7 +90,7 @@ fn buffered_amount_counts_unwritten_bytes_and_drains() {
         go_rx.recv().unwrap();
         echo(ws);
     });
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     expect_open(&ws);
     // 32 MiB do not fit into the socket buffers of an idle reader.
     for _ in 0..32 {
@@ -106,7 +106,7 @@ fn buffered_amount_counts_unwritten_bytes_and_drains() {
 
 #[test]
 fn try_recv_tells_empty_from_ended() {
-    let ws = Client::connect(&echo_server()).unwrap();
+    let ws = common::connect(&echo_server()).unwrap();
     expect_open(&ws);
     assert_eq!(ws.try_recv().unwrap_err(), nwebsocket::TryRecvError::Empty);
     assert_eq!(ws.try_events().count(), 0);
@@ -120,7 +120,7 @@ fn try_recv_tells_empty_from_ended() {
 
 #[test]
 fn try_events_drains_without_blocking() {
-    let ws = Client::connect(&echo_server()).unwrap();
+    let ws = common::connect(&echo_server()).unwrap();
     expect_open(&ws);
     for i in 0..10 {
         ws.send_text(i.to_string()).unwrap();
@@ -141,7 +141,7 @@ fn try_events_drains_without_blocking() {
 
 #[test]
 fn send_handles_work_from_other_threads() {
-    let ws = Client::connect(&echo_server()).unwrap();
+    let ws = common::connect(&echo_server()).unwrap();
     expect_open(&ws);
     let threads: Vec<_> = (0..4)
         .map(|t| {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::deflate::read_frame;
 use common::*;
-use nwebsocket::{Client, Config, Error, Event, OfflineSends};
+use nwebsocket::{Config, Error, Event, OfflineSends};
 
 const COUNT: u32 = 8_000;
 const SIZE: usize = 4 << 10;
@@ -88,7 +88,7 @@ fn sends_accepted_before_a_server_restart_arrive_on_the_next_connection() {
         .max_buffered_amount(64 << 20)
         .build()
         .unwrap();
-    let ws = Client::connect_with_config(&url, config).unwrap();
+    let ws = common::connect_with_config(&url, config).unwrap();
     expect_open(&ws);
     for i in 0..COUNT {
         let mut payload = i.to_be_bytes().to_vec();
@@ -164,7 +164,7 @@ fn concurrent_offline_senders_never_pass_the_queue_limit() {
             .offline_sends(OfflineSends::Queue { max_bytes: LIMIT })
             .build()
             .unwrap();
-        let ws = Client::connect_with_config(&url, config).unwrap();
+        let ws = common::connect_with_config(&url, config).unwrap();
         let start = std::sync::Arc::new(std::sync::Barrier::new(8));
         let senders: Vec<_> = (0..8)
             .map(|_| {
@@ -248,7 +248,7 @@ fn compressed_messages_stranded_by_a_reset_are_resent_and_decode_on_the_next_con
         .max_buffered_amount(64 << 20)
         .build()
         .unwrap();
-    let ws = Client::connect_with_config(&url, config).unwrap();
+    let ws = common::connect_with_config(&url, config).unwrap();
     expect_open(&ws);
     for i in 0..MESSAGES {
         ws.send_text(text(i)).unwrap();

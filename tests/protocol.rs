@@ -9,7 +9,7 @@ use std::io::Write;
 use std::net::TcpStream;
 
 use common::*;
-use nwebsocket::{Client, Config, Error, Event};
+use nwebsocket::{Config, Error, Event};
 
 /// Reads one masked client frame: (fin+rsv1+opcode byte, unmasked payload).
 fn read_client_frame(stream: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
@@ -48,7 +48,7 @@ fn client_close_code(rx: &flume::Receiver<(u8, Vec<u8>)>) -> u16 {
 
 fn fails_with(bytes: Vec<u8>, config: Config, expected_code: u16) -> Vec<Event> {
     let (url, rx) = misbehaving(bytes);
-    let ws = Client::connect_with_config(&url, config).unwrap();
+    let ws = common::connect_with_config(&url, config).unwrap();
     let events = until_close(&ws);
     let close = check_contract(&events);
     assert_eq!((close.code, close.was_clean), (1006, false), "{events:?}");
@@ -61,7 +61,7 @@ fn fails_with(bytes: Vec<u8>, config: Config, expected_code: u16) -> Vec<Event> 
 fn auto_pong_echoes_the_exact_payload_promptly() {
     let payload = b"\x00ping\xffpayload".to_vec();
     let (url, rx) = misbehaving(frame(true, 0x9, &payload));
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     let (head, got) = rx.recv_timeout(WAIT).unwrap();
     assert_eq!(head, 0x8a, "not a final pong");
     assert_eq!(got, payload);
@@ -121,7 +121,7 @@ fn messages_before_a_violation_are_delivered() {
 fn invalid_close_code_from_the_server_does_not_panic() {
     // 1005 must never be on the wire.
     let (url, rx) = misbehaving(frame(true, 0x8, &1005u16.to_be_bytes()));
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     let events = until_close(&ws);
     let close = check_contract(&events);
     assert_eq!((close.code, close.was_clean), (1006, false));
@@ -152,7 +152,7 @@ fn frames_in_the_same_packet_as_the_101_response_are_delivered() {
         stream.write_all(&bytes).unwrap();
         let _ = std::io::copy(&mut stream, &mut std::io::sink());
     });
-    let ws = Client::connect(&format!("ws://127.0.0.1:{port}/")).unwrap();
+    let ws = common::connect(&format!("ws://127.0.0.1:{port}/")).unwrap();
     expect_open(&ws);
     let first = next(&ws);
     assert!(matches!(&first, Event::Message(m) if m.as_text() == Some("right behind the head")));
@@ -177,7 +177,7 @@ fn a_server_closing_with_1002_and_any_reason_closes_cleanly() {
     // exactly that must still be taken at its word.
     for reason in ["Protocol violation", "bad frame", ""] {
         let (url, rx) = closing_with(close_payload(1002, reason));
-        let ws = Client::connect(&url).unwrap();
+        let ws = common::connect(&url).unwrap();
         let events = until_close(&ws);
         let close = check_contract(&events);
         assert_eq!(
@@ -194,7 +194,7 @@ fn a_server_closing_with_1002_and_any_reason_closes_cleanly() {
 fn each_close_code_is_judged_as_the_server_sent_it() {
     for code in [1000, 1001, 1003, 1007, 1011, 1013, 3000, 4999] {
         let (url, _rx) = closing_with(close_payload(code, "why"));
-        let ws = Client::connect(&url).unwrap();
+        let ws = common::connect(&url).unwrap();
         let events = until_close(&ws);
         let close = check_contract(&events);
         assert_eq!((close.code, close.was_clean), (code, true), "{events:?}");
@@ -203,7 +203,7 @@ fn each_close_code_is_judged_as_the_server_sent_it() {
         0, 999, 1004, 1005, 1006, 1014, 1015, 1016, 2999, 5000, 65535,
     ] {
         let (url, rx) = closing_with(close_payload(code, "why"));
-        let ws = Client::connect(&url).unwrap();
+        let ws = common::connect(&url).unwrap();
         let events = until_close(&ws);
         let close = check_contract(&events);
         assert_eq!(
@@ -231,7 +231,7 @@ fn an_invalid_close_code_in_the_reply_to_our_close_fails_the_connection() {
             }
         }
     });
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     expect_open(&ws);
     ws.close().unwrap();
     let events = until_close(&ws);
@@ -296,7 +296,7 @@ fn valid_text_arriving_a_byte_at_a_time_is_delivered_whole() {
             }
         }
     });
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     expect_open(&ws);
     match next(&ws) {
         Event::Message(message) => assert_eq!(message.as_text(), Some(expected.as_str())),
@@ -347,7 +347,7 @@ fn fragmentation_and_control_frame_rules_fail_with_1002() {
     ];
     for (what, bytes) in cases {
         let (url, rx) = misbehaving(bytes);
-        let ws = Client::connect(&url).unwrap();
+        let ws = common::connect(&url).unwrap();
         let events = until_close(&ws);
         let close = check_contract(&events);
         assert!(!close.was_clean, "{what}: {events:?}");
@@ -379,7 +379,7 @@ fn pings_between_fragments_are_answered_and_the_message_is_whole() {
     bytes.extend(frame(true, 0x9, b"p2"));
     bytes.extend(frame(true, 0x0, b"three"));
     let (url, rx) = misbehaving(bytes);
-    let ws = Client::connect(&url).unwrap();
+    let ws = common::connect(&url).unwrap();
     expect_open(&ws);
     match next(&ws) {
         Event::Message(message) => assert_eq!(message.as_text(), Some("one two three")),

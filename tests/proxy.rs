@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use nwebsocket::{Client, Config, ConfigBuilder, Error, Event, Message, ProxyErrorKind};
+use nwebsocket::{Config, ConfigBuilder, Error, Event, Message, ProxyErrorKind};
 use servers::*;
 
 /// The password of every credential in this file: no log record and no error may contain it.
@@ -31,7 +31,7 @@ fn via(proxy: &str) -> ConfigBuilder {
 
 /// Connects, checks an echo of text and binary, closes cleanly and checks the whole contract.
 fn round_trip(url: &str, config: Config) {
-    let ws = Client::connect_with_config(url, config).unwrap();
+    let ws = common::connect_with_config(url, config).unwrap();
     expect_open(&ws);
     ws.send_text("through the proxy").unwrap();
     ws.send_binary(vec![0u8, 1, 2, 255]).unwrap();
@@ -53,7 +53,7 @@ fn round_trip(url: &str, config: Config) {
 /// A connection that fails before it opens: one Error, then Close 1006. Returns the error
 /// after checking that no credential is in its message, its `Debug` or its sources.
 fn fails(url: &str, config: Config) -> Error {
-    let ws = Client::connect_with_config(url, config).unwrap();
+    let ws = common::connect_with_config(url, config).unwrap();
     let mut events = until_close(&ws);
     let close = check_contract(&events);
     assert_eq!((close.code, close.was_clean), (1006, false), "{events:?}");
@@ -606,7 +606,7 @@ fn env_child() {
         round_trip(&url, config);
     } else {
         // Read on this thread at connect, and returned there: no attempt could succeed.
-        let err = Client::connect_with_config(&url, config).unwrap_err();
+        let err = common::connect_with_config(&url, config).unwrap_err();
         assert_no_secret(&err);
         let Error::InvalidConfig(why) = &err else {
             panic!("expected InvalidConfig, got {err:?}")

@@ -12,7 +12,7 @@ use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
 use common::*;
-use nwebsocket::{Client, Config};
+use nwebsocket::Config;
 use proptest::prelude::*;
 
 /// One frame as the server may send it, valid or not.
@@ -146,7 +146,7 @@ proptest! {
             let _ = stream.shutdown(Shutdown::Write);
             let _ = std::io::copy(&mut stream, &mut std::io::sink());
         });
-        let ws = Client::connect_with_config(&url, small_limits()).unwrap();
+        let ws = common::connect_with_config(&url, small_limits()).unwrap();
         let events = until_close(&ws);
         check_contract(&events);
         prop_assert!(ws.wait_closed(WAIT));
@@ -171,7 +171,7 @@ proptest! {
             .max_frame_size(50_000)
             .build()
             .unwrap();
-        let ws = Client::connect_with_config(&url, config).unwrap();
+        let ws = common::connect_with_config(&url, config).unwrap();
         let events = until_close(&ws);
         check_contract(&events);
         prop_assert!(ws.wait_closed(WAIT));

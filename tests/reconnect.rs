@@ -48,7 +48,7 @@ fn echo_of(ws: &Client, text: &str) {
 fn the_server_goes_away_and_comes_back() {
     let server = RestartableServer::start();
     let config = reconnecting().build().unwrap();
-    let ws = Client::connect_with_config(&server.url(), config).unwrap();
+    let ws = common::connect_with_config(&server.url(), config).unwrap();
     expect_open(&ws);
     echo_of(&ws, "first life");
 
@@ -93,7 +93,7 @@ fn the_server_goes_away_and_comes_back() {
 fn sends_made_while_down_arrive_in_order_after_the_reconnect() {
     let server = RestartableServer::start();
     let config = reconnecting().build().unwrap();
-    let ws = Client::connect_with_config(&server.url(), config).unwrap();
+    let ws = common::connect_with_config(&server.url(), config).unwrap();
     expect_open(&ws);
     let addr = server.stop();
     let (_, lost) = one_connection(&ws);
@@ -121,7 +121,7 @@ fn the_offline_queue_has_a_limit() {
         .offline_sends(OfflineSends::Queue { max_bytes: 10 })
         .build()
         .unwrap();
-    let ws = Client::connect_with_config(&format!("ws://127.0.0.1:{port}/"), config).unwrap();
+    let ws = common::connect_with_config(&format!("ws://127.0.0.1:{port}/"), config).unwrap();
     ws.send_text("0123456789").unwrap();
     assert!(matches!(ws.send_text("x"), Err(Error::QueueFull(10))));
     ws.close().unwrap();
@@ -134,7 +134,7 @@ fn fail_fast_refuses_every_send_while_down() {
         .offline_sends(OfflineSends::Fail)
         .build()
         .unwrap();
-    let ws = Client::connect_with_config(&server.url(), config).unwrap();
+    let ws = common::connect_with_config(&server.url(), config).unwrap();
     expect_open(&ws);
     let addr = server.stop();
     one_connection(&ws);
@@ -152,7 +152,7 @@ fn fail_fast_refuses_every_send_while_down() {
 fn the_attempt_limit_ends_the_stream() {
     let port = closed_port();
     let config = reconnecting().reconnect_max_attempts(3).build().unwrap();
-    let ws = Client::connect_with_config(&format!("ws://127.0.0.1:{port}/"), config).unwrap();
+    let ws = common::connect_with_config(&format!("ws://127.0.0.1:{port}/"), config).unwrap();
     // The first attempt and three more, each refused.
     for attempt in 1..=4u32 {
         let (events, close) = one_connection(&ws);
@@ -180,7 +180,7 @@ fn close_during_the_backoff_ends_at_once() {
         .reconnect_delays(Duration::from_secs(30), Duration::from_secs(60))
         .build()
         .unwrap();
-    let ws = Client::connect_with_config(&format!("ws://127.0.0.1:{port}/"), config).unwrap();
+    let ws = common::connect_with_config(&format!("ws://127.0.0.1:{port}/"), config).unwrap();
     let (_, close) = one_connection(&ws);
     assert!(close.reconnect.is_some());
     assert_eq!(ws.ready_state(), ReadyState::Connecting);
@@ -201,7 +201,7 @@ fn no_reconnect_after_the_users_own_close() {
         .reconnect_on_clean_close(true)
         .build()
         .unwrap();
-    let ws = Client::connect_with_config(&server.url(), config).unwrap();
+    let ws = common::connect_with_config(&server.url(), config).unwrap();
     expect_open(&ws);
     ws.close().unwrap();
     let events = until_close(&ws);
@@ -224,7 +224,7 @@ fn a_clean_close_by_the_server_reconnects_only_when_asked() {
         while ws.read().is_ok() {}
     });
     // Not asked: the server's clean close is the end.
-    let ws = Client::connect_with_config(&url, reconnecting().build().unwrap()).unwrap();
+    let ws = common::connect_with_config(&url, reconnecting().build().unwrap()).unwrap();
     let events = until_close(&ws);
     let close = check_contract(&events);
     assert_eq!((close.code, close.is_final()), (1012, true));
@@ -234,7 +234,7 @@ fn a_clean_close_by_the_server_reconnects_only_when_asked() {
         .reconnect_max_attempts(2)
         .build()
         .unwrap();
-    let ws = Client::connect_with_config(&url, config).unwrap();
+    let ws = common::connect_with_config(&url, config).unwrap();
     let mut closes = Vec::new();
     for event in ws.events().take(100) {
         if let Event::Close(close) = event {
@@ -256,7 +256,7 @@ fn retry_after_on_503_is_honoured() {
             );
         }
     });
-    let ws = Client::connect_with_config(
+    let ws = common::connect_with_config(
         &format!("ws://127.0.0.1:{port}/"),
         reconnecting().build().unwrap(),
     )
@@ -277,7 +277,7 @@ fn retry_after_on_503_is_honoured() {
 fn callbacks_see_every_connection_and_run_returns_after_the_last() {
     let port = closed_port();
     let config = reconnecting().reconnect_max_attempts(2).build().unwrap();
-    let client = Client::connect_with_config(&format!("ws://127.0.0.1:{port}/"), config).unwrap();
+    let client = common::connect_with_config(&format!("ws://127.0.0.1:{port}/"), config).unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let mut ws = nwebsocket::callback::WebSocket::new(client);
     let errors = seen.clone();

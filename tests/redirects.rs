@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use nwebsocket::{Client, Config, ConfigBuilder, Error, Event};
+use nwebsocket::{Config, ConfigBuilder, Error, Event};
 
 type Requests = Arc<Mutex<Vec<String>>>;
 
@@ -83,7 +83,7 @@ fn following(max: u32) -> ConfigBuilder {
 
 /// Connects and returns the error that ended the stream.
 fn failure(url: &str, config: Config) -> Error {
-    let ws = Client::connect_with_config(url, config).unwrap();
+    let ws = common::connect_with_config(url, config).unwrap();
     let mut events = until_close(&ws);
     check_contract(&events);
     match events.drain(..).find(|e| matches!(e, Event::Error(_))) {
@@ -132,7 +132,7 @@ fn two_hops() -> (String, Requests, Requests) {
 #[test]
 fn relative_and_absolute_locations_are_followed() {
     let (url, hops, finals) = two_hops();
-    let ws = Client::connect_with_config(&url, following(2).build().unwrap()).unwrap();
+    let ws = common::connect_with_config(&url, following(2).build().unwrap()).unwrap();
     expect_open(&ws);
     let paths: Vec<String> = hops
         .lock()
@@ -241,7 +241,7 @@ fn without_credentials_another_host_is_fine_and_the_same_host_keeps_them() {
     let (port, _) = redirector(301, Duration::ZERO, move |_| {
         format!("ws://other.test:{final_port}/there")
     });
-    let ws = Client::connect_with_config(
+    let ws = common::connect_with_config(
         &format!("ws://127.0.0.1:{port}/"),
         following(1).build().unwrap(),
     )

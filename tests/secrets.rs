@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use nwebsocket::callback::WebSocket;
-use nwebsocket::{Client, Config, ConfigBuilder, Error, Event};
+use nwebsocket::{Config, ConfigBuilder, Error, Event};
 use servers::*;
 
 const URL_USER: &str = "urluser-K2";
@@ -97,7 +97,7 @@ fn secret_config() -> ConfigBuilder {
 /// event on the way.
 fn round_trip(url: &str, config: Config) {
     assert_clean("Config's Debug", &format!("{config:?}"));
-    let ws = Client::connect_with_config(url, config).unwrap();
+    let ws = common::connect_with_config(url, config).unwrap();
     assert_clean("Client's Debug", &format!("{ws:?}"));
     expect_open(&ws);
     assert_clean("Client's Debug when open", &format!("{ws:?}"));
@@ -113,7 +113,7 @@ fn round_trip(url: &str, config: Config) {
 
 /// Connects and expects one `Error`, then `Close`; checks them, and returns the error.
 fn fails(url: &str, config: Config) -> Error {
-    let ws = Client::connect_with_config(url, config).unwrap();
+    let ws = common::connect_with_config(url, config).unwrap();
     let mut events = until_close(&ws);
     check_contract(&events);
     assert_clean("the events", &format!("{events:?}"));
@@ -338,7 +338,7 @@ fn debug_of_client_config_builder_and_spawned_shows_no_secret() {
     );
 
     let config = secret_config().build().unwrap();
-    let client = Client::connect_with_config(&url, config).unwrap();
+    let client = common::connect_with_config(&url, config).unwrap();
     let debug = format!("{client:?}");
     assert_clean("Client's Debug", &debug);
     assert!(
@@ -368,7 +368,7 @@ fn a_password_with_an_unescaped_slash_question_mark_or_hash_is_never_quoted() {
     ] {
         let url = format!("ws://{URL_USER}:{password}@127.0.0.1:1/?token={QUERY_TOKEN}");
         let config = Config::builder().proxy_from_env(false).build().unwrap();
-        match Client::connect_with_config(&url, config) {
+        match common::connect_with_config(&url, config) {
             Err(err) => assert_error_clean(&err),
             // It parsed as something else (a port, a path): nothing of it may show anyway.
             Ok(client) => {
@@ -423,7 +423,7 @@ fn env_child() {
         return;
     };
     capture_logs();
-    match Client::connect(&url) {
+    match common::connect(&url) {
         Err(err) => assert_error_clean(&err),
         Ok(client) => {
             let events = until_close(&client);

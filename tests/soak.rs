@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::*;
-use nwebsocket::{Client, Config, Event, Message};
+use nwebsocket::{Config, Event, Message};
 
 /// A payload that carries its sequence number, a length that varies, and a checksum.
 fn payload(seq: u64) -> Vec<u8> {
@@ -89,7 +89,7 @@ fn soak_both_directions_nothing_lost_memory_flat() {
         .unwrap_or(10);
     let (url, done) = soak_server();
     let config = Config::builder().event_queue_capacity(256).build().unwrap();
-    let ws = Client::connect_with_config(&url, config).unwrap();
+    let ws = common::connect_with_config(&url, config).unwrap();
     expect_open(&ws);
 
     let started = Instant::now();

@@ -9,7 +9,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use common::*;
-use nwebsocket::{Client, Config};
+use nwebsocket::Config;
 
 /// Connects with `config` to a server that keeps the connection open and quiet; returns the
 /// kernel's timer for the client's socket as `(kind, ticks left)` from `/proc/net/tcp`.
@@ -20,7 +20,7 @@ fn client_socket_timer(config: Config) -> (u8, u64) {
         stream.set_read_timeout(Some(WAIT)).unwrap();
         let _ = stream.read(&mut [0; 64]);
     });
-    let ws = Client::connect_with_config(&url, config).unwrap();
+    let ws = common::connect_with_config(&url, config).unwrap();
     expect_open(&ws);
     let client = peer.recv_timeout(WAIT).unwrap();
     let local = format!("0100007F:{:04X}", client.port());

@@ -11,7 +11,7 @@ mod servers;
 use std::sync::Arc;
 
 use common::*;
-use nwebsocket::{Client, Config, ConfigBuilder, Error, Event, TlsErrorKind};
+use nwebsocket::{Config, ConfigBuilder, Error, Event, TlsErrorKind};
 use rcgen::{CertificateParams, date_time_ymd};
 use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 use servers::*;
@@ -35,7 +35,7 @@ fn trusting(ca: &Ca) -> Config {
 }
 
 fn echo_once(url: &str, config: Config) {
-    let ws = Client::connect_with_config(url, config).unwrap();
+    let ws = common::connect_with_config(url, config).unwrap();
     expect_open(&ws);
     ws.send_text("secret").unwrap();
     ws.send_binary(vec![9u8; 100_000]).unwrap();
@@ -50,7 +50,7 @@ fn echo_once(url: &str, config: Config) {
 /// Connects, expects the connection to fail with a TLS error (Error, then Close 1006, then the
 /// end of the stream) and returns its kind and the rustls error that caused it.
 fn tls_failure(url: &str, config: Config) -> (TlsErrorKind, String) {
-    let ws = Client::connect_with_config(url, config).unwrap();
+    let ws = common::connect_with_config(url, config).unwrap();
     let events = until_close(&ws);
     let close = check_contract(&events);
     assert_eq!((close.code, close.was_clean), (1006, false), "{events:?}");
@@ -359,7 +359,7 @@ fn conflicting_or_unusable_tls_options_are_invalid_config() {
 fn tls_follows_the_scheme_not_the_port() {
     // ws:// to a TLS server: the server sees no ClientHello and the handshake fails.
     let (ca, port) = ca_and_server();
-    let ws = Client::connect_with_config(&format!("ws://127.0.0.1:{port}/"), trusting(&ca));
+    let ws = common::connect_with_config(&format!("ws://127.0.0.1:{port}/"), trusting(&ca));
     let events = until_close(&ws.unwrap());
     assert!(!check_contract(&events).was_clean);
     assert!(
@@ -376,7 +376,7 @@ fn tls_follows_the_scheme_not_the_port() {
 fn wss_close_handshake_is_clean() {
     let (ca, port) = ca_and_server();
     let ws =
-        Client::connect_with_config(&format!("wss://localhost:{port}/"), trusting(&ca)).unwrap();
+        common::connect_with_config(&format!("wss://localhost:{port}/"), trusting(&ca)).unwrap();
     expect_open(&ws);
     ws.close_with(3001, "done").unwrap();
     let close = check_contract(&until_close(&ws));
@@ -386,7 +386,7 @@ fn wss_close_handshake_is_clean() {
 #[test]
 fn tls_error_display_is_short_and_the_kind_has_words() {
     let (_ca, port) = ca_and_server();
-    let ws = Client::connect(&format!("wss://localhost:{port}/")).unwrap();
+    let ws = common::connect(&format!("wss://localhost:{port}/")).unwrap();
     let events = until_close(&ws);
     let err = error_of(&events).unwrap();
     assert_eq!(err.to_string(), "TLS handshake failed");

@@ -38,7 +38,7 @@ pub(crate) struct Server {
 impl Server {
     /// Listens on a free loopback port and serves every connection on its own thread.
     pub(crate) fn start() -> io::Result<Server> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let listener = listen_loopback()?;
         let addr = listener.local_addr()?;
         std::thread::Builder::new()
             .name("srv-accept".into())
@@ -289,4 +289,15 @@ fn json(
     ws.get_mut().write_all(&frames)?;
     ws.send(Message::text(format!("wire={}", frames.len())))?;
     drain(ws)
+}
+
+/// A listener on a free port of 127.0.0.1 with a long accept queue: std's is 128, and the
+/// many workload's clients on shared threads connect thousands at once (the kernel would drop
+/// their SYNs, and they would retry a second later, or time out).
+fn listen_loopback() -> std::io::Result<TcpListener> {
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    Ok(socket.into())
 }

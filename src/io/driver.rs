@@ -19,7 +19,7 @@ use super::Command;
 use super::connect::{Attempt, Progress};
 use super::message::Failure;
 use super::retry::Retry;
-use super::session::{Ending, Reading, Session, Unsent};
+use super::session::{Ending, ReadBudget, Reading, Session, Unsent};
 use crate::config::Config;
 use crate::deflate::Deflater;
 use crate::error::Error;
@@ -76,7 +76,7 @@ pub(super) struct Driver {
     retry: Retry,
     phase: Phase,
     /// The most messages one step reads before it lets other connections on its thread go.
-    read_budget: usize,
+    read_budget: ReadBudget,
     /// Whether a quiet connection gives its read buffer back between reads.
     lean: bool,
     /// The thread could not wait (its poller failed): the next step ends the connection.
@@ -110,7 +110,7 @@ impl Driver {
         commands: flume::Receiver<Command>,
         config: Config,
         target: Target,
-        read_budget: usize,
+        read_budget: ReadBudget,
         lean: bool,
     ) -> Self {
         Driver {

@@ -43,6 +43,7 @@ use crate::shared::Shared;
 use crate::target::Target;
 use driver::Driver;
 use reactor::Pool;
+use session::ReadBudget;
 
 /// A request from a handle to the I/O thread. (Data messages do not travel as commands:
 /// senders encode them into the shared outgoing buffer themselves.)
@@ -121,7 +122,11 @@ impl Parts {
         );
         let (command_tx, command_rx) = flume::unbounded();
         let (finished_tx, finished_rx) = flume::bounded::<()>(0);
-        let read_budget = if lean { SHARED_READ_BUDGET } else { usize::MAX };
+        let read_budget = if lean {
+            SHARED_READ_BUDGET
+        } else {
+            ReadBudget::UNLIMITED
+        };
         let driver = Driver::new(
             token,
             shared.clone(),
@@ -146,7 +151,11 @@ impl Parts {
     }
 }
 
-/// The most messages a connection on a shared thread reads per step before the others on
-/// that thread get their turn: one connection's flood delays a quiet neighbour by at most
-/// this many messages' work (tens of microseconds), and the consumer gets them in batches.
-const SHARED_READ_BUDGET: usize = 256;
+/// What a connection on a shared thread reads per step before the others on that thread get
+/// their turn: one connection's flood delays a quiet neighbour by at most this much work
+/// (about 100 µs of small messages, or 256 KiB), and its consumer still gets whole batches
+/// (the event queue's batches end at the same counts).
+const SHARED_READ_BUDGET: ReadBudget = ReadBudget {
+    messages: 1024,
+    bytes: 256 << 10,
+};

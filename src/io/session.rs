@@ -50,6 +50,21 @@ pub(super) struct Unsent {
     pub(super) payload: usize,
 }
 
+/// How much one turn of reading may take before it lets others go (see `reactor`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ReadBudget {
+    pub(super) messages: usize,
+    pub(super) bytes: usize,
+}
+
+impl ReadBudget {
+    /// No limit: the connection has its thread to itself.
+    pub(super) const UNLIMITED: ReadBudget = ReadBudget {
+        messages: usize::MAX,
+        bytes: usize::MAX,
+    };
+}
+
 /// How a turn of reading ended.
 #[derive(Debug)]
 pub(super) enum Reading {
@@ -290,21 +305,21 @@ impl Session {
     }
 
     /// Reads every complete message until the socket has no more, the queue is full or
-    /// `budget` messages were read.
+    /// `budget` is spent: that many messages, or that many bytes of messages.
     pub(super) fn read(
         &mut self,
         sink: &mut EventSink,
         shared: &Shared,
         close_timeout: Duration,
-        budget: usize,
+        budget: ReadBudget,
     ) -> Reading {
-        let mut read = 0;
+        let (mut messages, mut bytes) = (0, 0);
         loop {
             if !sink.can_read() {
                 self.reading_paused = true;
                 return Reading::Drained;
             }
-            if read == budget {
+            if messages >= budget.messages || bytes >= budget.bytes {
                 return Reading::BudgetSpent;
             }
             if self.reading_paused {
@@ -323,9 +338,10 @@ impl Session {
                 Err(ReadEnd::Eof) => return Reading::Ended(self.clean_ending()),
                 Err(ReadEnd::Failed(failure)) => return Reading::Ended(self.fail(failure)),
             };
-            read += 1;
             match incoming {
                 Incoming::Message(message) => {
+                    messages += 1;
+                    bytes += message.len();
                     log::trace!("received a message of {} bytes", message.len());
                     sink.message(message);
                 }

@@ -27,6 +27,32 @@ pub const PROXY_VARIABLES: [&str; 8] = [
     "NO_PROXY",
 ];
 
+/// The shared I/O threads of this test binary when `NWS_TEST_IO_THREADS=N` asks for them
+/// (`.ci/run` runs the contract tests a second time that way).
+fn shared_io() -> Option<&'static nwebsocket::IoThreads> {
+    static IO: std::sync::OnceLock<Option<nwebsocket::IoThreads>> = std::sync::OnceLock::new();
+    IO.get_or_init(|| {
+        let threads = std::env::var("NWS_TEST_IO_THREADS").ok()?;
+        let threads = threads.parse().expect("NWS_TEST_IO_THREADS is a number");
+        Some(nwebsocket::IoThreads::new(threads).unwrap())
+    })
+    .as_ref()
+}
+
+/// Opens a connection as [`Client::connect`] does: on its own I/O thread, or on shared
+/// ones with `NWS_TEST_IO_THREADS`, so that the same tests check both.
+pub fn connect(url: &str) -> nwebsocket::Result<Client> {
+    connect_with_config(url, nwebsocket::Config::default())
+}
+
+/// Opens a connection as [`Client::connect_with_config`] does (see [`connect`]).
+pub fn connect_with_config(url: &str, config: nwebsocket::Config) -> nwebsocket::Result<Client> {
+    match shared_io() {
+        Some(io) => io.connect_with_config(url, config),
+        None => Client::connect_with_config(url, config),
+    }
+}
+
 /// Spawns a named test thread.
 pub fn spawn<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,

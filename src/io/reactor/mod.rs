@@ -31,7 +31,7 @@ use crate::doorbell::{Bell, Doorbell};
 use crate::error::{Error, Result, panic_message};
 use crate::queue::EventSink;
 use crate::target::Target;
-use timers::{Timer, Timers};
+use timers::{Timed, Timer, Timers};
 
 /// The poll token of a thread's waker. Connections count up from 1.
 const BELL: Token = Token(usize::MAX);
@@ -174,6 +174,12 @@ struct Conn {
     timer: Timer,
 }
 
+impl Timed for HashMap<Token, Box<Conn>> {
+    fn timer(&mut self, token: Token) -> Option<&mut Timer> {
+        self.get_mut(&token).map(|conn| &mut conn.timer)
+    }
+}
+
 /// A shared thread's state.
 struct Reactor {
     poll: Poll,
@@ -198,7 +204,7 @@ impl Reactor {
             }
             let timeout = if self.queue.is_empty() {
                 self.timers
-                    .next()
+                    .next(&mut self.conns)
                     .map(|at| at.saturating_duration_since(Instant::now()))
             } else {
                 Some(Duration::ZERO)
@@ -266,13 +272,8 @@ impl Reactor {
 
     fn fire_timers(&mut self) {
         let now = Instant::now();
-        while let Some((token, at)) = self.timers.pop_due(now) {
-            let Some(conn) = self.conns.get_mut(&token) else {
-                continue;
-            };
-            if self.timers.fire(token, &mut conn.timer, at, now) {
-                self.schedule(token);
-            }
+        while let Some(token) = self.timers.pop_due(now, &mut self.conns) {
+            self.schedule(token);
         }
         let armed = self
             .conns

@@ -11,6 +11,12 @@ use std::time::Instant;
 
 use mio::Token;
 
+/// Where the timers find a connection's [`Timer`] by its token.
+pub(super) trait Timed {
+    /// The timer of `token`'s connection, `None` if it is gone.
+    fn timer(&mut self, token: Token) -> Option<&mut Timer>;
+}
+
 /// One connection's place in the timers.
 #[derive(Debug, Default)]
 pub(super) struct Timer {
@@ -39,42 +45,47 @@ impl Timers {
         }
     }
 
-    /// The earliest entry, which may turn out stale: the thread sleeps at most until then.
-    pub(super) fn next(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((at, _))| *at)
-    }
-
-    /// Takes the next entry due at `now`: its token and instant, for [`fire`](Self::fire).
-    pub(super) fn pop_due(&mut self, now: Instant) -> Option<(Token, Instant)> {
-        match self.heap.peek() {
-            Some(Reverse((at, _))) if *at <= now => {
-                let Reverse((at, token)) = self.heap.pop()?;
-                Some((Token(token), at))
+    /// When the thread must wake for a timer: the earliest entry that is still wanted. Stale
+    /// entries at the front are dropped and entries whose deadline moved on are pushed again
+    /// for the new one first, so that the thread never wakes for nothing: a connection that
+    /// is gone, or whose connect deadline was armed before it opened, costs no wake-up.
+    /// `conns` finds a connection's timer (`None`: it is gone).
+    pub(super) fn next(&mut self, conns: &mut impl Timed) -> Option<Instant> {
+        while let Some(&Reverse((at, token))) = self.heap.peek() {
+            let token = Token(token);
+            let Some(timer) = conns.timer(token) else {
+                self.heap.pop();
+                continue;
+            };
+            if timer.armed != Some(at) {
+                self.heap.pop(); // a later entry of this connection is the armed one
+                continue;
             }
-            _ => None,
-        }
-    }
-
-    /// An entry of `timer` at `at` came due: whether the connection is due now. If its
-    /// deadline moved on meanwhile, the entry is pushed again for the new one.
-    pub(super) fn fire(
-        &mut self,
-        token: Token,
-        timer: &mut Timer,
-        at: Instant,
-        now: Instant,
-    ) -> bool {
-        if timer.armed != Some(at) {
-            return false; // stale: a later entry (or none) is the armed one
-        }
-        timer.armed = None;
-        match timer.wake_at {
-            Some(wake_at) if wake_at <= now => true,
-            later => {
-                self.set(token, timer, later);
-                false
+            match timer.wake_at {
+                Some(wake_at) if wake_at <= at => return Some(at),
+                later => {
+                    self.heap.pop();
+                    timer.armed = None;
+                    self.set(token, timer, later);
+                }
             }
         }
+        None
+    }
+
+    /// Takes the next entry due at `now` that is still wanted (see [`next`](Self::next)): the
+    /// connection to step.
+    pub(super) fn pop_due(&mut self, now: Instant, conns: &mut impl Timed) -> Option<Token> {
+        let at = self.next(conns)?;
+        if at > now {
+            return None;
+        }
+        let Reverse((_, token)) = self.heap.pop()?;
+        let token = Token(token);
+        if let Some(timer) = conns.timer(token) {
+            timer.armed = None;
+        }
+        Some(token)
     }
 
     /// Drops the stale entries when they outnumber the live ones by far; `armed` lists each
@@ -96,47 +107,64 @@ impl Timer {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
     use std::time::Duration;
 
     use super::*;
 
-    #[test]
-    fn a_deadline_that_moves_later_pushes_no_entry_until_the_armed_one_fires() {
-        let mut timers = Timers::default();
-        let mut timer = Timer::default();
-        let t0 = Instant::now();
-        let token = Token(7);
-        timers.set(token, &mut timer, Some(t0 + Duration::from_secs(1)));
-        for i in 2..100 {
-            timers.set(token, &mut timer, Some(t0 + Duration::from_secs(i)));
+    impl Timed for HashMap<Token, Timer> {
+        fn timer(&mut self, token: Token) -> Option<&mut Timer> {
+            self.get_mut(&token)
         }
-        assert_eq!(timers.heap.len(), 1);
-        let now = t0 + Duration::from_secs(1);
-        let (due, at) = timers.pop_due(now).expect("due");
-        assert_eq!(due, token);
-        assert!(!timers.fire(token, &mut timer, at, now), "moved to 99 s");
-        assert_eq!(timers.next(), Some(t0 + Duration::from_secs(99)));
-        let now = t0 + Duration::from_secs(99);
-        let (_, at) = timers.pop_due(now).expect("due");
-        assert!(timers.fire(token, &mut timer, at, now));
     }
 
     #[test]
-    fn an_earlier_deadline_wins_and_the_stale_entry_is_skipped() {
+    fn a_deadline_that_moves_later_pushes_no_entry_and_wakes_only_when_due() {
         let mut timers = Timers::default();
-        let mut timer = Timer::default();
+        let mut conns: HashMap<Token, Timer> = HashMap::new();
         let t0 = Instant::now();
-        let token = Token(1);
-        timers.set(token, &mut timer, Some(t0 + Duration::from_secs(10)));
-        timers.set(token, &mut timer, Some(t0 + Duration::from_secs(5)));
-        let now = t0 + Duration::from_secs(5);
-        let (_, at) = timers.pop_due(now).expect("due");
-        assert!(timers.fire(token, &mut timer, at, now));
-        timers.set(token, &mut timer, None);
-        let now = t0 + Duration::from_secs(10);
-        let (_, at) = timers.pop_due(now).expect("the stale entry");
-        assert!(!timers.fire(token, &mut timer, at, now));
-        assert_eq!(timers.next(), None);
+        let token = Token(7);
+        let timer = conns.entry(token).or_default();
+        timers.set(token, timer, Some(t0 + Duration::from_secs(1)));
+        for i in 2..100 {
+            timers.set(
+                token,
+                conns.get_mut(&token).unwrap(),
+                Some(t0 + Duration::from_secs(i)),
+            );
+        }
+        assert_eq!(timers.heap.len(), 1);
+        let later = t0 + Duration::from_secs(1);
+        // The armed entry at 1 s is moved to 99 s before the thread would wake for it.
+        assert_eq!(timers.next(&mut conns), Some(t0 + Duration::from_secs(99)));
+        assert_eq!(timers.pop_due(later, &mut conns), None);
+        let due = t0 + Duration::from_secs(99);
+        assert_eq!(timers.pop_due(due, &mut conns), Some(token));
+    }
+
+    #[test]
+    fn entries_of_gone_or_timerless_connections_never_wake_the_thread() {
+        let mut timers = Timers::default();
+        let mut conns: HashMap<Token, Timer> = HashMap::new();
+        let t0 = Instant::now();
+        for i in 0..3 {
+            let timer = conns.entry(Token(i)).or_default();
+            timers.set(Token(i), timer, Some(t0 + Duration::from_secs(30)));
+        }
+        conns.remove(&Token(0)); // finished
+        timers.set(Token(1), conns.get_mut(&Token(1)).unwrap(), None); // opened: no timer
+        timers.set(
+            Token(2),
+            conns.get_mut(&Token(2)).unwrap(),
+            Some(t0 + Duration::from_secs(5)),
+        );
+        assert_eq!(timers.next(&mut conns), Some(t0 + Duration::from_secs(5)));
+        let due = t0 + Duration::from_secs(5);
+        assert_eq!(timers.pop_due(due, &mut conns), Some(Token(2)));
+        conns.get_mut(&Token(2)).unwrap().armed = None;
+        conns.get_mut(&Token(2)).unwrap().wake_at = None;
+        assert_eq!(timers.next(&mut conns), None, "the stale entries are gone");
+        assert!(timers.heap.is_empty());
     }
 
     #[test]
