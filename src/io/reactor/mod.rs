@@ -84,6 +84,7 @@ impl Pool {
                 queue: VecDeque::new(),
                 timers: Timers::default(),
                 rung: Vec::new(),
+                broken: false,
             };
             std::thread::Builder::new()
                 .name(format!("nwebsocket-io-{index}"))
@@ -120,9 +121,11 @@ impl Pool {
     /// [`Error::Runtime`] if that thread is gone (it cannot be, short of a bug: it is reported
     /// rather than hidden).
     pub(crate) fn add(&self, target: Target, config: Config) -> Result<IoThread> {
+        // A thread whose poller failed has exited once its connections ended: skipped.
         let remote = self
             .threads
             .iter()
+            .filter(|remote| !remote.arrivals.is_disconnected())
             .min_by_key(|remote| remote.load.load(Ordering::Relaxed))
             .ok_or_else(|| Error::Runtime(io::Error::other("no I/O threads")))?;
         let token = Token(self.next_token.fetch_add(1, Ordering::Relaxed));
@@ -192,6 +195,9 @@ struct Reactor {
     timers: Timers,
     /// Scratch for the tokens that rang the bell.
     rung: Vec<Token>,
+    /// The poller failed: the connections end, and then the thread, rather than retry a
+    /// poller that keeps failing at once (a busy loop).
+    broken: bool,
 }
 
 impl Reactor {
@@ -199,7 +205,7 @@ impl Reactor {
         let mut events = Events::with_capacity(1024);
         loop {
             let pool_gone = self.take_arrivals();
-            if pool_gone && self.conns.is_empty() {
+            if (pool_gone || self.broken) && self.conns.is_empty() {
                 break;
             }
             let timeout = if self.queue.is_empty() {
@@ -326,6 +332,7 @@ impl Reactor {
     /// The poller failed (not an interruption): every connection on this thread ends with it.
     fn interrupt_all(&mut self, err: &io::Error) {
         log::error!("the shared I/O thread's poller failed: {err}");
+        self.broken = true;
         let tokens: Vec<Token> = self.conns.keys().copied().collect();
         for token in tokens {
             if let Some(conn) = self.conns.get_mut(&token) {
