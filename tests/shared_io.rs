@@ -448,10 +448,9 @@ fn idle_connections_cost_one_descriptor_each_and_no_wake_ups() {
     assert_eq!(threads.len(), 2);
     // Settle, then count wake-ups over a second.
     wait_for("the shared threads asleep", || {
-        threads.iter().all(|tid| {
-            std::fs::read_to_string(format!("/proc/self/task/{tid}/wchan"))
-                .is_ok_and(|w| w.trim() == "do_epoll_wait" || w.trim() == "0")
-        })
+        threads
+            .iter()
+            .all(|tid| common::thread_sleeps_in_epoll(tid) == Some(true))
     });
     let counts = |threads: &[String]| -> Vec<u64> {
         threads

@@ -309,6 +309,12 @@ pub fn io_threads() -> Vec<(String, bool)> {
     threads
 }
 
+/// Whether this process's thread `tid` is blocked in `epoll_wait` (`None` once it has exited);
+/// see [`io_threads`].
+pub fn thread_sleeps_in_epoll(tid: &str) -> Option<bool> {
+    sleeps_in_epoll(&std::path::Path::new("/proc/self/task").join(tid))
+}
+
 /// Whether the thread at `/proc/self/task/<tid>` is blocked in `epoll_wait`: by its `wchan`,
 /// or, where the kernel hides that (it reads "0"), by the system call it is blocked in
 /// (`/proc/<tid>/syscall`); `None` when the thread has just exited. Fails the test at once if
