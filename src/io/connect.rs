@@ -78,6 +78,9 @@ enum Stage {
     Dialing(Dialer),
     Proxy(Box<(TcpStream, Tunnel)>),
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    /// Our request goes out and the response head comes in (see
+    /// [`UpgradeStream::await_head`]); tungstenite's handshake starts once it is here.
+    AwaitingHead(Box<(UpgradeStream, tungstenite::handshake::client::Request)>),
     Upgrading(MidHandshake<ClientHandshake<UpgradeStream>>),
     /// Between stages, and after the end.
     Done,
@@ -218,6 +221,7 @@ impl Attempt {
             Stage::Dialing(mut dialer) => dialer.abort(registry),
             Stage::Proxy(mut proxy) => deregister(registry, &mut proxy.0),
             Stage::Tls(mut tls) => deregister(registry, &mut tls.sock),
+            Stage::AwaitingHead(mut awaiting) => deregister(registry, awaiting.0.stream().tcp()),
             Stage::Upgrading(mut mid) => {
                 deregister(registry, mid.get_mut().get_mut().stream().tcp());
             }
@@ -232,7 +236,9 @@ impl Attempt {
             Stage::Dialing(_) => "connecting",
             Stage::Proxy(_) => "in the proxy handshake",
             Stage::Tls(_) => "in the TLS handshake",
-            Stage::Upgrading(_) | Stage::Done => "in the WebSocket handshake",
+            Stage::AwaitingHead(_) | Stage::Upgrading(_) | Stage::Done => {
+                "in the WebSocket handshake"
+            }
         }
     }
 
@@ -314,6 +320,21 @@ impl Attempt {
                 log::debug!("TLS established with {}", self.target.host);
                 Ok((self.upgrade(Stream::Tls(tls), Vec::new())?, None))
             }
+            Stage::AwaitingHead(mut awaiting) => match awaiting.0.await_head() {
+                Ok(false) => Ok((Stage::AwaitingHead(awaiting), pending)),
+                Ok(true) => {
+                    let (stream, stand_in) = *awaiting;
+                    let ws_config = Some(self.config.websocket_config());
+                    match ClientHandshake::start(stream, stand_in, ws_config) {
+                        Ok(mid) => Ok((Stage::Upgrading(mid), None)),
+                        Err(err) => Err(upgrade_failed(err)),
+                    }
+                }
+                Err(err) => {
+                    deregister(registry, awaiting.0.stream().tcp());
+                    Err(upgrade_failed(tungstenite::Error::Io(err)))
+                }
+            },
             Stage::Upgrading(mid) => match mid.handshake() {
                 Ok((ws, response)) => {
                     let mut upgrade_stream = ws.into_inner();
@@ -404,11 +425,7 @@ impl Attempt {
     fn upgrade(&self, stream: Stream, first_bytes: Vec<u8>) -> Result<Stage> {
         let upgrade = request::upgrade(&self.target, &self.config, &self.headers)?;
         let stream = UpgradeStream::with_received(stream, first_bytes).with_request(upgrade.head);
-        let ws_config = Some(self.config.websocket_config());
-        match ClientHandshake::start(stream, upgrade.stand_in, ws_config) {
-            Ok(mid) => Ok(Stage::Upgrading(mid)),
-            Err(err) => Err(upgrade_failed(err)),
-        }
+        Ok(Stage::AwaitingHead(Box::new((stream, upgrade.stand_in))))
     }
 }
 
