@@ -1,13 +1,14 @@
 //! `Connection`: one core [`Client`] as Python sees it. The `WebSocket` class of
 //! `nwebsocket/websocket.py` wraps one; every blocking call here releases the GIL.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nwebsocket::{Client, Error as CoreError, OfflineSends, ReadyState};
 use pyo3::prelude::*;
 use pyo3::types::PyInt;
 
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{self, Dispatcher, Shared};
 use crate::errors::{new_error, to_pyerr};
 use crate::payload::to_message;
 use crate::taking::{CLOSED, CLOSING, CONNECTING, OPEN, Taken, Taking};
@@ -20,11 +21,12 @@ const MAX_REASON_BYTES: usize = 123;
 #[pyclass(frozen, module = "nwebsocket._nwebsocket", name = "Connection")]
 #[derive(Debug)]
 pub(crate) struct Connection {
-    client: Client,
+    /// Shared with the dispatcher thread, if there is one (as are the next two).
+    client: Arc<Client>,
     /// Who takes events, and what those taken say.
-    taking: Taking,
+    taking: Arc<Taking>,
     /// The callback dispatcher, if the `WebSocket` has callbacks.
-    pub(crate) dispatcher: Dispatcher,
+    dispatcher: Arc<Dispatcher>,
     /// Whether `send()` while no connection is open is left to the core's offline policy
     /// (with `reconnect` or `offline_sends`), rather than raising before the first `Open`.
     sends_follow_offline_policy: bool,
@@ -49,9 +51,9 @@ impl Connection {
         let client =
             Client::connect_with_config(url, options.config).map_err(|err| to_pyerr(py, &err))?;
         Ok(Connection {
-            client,
-            taking: Taking::default(),
-            dispatcher: Dispatcher::default(),
+            client: Arc::new(client),
+            taking: Arc::default(),
+            dispatcher: Arc::default(),
             sends_follow_offline_policy: options.sends_follow_offline_policy,
             max_buffered_amount,
             offline_queue_bytes,
@@ -220,22 +222,45 @@ impl Connection {
         self.client.extensions()
     }
 
-    /// Marks the connection as dispatched to callbacks. Returns `True` only for the first
-    /// caller, which must then run `dispatch` on a thread of its own.
-    fn claim_dispatcher(&self) -> bool {
-        self.dispatcher.claim()
+    /// Hands the events to the callbacks of `target` from now on, on a dispatcher thread of
+    /// their own (`thread` is its Python side); `False`, doing nothing, if that was done before.
+    ///
+    /// Raises `RuntimeError` if the OS refuses a thread.
+    fn start_dispatcher(&self, target: Py<PyAny>, thread: Py<PyAny>) -> PyResult<bool> {
+        if !self.dispatcher.claim() {
+            return Ok(false);
+        }
+        let shared = Shared {
+            client: Arc::clone(&self.client),
+            taking: Arc::clone(&self.taking),
+            dispatcher: Arc::clone(&self.dispatcher),
+        };
+        dispatch::start(shared, target, thread)?;
+        Ok(true)
     }
 
-    /// Lets the dispatcher begin; called by the thread that started it, once `start()` has
-    /// returned.
-    fn open_dispatcher_gate(&self) {
-        self.dispatcher.open_gate();
+    /// Waits up to `timeout` seconds (for ever if `None`) until the dispatcher thread has
+    /// finished; whether it has (`True` at once without a dispatcher). `False` at once on the
+    /// dispatcher thread itself.
+    #[pyo3(signature = (timeout=None))]
+    fn join_dispatcher(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        let deadline = wait::deadline(timeout)?;
+        if !self.dispatcher.is_claimed() {
+            return Ok(true);
+        }
+        if self.dispatcher.is_current_thread() {
+            return Ok(false);
+        }
+        Ok(wait::block_on(py, deadline, |until| {
+            self.dispatcher.wait_done(until).then_some(())
+        })?
+        .is_some())
     }
 
-    /// Marks a claimed dispatcher that could not be started as finished, so that nothing
-    /// waits for it.
-    fn abandon_dispatcher(&self) {
-        self.dispatcher.abandon();
+    /// Whether a dispatcher was started and has not finished yet.
+    #[getter]
+    fn dispatcher_running(&self) -> bool {
+        self.dispatcher.is_claimed() && !self.dispatcher.is_done()
     }
 
     /// How many batches of events the dispatcher has handed to the callbacks, i.e. how often
@@ -249,26 +274,6 @@ impl Connection {
     #[getter]
     fn has_dispatcher(&self) -> bool {
         self.dispatcher.is_claimed()
-    }
-
-    /// The dispatcher loop: hands every event to the callbacks of `target` until the last
-    /// `Close`.
-    /// `call_with_event(callback, event)` calls `onerror` and `onclose`, with or without the
-    /// event as their signature wants.
-    fn dispatch(
-        &self,
-        py: Python<'_>,
-        target: &Bound<'_, PyAny>,
-        call_with_event: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
-        crate::dispatch::run(
-            &self.client,
-            &self.taking,
-            &self.dispatcher,
-            py,
-            target,
-            call_with_event,
-        )
     }
 }
 

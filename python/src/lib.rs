@@ -10,10 +10,10 @@
 //!   thread it waits in 50 ms slices with a signal check between them, so Ctrl-C interrupts it.
 //!   Waits are the core's blocking ones (`recv`, `recv_deadline`): the thread parks until an
 //!   event comes, and never spins.
-//! - Callbacks run on one dispatcher thread per connection ([`dispatch`]), a Python thread
-//!   started by the package only once a callback is set. It waits for events without the GIL
-//!   and without waking up, takes up to 256 at once, and attaches once per batch. It begins
-//!   only once `Thread.start()` has returned to the thread that set the callback.
+//! - Callbacks run on one dispatcher thread per connection ([`dispatch`]), a native thread
+//!   started only once a callback is set, attached to the interpreter for its whole life
+//!   (`threading` knows it by name). It waits for events without the GIL and without waking
+//!   up, takes up to 256 at once, and takes the GIL once per batch.
 
 #![forbid(unsafe_code)]
 

@@ -1,6 +1,8 @@
 """Callbacks: where they run, late assignment, the onclose/onerror signatures, exceptions,
 close() from inside, and the subclass style."""
 
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -31,6 +33,62 @@ def test_callbacks_run_on_one_dispatcher_thread(server):
     assert wait_for(lambda: len(threads) >= 1 and ws.bufferedAmount == 0)
     ws.close()
     assert threads == {"nwebsocket-dispatch"}
+
+
+def test_the_dispatcher_is_known_to_threading_while_it_runs(server):
+    """The dispatcher is a native thread: `threading` knows it by name, with its ids, from
+    its start to its end, and forgets it after (Python before 3.13 would keep it for ever)."""
+    seen = []
+    ws = WebSocket(server + "/")
+    ws.onmessage = lambda m: seen.append(
+        (
+            threading.current_thread().name,
+            threading.get_ident(),
+            threading.get_native_id(),
+            [t.name for t in threading.enumerate()].count("nwebsocket-dispatch"),
+        )
+    )
+    assert wait_for(lambda: ws.readyState == WebSocket.OPEN)
+    ws.send("x")
+    assert wait_for(lambda: seen)
+    dispatcher = ws._dispatcher
+    assert seen == [("nwebsocket-dispatch", dispatcher.ident, dispatcher.native_id, 1)]
+    assert dispatcher.is_alive()
+    with open(f"/proc/self/task/{dispatcher.native_id}/comm") as comm:
+        assert comm.read().strip() == "nwebsocket-disp"  # the OS keeps 15 characters
+    ws.close()
+    assert not dispatcher.is_alive()
+    assert "nwebsocket-dispatch" not in [t.name for t in threading.enumerate()]
+
+
+EXIT_WITHOUT_CLOSE = """
+import logging, sys, threading
+from nwebsocket import WebSocket
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(threadName)s %(message)s")
+ws = WebSocket(sys.argv[1])
+opened = threading.Event()
+ws.onopen = lambda: (logging.info("open"), opened.set())
+ws.onclose = lambda event: logging.info("close %s", event.code)
+assert opened.wait(10)
+logging.info("exiting")
+"""
+
+
+def test_interpreter_exit_closes_and_waits_for_the_dispatcher(server):
+    """At exit, a WebSocket with callbacks is closed and its onclose runs before the process
+    ends, as Python waits for a non-daemon thread."""
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_WITHOUT_CLOSE, server + "/"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "nwebsocket-dispatch open",
+        "MainThread exiting",
+        "nwebsocket-dispatch close 1000",
+    ]
 
 
 def test_ready_state_inside_callbacks(server):

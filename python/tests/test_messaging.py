@@ -1,5 +1,6 @@
 """Messages: every payload type, 10,000 in order both ways, 16 MiB each way."""
 
+import sys
 import time
 
 import pytest
@@ -28,6 +29,34 @@ def test_payload_types(server):
     assert got == ["text é", b"\x00bytes", b"array", b"view", b""]
     with pytest.raises(TypeError):
         ws.send(42)
+    ws.close()
+
+
+def test_a_sent_payload_is_what_it_was_at_send_time(server):
+    """bytes are shared with the core, not copied: immutable, and kept alive while queued
+    (a large message waits in the send queue by reference); bytearray and memoryview are
+    copied at send() time, so changing them after it changes nothing."""
+    ws = open_ws(server + "/", {"deflate": False})
+    big = bytes(range(256)) * 1024  # 256 KiB: queued as it is, framed by the I/O thread
+    before = sys.getrefcount(big)
+    array = bytearray(b"a" * 100_000)
+    view_of = bytearray(b"v" * 100_000)
+    ws.send(big)
+    ws.send(bytes(b"dropped at once" * 2000))  # its only reference is the send queue's
+    ws.send(array)
+    ws.send(memoryview(view_of)[1:])
+    array[:] = b"A" * 100_000
+    view_of[:] = b"V" * 100_000
+    got = [ws.recv(timeout=10).data for _ in range(4)]
+    assert got[0] == big
+    assert got[1] == b"dropped at once" * 2000
+    assert got[2] == b"a" * 100_000
+    assert got[3] == b"v" * 99_999
+    # The core dropped its reference to `big` (on the I/O thread, without the GIL: PyO3
+    # gives it back at the next call into the module, such as this one).
+    ws.send("x")
+    assert ws.recv(timeout=10).data == "x"
+    assert sys.getrefcount(big) == before
     ws.close()
 
 

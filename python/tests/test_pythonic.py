@@ -148,3 +148,36 @@ def test_events_pickle(server):
 
 def test_the_package_exports_every_exception():
     assert set(nwebsocket.errors.__all__) <= set(nwebsocket.__all__)
+
+
+def test_send_and_recv_are_the_native_calls_unless_replaced(server, monkeypatch):
+    """An instance calls its Connection's send/recv/try_recv directly (no Python method in
+    between), with the same arguments; a subclass that overrides one, or a patch of the class
+    made before the instance, is still what gets called."""
+    ws = WebSocket(server + "/")
+    assert ws.recv.__self__ is ws._conn and ws.send.__self__ is ws._conn
+    assert isinstance(ws.recv(timeout=10), nwebsocket.Open)
+    assert ws.try_recv() is None
+    ws.send(data="kw")
+    assert ws.recv(timeout=10) == nwebsocket.Message(data="kw")
+    with pytest.raises(TimeoutError):
+        ws.recv(timeout=0.01)
+    ws.close()
+
+    class Logged(WebSocket):
+        def recv(self, timeout=None):
+            event = super().recv(timeout)
+            self.seen.append(event)
+            return event
+
+    logged = Logged(server + "/")
+    logged.seen = []
+    assert logged.recv(10) == logged.seen[0]
+    logged.close()
+
+    sent = []
+    monkeypatch.setattr(WebSocket, "send", lambda self, data: sent.append(data))
+    patched = WebSocket(server + "/")
+    patched.send("never on the wire")
+    assert sent == ["never on the wire"]
+    patched.close()
