@@ -84,6 +84,15 @@ def io_thread_names():
     return [name for name in names if name.startswith("nwebsocket-io")]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def no_io_thread_left():
+    """After these tests, every IoThreads is dropped and its threads have exited (bounded), so
+    that the thread counts of later test files hold."""
+    yield
+    gc.collect()
+    assert wait_for(lambda: io_thread_names() == [], timeout=10), io_thread_names()
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_many_connections_on_one_runtime(many_server, threads):
     natives = native_threads()
@@ -188,6 +197,7 @@ def test_refused_connection_gets_error_then_one_close(closed_port_url):
 
 
 def test_option_and_argument(server):
+    assert IoThreads(threads=2).threads == 2
     io = IoThreads(1)
     by_option = WebSocket(server + "/", {"io_threads": io, "connect_timeout": 5})
     by_argument = WebSocket(server + "/", ["chat"], io_threads=io)
