@@ -40,16 +40,41 @@ pub(crate) struct Connection {
 impl Connection {
     /// Starts connecting to `url`; returns at once.
     #[new]
-    #[pyo3(signature = (url, options=None))]
-    fn new(py: Python<'_>, url: &str, options: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+    ///
+    /// `io_threads` (the `WebSocket` argument), like the option of that name, is an
+    /// `IoThreads` to connect on, or `None`; given both ways, it is an `OptionsError`.
+    #[pyo3(signature = (url, options=None, io_threads=None))]
+    fn new(
+        py: Python<'_>,
+        url: &str,
+        options: Option<&Bound<'_, PyAny>>,
+        io_threads: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
         let options = options::config(py, options)?;
+        let io_threads = match io_threads {
+            Some(value) => crate::io_threads::from_option(py, "io_threads", value)?,
+            None => None,
+        };
+        let io_threads = match (io_threads, options.io_threads) {
+            (Some(_), Some(_)) => {
+                return Err(new_error(
+                    py,
+                    "OptionsError",
+                    "give io_threads as the argument or as the option, not both",
+                ));
+            }
+            (argument, option) => argument.or(option),
+        };
         let max_buffered_amount = options.config.max_buffered_amount();
         let offline_queue_bytes = match options.config.offline_sends() {
             OfflineSends::Queue { max_bytes } => Some(max_bytes),
             _ => None,
         };
-        let client =
-            Client::connect_with_config(url, options.config).map_err(|err| to_pyerr(py, &err))?;
+        let client = match io_threads {
+            Some(io) => io.connect_with_config(url, options.config),
+            None => Client::connect_with_config(url, options.config),
+        }
+        .map_err(|err| to_pyerr(py, &err))?;
         Ok(Connection {
             client: Arc::new(client),
             taking: Arc::default(),

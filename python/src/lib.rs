@@ -23,6 +23,7 @@ mod dispatch;
 mod errors;
 mod events;
 mod headers;
+mod io_threads;
 mod option_values;
 mod options;
 mod payload;
@@ -41,6 +42,7 @@ use pyo3::prelude::*;
 #[pymodule(gil_used = false)]
 fn _nwebsocket(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<connection::Connection>()?;
+    module.add_class::<io_threads::IoThreads>()?;
     module.add_class::<events::Open>()?;
     module.add_class::<events::Message>()?;
     module.add_class::<events::Error>()?;

@@ -16,8 +16,9 @@ use crate::option_values::{
 
 /// Every key `options` may hold. `maxPayload` is the 1.0 package's name for
 /// `max_message_size`; `cafile`, `cadata`, `certfile` and `keyfile` are the names of Python's
-/// `ssl` module; the others are the core's setters, durations in seconds.
-pub(crate) const KEYS: [&str; 44] = [
+/// `ssl` module; `io_threads` picks where the connection's I/O runs; the others are the
+/// core's setters, durations in seconds.
+pub(crate) const KEYS: [&str; 45] = [
     "headers",
     "subprotocols",
     "connect_timeout",
@@ -62,6 +63,7 @@ pub(crate) const KEYS: [&str; 44] = [
     "tcp_keepalive",
     "follow_redirects",
     "happy_eyeballs_delay",
+    "io_threads",
 ];
 
 /// The core's default frame limit; lowered to the message limit when that is smaller.
@@ -133,6 +135,9 @@ pub(crate) struct Options {
     /// or fail with `InvalidStateError`): with `reconnect` or `offline_sends` given. Else
     /// `send()` before the first `Open` raises, as the 1.0 package's tests want.
     pub(crate) sends_follow_offline_policy: bool,
+    /// The shared I/O threads to connect on (`io_threads`), or `None` for a thread of the
+    /// connection's own.
+    pub(crate) io_threads: Option<nwebsocket::IoThreads>,
 }
 
 /// What `offline_sends` and `offline_queue_bytes` asked for.
@@ -222,6 +227,7 @@ pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyRe
         return Ok(Options {
             config: Config::default(),
             sends_follow_offline_policy: false,
+            io_threads: None,
         });
     };
     let options = options
@@ -235,6 +241,7 @@ pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyRe
     let mut reconnect = false;
     let mut deflate = Deflate::default();
     let mut proxy = Proxy::default();
+    let mut io_threads = None;
     for (key, value) in options.iter() {
         let key: String = key
             .extract()
@@ -387,6 +394,10 @@ pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyRe
                 builder.follow_redirects(hops)
             }
             "happy_eyeballs_delay" => builder.happy_eyeballs_delay(seconds(py, &key, &value)?),
+            "io_threads" => {
+                io_threads = crate::io_threads::from_option(py, &key, &value)?;
+                builder
+            }
             _ => return Err(unknown(py, &key)),
         };
     }
@@ -407,6 +418,7 @@ pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyRe
     Ok(Options {
         config,
         sends_follow_offline_policy,
+        io_threads,
     })
 }
 

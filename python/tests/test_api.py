@@ -212,6 +212,7 @@ def test_all_options_accepted(server, servers):
         "tcp_keepalive": (60, 10, 5),
         "follow_redirects": 2,
         "happy_eyeballs_delay": 0.3,
+        "io_threads": nwebsocket.IoThreads(1),
     }
     assert set(options) | {"maxPayload"} == set(nwebsocket._nwebsocket.OPTIONS)
     ws = open_ws(server + "/", options)

@@ -1,12 +1,13 @@
 """nwebsocket: a synchronous WebSocket client, no async, JS-style (drop-in for nwebsocket 1.0).
 
-Built on the Rust crate ``nwebsocket``: a native I/O thread per connection and an event queue
-that loses nothing. See :class:`WebSocket`.
+Built on the Rust crate ``nwebsocket``: a native I/O thread per connection (or a few shared
+ones, :class:`IoThreads`, for many connections) and an event queue that loses nothing. See
+:class:`WebSocket`.
 """
 
 from typing import Callable, Iterable, Mapping, Optional, Tuple, Union
 
-from ._nwebsocket import Close, Error, Message, Open
+from ._nwebsocket import Close, Error, IoThreads, Message, Open
 from .errors import *  # noqa: F403
 from .websocket import WebSocket
 
@@ -35,6 +36,7 @@ CLOSED = WebSocket.CLOSED
 
 __all__ = [
     "WebSocket",
+    "IoThreads",
     "Open",
     "Message",
     "Error",

@@ -8,7 +8,7 @@ from typing_extensions import Buffer, Self, TypeAlias
 
 from .errors import WebSocketError
 
-__all__ = ["Connection", "Open", "Message", "Error", "Close", "OPTIONS"]
+__all__ = ["Connection", "IoThreads", "Open", "Message", "Error", "Close", "OPTIONS"]
 
 OPTIONS: Final[list[str]]
 
@@ -96,10 +96,25 @@ class Close:
 _Event: TypeAlias = Union[Open, Message, Error, Close]
 
 @final
+class IoThreads:
+    """A few shared native I/O threads, each serving many connections with one poller."""
+
+    def __new__(cls, threads: int) -> Self: ...
+    @property
+    def threads(self) -> int: ...
+    @property
+    def connections(self) -> int: ...
+
+@final
 class Connection:
     """One core client as the WebSocket class uses it (internal)."""
 
-    def __new__(cls, url: str, options: Mapping[str, Any] | None = None) -> Self: ...
+    def __new__(
+        cls,
+        url: str,
+        options: Mapping[str, Any] | None = None,
+        io_threads: IoThreads | None = None,
+    ) -> Self: ...
     def send(self, data: str | Buffer) -> None: ...
     def ping(self, payload: Buffer | None = None) -> None: ...
     def close(self, code: int | None = None, reason: str | None = None) -> None: ...

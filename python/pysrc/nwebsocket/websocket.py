@@ -69,6 +69,9 @@ class WebSocket:
     :param url: ``ws://`` or ``wss://`` URL.
     :param options: a dict, see the README; ``{"maxPayload": n}`` as in 1.0. A ``str`` or a
         list is taken as the subprotocols to offer, as in JS.
+    :param io_threads: an :class:`~nwebsocket.IoThreads` whose shared threads do this
+        connection's I/O instead of a thread of its own (for hundreds or thousands of
+        connections); the same as the ``io_threads`` option.
     """
 
     CONNECTING = 0
@@ -89,7 +92,7 @@ class WebSocket:
             setattr(cls, js, cls.__dict__[pep8])
             setattr(cls, pep8, _Alias(js))
 
-    def __init__(self, url, options=None):
+    def __init__(self, url, options=None, *, io_threads=None):
         if isinstance(options, (str, list, tuple)):
             options = {"subprotocols": options}
         # The URL as given, secrets included, as the core's `Client::url` and JS keep it;
@@ -98,7 +101,7 @@ class WebSocket:
         # As in 1.0, `options` shows maxPayload when none were given (here: the core's limit).
         self.options = options if options is not None else {"maxPayload": _DEFAULT_MAX_PAYLOAD}
         self._dispatcher = None
-        self._conn = Connection(url, self.options)
+        self._conn = Connection(url, self.options, io_threads)
         # The calls made once per message go straight to the native methods, which take the
         # same arguments: the Python method around each one was most of their cost (recv() on
         # a queued message: 606 ns with it, 346 ns without, CPython 3.12). Not where a

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Final, Union
 
 from typing_extensions import Buffer, Self, TypeAlias
 
-from ._nwebsocket import Close, Error, Message, Open
+from ._nwebsocket import Close, Error, IoThreads, Message, Open
 from .errors import WebSocketError
 
 __all__ = ["WebSocket"]
@@ -36,7 +36,13 @@ class WebSocket:
     on_error: Callable[[WebSocketError], object] | Callable[[], object] | None
     on_close: Callable[[Close], object] | Callable[[], object] | None
 
-    def __init__(self, url: str, options: _Options | str | Sequence[str] | None = None) -> None: ...
+    def __init__(
+        self,
+        url: str,
+        options: _Options | str | Sequence[str] | None = None,
+        *,
+        io_threads: IoThreads | None = None,
+    ) -> None: ...
     def __init_subclass__(cls, **kwargs: Any) -> None: ...
     @property
     def readyState(self) -> int: ...
