@@ -11,6 +11,7 @@
 //! message, not bytes compressed against that connection's window.
 
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use rand::RngExt;
@@ -34,6 +35,8 @@ pub(crate) struct Outgoing {
     /// Masking keys for the frames that senders encode: a ChaCha generator seeded from the
     /// OS, as unpredictable as RFC 6455 §5.3 asks, without a thread-local lookup per frame.
     masks: StdRng,
+    /// Buffers of chunks the I/O thread has written, for the next chunks.
+    spares: Arc<Spares>,
 }
 
 impl Default for Outgoing {
@@ -42,6 +45,52 @@ impl Default for Outgoing {
             queue: SendQueue::default(),
             gate: Gate::default(),
             masks: rand::make_rng(),
+            spares: Arc::default(),
+        }
+    }
+}
+
+/// The buffers of senders' chunks that the I/O thread has written, back for senders to fill
+/// again. Allocating a chunk on a sender's thread and freeing it on the I/O thread made the
+/// two contend for the allocator's lock (four in five of the futex calls of a send burst) and
+/// grew each chunk's frame list anew; a few spare buffers cost a lock per chunk instead.
+#[derive(Debug, Default)]
+pub(crate) struct Spares {
+    buffers: Mutex<Vec<(Vec<u8>, Vec<FrameMark>)>>,
+}
+
+/// The most spare buffers kept (about 36 KiB each): enough for a burst of sends, which the
+/// I/O thread writes a few chunks at a time, and little memory for a handle that goes idle.
+const MAX_SPARES: usize = 4;
+
+/// A chunk's byte capacity: frames are added until it holds [`LARGE`] bytes, the last one
+/// under [`LARGE`] itself.
+const CHUNK_CAPACITY: usize = LARGE * 2;
+
+/// Frame marks a chunk of the smallest frames (6 bytes each) may need, allocated up front.
+const CHUNK_MARKS: usize = 512;
+
+impl Spares {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Vec<u8>, Vec<FrameMark>)>> {
+        // A panic while it was held cannot leave the list half-updated: a push or a pop.
+        self.buffers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Empty frames for a new chunk, in a spare buffer if there is one.
+    fn frames(self: &Arc<Self>) -> Frames {
+        let (bytes, marks) = self.lock().pop().unwrap_or_else(|| {
+            (
+                Vec::with_capacity(CHUNK_CAPACITY),
+                Vec::with_capacity(CHUNK_MARKS),
+            )
+        });
+        Frames {
+            bytes,
+            marks,
+            originals: Vec::new(),
+            spares: Some(self.clone()),
         }
     }
 }
@@ -117,6 +166,8 @@ pub(crate) struct Frames {
     /// The messages of the compressed frames, by the index of their mark, in order: sent again
     /// (compressed anew) after a reconnect. Apart from the marks, so that a mark stays small.
     originals: Vec<(usize, OpCode, Bytes)>,
+    /// Where its buffers go once written: a senders' chunk's spares.
+    spares: Option<Arc<Spares>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -135,11 +186,28 @@ impl Frames {
         }
     }
 
-    fn with_capacity(bytes: usize) -> Self {
-        Frames {
-            bytes: Vec::with_capacity(bytes),
-            ..Frames::default()
+    /// Written whole: its buffers go back to the senders if they came from them (and are not
+    /// outsized), and are dropped otherwise. Returns the byte buffer if it was not taken back.
+    pub(crate) fn recycle(self) -> Option<Vec<u8>> {
+        let Frames {
+            mut bytes,
+            mut marks,
+            spares,
+            ..
+        } = self;
+        let Some(spares) = spares else {
+            return Some(bytes);
+        };
+        if bytes.capacity() > CHUNK_CAPACITY * 2 {
+            return Some(bytes);
         }
+        let mut buffers = spares.lock();
+        if buffers.len() < MAX_SPARES {
+            bytes.clear();
+            marks.clear();
+            buffers.push((bytes, marks));
+        }
+        None
     }
 
     fn push(&mut self, opcode: OpCode, payload: &[u8], mask: [u8; 4]) {
@@ -245,6 +313,7 @@ impl Frames {
                 bytes,
                 marks,
                 originals,
+                spares: None,
             },
             done,
         )
@@ -275,6 +344,7 @@ impl Frames {
                 .into_iter()
                 .map(|(at, opcode, payload)| (at - first_unstarted, opcode, payload))
                 .collect(),
+            spares: None,
         };
         (self, rest)
     }
@@ -306,6 +376,7 @@ impl Chunk {
                     bytes,
                     marks: Vec::with_capacity(1),
                     originals: Vec::new(),
+                    spares: None,
                 };
                 match deflater {
                     Some(deflater) if compress => {
@@ -379,9 +450,7 @@ impl Outgoing {
             Some(Chunk::Encoded(frames)) if frames.bytes.len() < LARGE
         );
         if !has_room {
-            queue
-                .chunks
-                .push_back(Chunk::Encoded(Frames::with_capacity(LARGE * 2)));
+            queue.chunks.push_back(Chunk::Encoded(self.spares.frames()));
         }
         let Some(Chunk::Encoded(frames)) = queue.chunks.back_mut() else {
             return;
@@ -583,6 +652,34 @@ mod tests {
     }
 
     #[test]
+    fn written_chunks_lend_their_buffers_to_later_ones_up_to_a_bound() {
+        let mut outgoing = Outgoing::default();
+        for _ in 0..(MAX_SPARES + 4) * 300 {
+            outgoing.push(false, Bytes::from_static(&[1; 64]));
+        }
+        let chunks = outgoing.take().chunks;
+        assert!(chunks.len() > MAX_SPARES);
+        let mut addresses = Vec::new();
+        for chunk in chunks {
+            let frames = chunk.into_frames(&mut None, None);
+            addresses.push(frames.bytes.as_ptr());
+            assert!(frames.recycle().is_none(), "a senders' chunk goes back");
+        }
+        assert_eq!(outgoing.spares.lock().len(), MAX_SPARES);
+        // The next chunk is written into a spare buffer, emptied.
+        outgoing.push(true, Bytes::from_static(b"again"));
+        assert_eq!(outgoing.spares.lock().len(), MAX_SPARES - 1);
+        let Some(Chunk::Encoded(frames)) = outgoing.take().chunks.pop_front() else {
+            panic!("an encoded chunk")
+        };
+        assert!(addresses.contains(&frames.bytes.as_ptr()));
+        assert_eq!(frames.marks.len(), 1);
+        assert_eq!(frames.payload(), 5);
+        // Frames of other origins are not kept.
+        assert!(Frames::unmarked(vec![0; 8]).recycle().is_some());
+    }
+
+    #[test]
     fn small_frames_share_a_chunk_and_keep_their_order() {
         let mut outgoing = Outgoing::default();
         for i in 0..10u8 {
@@ -703,6 +800,7 @@ mod tests {
             bytes: frames.bytes.clone(),
             marks: frames.marks.clone(),
             originals: Vec::new(),
+            spares: None,
         }
         .split_off_at_frame(0);
         assert_eq!((kept.bytes.len(), kept.payload(), done), (total, 213, 0));

@@ -265,10 +265,11 @@ impl Wire {
                     if done.kind == Kind::Data {
                         self.written_payload += done.frames.payload();
                     }
-                    let mut bytes = done.frames.bytes;
-                    if bytes.capacity() >= LARGE {
-                        bytes.clear();
-                        self.spare = Some(bytes);
+                    if let Some(mut bytes) = done.frames.recycle() {
+                        if bytes.capacity() >= LARGE {
+                            bytes.clear();
+                            self.spare = Some(bytes);
+                        }
                     }
                 }
             }
