@@ -5,8 +5,11 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::{Backpressure, Batch, Item};
-use crate::event::Event;
+use bytes::Bytes;
+use tungstenite::Utf8Bytes;
+
+use super::{Backpressure, Batch, Item, Packed, Slot};
+use crate::event::{Event, Message, Text};
 use crate::shared::Shared;
 
 /// Why no event was returned.
@@ -18,7 +21,60 @@ pub(crate) enum NoEvent {
 }
 
 /// Batches taken from the queue and not yet handed out, oldest first; almost always one.
-type Unpacked = VecDeque<(u64, std::vec::IntoIter<Event>)>;
+type Unpacked = VecDeque<(u64, Unpacking)>;
+
+/// A batch being handed out: small messages get their `Bytes` here, on the consumer's thread.
+#[derive(Debug)]
+struct Unpacking {
+    slots: std::vec::IntoIter<Slot>,
+    events: std::vec::IntoIter<Event>,
+    blocks: std::vec::IntoIter<Bytes>,
+    /// The block of the next small message, and where that message starts in it.
+    block: Bytes,
+    at: usize,
+}
+
+impl Unpacking {
+    fn new(packed: Packed) -> Self {
+        let mut blocks = packed.blocks.into_iter();
+        Unpacking {
+            block: blocks.next().unwrap_or_default(),
+            blocks,
+            at: 0,
+            slots: packed.slots.into_iter(),
+            events: packed.events.into_iter(),
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.slots.len() == 0
+    }
+
+    fn next(&mut self) -> Option<Event> {
+        loop {
+            let (end, text) = match self.slots.next()? {
+                Slot::Event => return self.events.next(),
+                Slot::NextBlock => {
+                    self.block = self.blocks.next().unwrap_or_default();
+                    self.at = 0;
+                    continue;
+                }
+                Slot::Binary { end } => (end as usize, false),
+                Slot::Text { end } => (end as usize, true),
+            };
+            let payload = self.block.slice(self.at..end);
+            self.at = end;
+            let message = if text {
+                let text = Utf8Bytes::try_from(payload)
+                    .expect("the I/O thread checked the text before queueing it");
+                Message::Text(Text::from_tungstenite(text))
+            } else {
+                Message::Binary(payload)
+            };
+            return Some(Event::Message(message));
+        }
+    }
+}
 
 /// The handle's end of the queue.
 #[derive(Debug)]
@@ -89,15 +145,19 @@ impl Inbox {
         if item.messages > 0 && self.backpressure.take(item.messages, item.bytes) {
             self.shared.wake_driver();
         }
-        let events = match item.events {
+        let packed = match item.events {
             Batch::One(event) if taken.is_empty() => return event,
-            Batch::One(event) => vec![event],
-            Batch::Many(events) => events,
+            Batch::One(event) => Packed {
+                slots: vec![Slot::Event],
+                events: vec![event],
+                blocks: Vec::new(),
+            },
+            Batch::Many(packed) => packed,
         };
         // Another consumer may have taken a batch while we waited (only when several threads
         // receive at once): keep the batches in sequence order.
         let at = taken.partition_point(|(seq, _)| *seq < item.seq);
-        taken.insert(at, (item.seq, events.into_iter()));
+        taken.insert(at, (item.seq, Unpacking::new(packed)));
         next_taken(taken).expect("the I/O thread sends no empty batch")
     }
 }
@@ -106,7 +166,7 @@ impl Inbox {
 fn next_taken(taken: &mut Unpacked) -> Option<Event> {
     let (_, events) = taken.front_mut()?;
     let event = events.next();
-    if events.len() == 0 {
+    if events.is_done() {
         taken.pop_front();
     }
     event

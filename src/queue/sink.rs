@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
-use super::{Backpressure, Batch, Item};
+use bytes::BytesMut;
+
+use super::{Backpressure, Batch, Item, Packed, Received, Slot};
 use crate::error::Error;
-use crate::event::{CloseEvent, Event, Message, OpenEvent};
+use crate::event::{CloseEvent, Event, OpenEvent};
 
 /// The most events in one batch: large enough to amortise the queue and the consumer's
 /// wake-up (a parked thread costs microseconds to wake on a VM: with 256 the inbound bench
@@ -19,12 +21,22 @@ const MAX_BATCH: usize = 1024;
 /// messages is handed over as it comes, not a thousand at a time.
 const MAX_BATCH_BYTES: usize = 256 << 10;
 
+/// The blocks that small payloads are copied into, one after another. A small message that
+/// the user keeps keeps its block alive (the `Message` docs say so).
+const SMALL_BLOCK: usize = 4096;
+
 /// The sending end of the event queue, owned by the I/O thread for the handle's whole life.
 #[derive(Debug)]
 pub(crate) struct EventSink {
     tx: flume::Sender<Item>,
-    /// Events not yet sent: the current batch.
+    /// The current batch, not yet sent: a slot per event, the finished blocks of its small
+    /// messages and its other events.
+    slots: Vec<Slot>,
+    blocks: Vec<bytes::Bytes>,
     pending: Vec<Event>,
+    /// The block being filled: its content belongs to the current batch, the rest of its
+    /// capacity to the next ones.
+    block: BytesMut,
     pending_messages: usize,
     pending_bytes: usize,
     next_seq: u64,
@@ -51,7 +63,10 @@ impl EventSink {
     ) -> Self {
         EventSink {
             tx,
+            slots: Vec::new(),
+            blocks: Vec::new(),
             pending: Vec::new(),
+            block: BytesMut::new(),
             pending_messages: 0,
             pending_bytes: 0,
             next_seq: 0,
@@ -73,27 +88,24 @@ impl EventSink {
 
     /// The connection opened: queued at once.
     pub(crate) fn open(&mut self, open: OpenEvent) {
-        self.pending.push(Event::Open(open));
+        self.push_event(Event::Open(open));
         self.flush();
     }
 
     /// Adds a message to the batch. When the queue is full (in messages or in bytes), reading
     /// pauses until [`can_read`](Self::can_read) says otherwise.
     #[inline]
-    pub(crate) fn message(&mut self, message: Message) {
+    pub(crate) fn message(&mut self, message: Received<'_>) {
         let len = message.len();
-        self.pending_bytes += len;
-        // With room known to be there, the event is written straight into the batch: through
-        // a stack copy (the push's growth path) it cost a store-forwarding stall per message.
-        if self.pending.len() < self.pending.capacity() {
-            self.pending.push(Event::Message(message));
-        } else {
-            self.push_growing(Event::Message(message));
+        match message {
+            Received::Small { text, payload } => self.push_small(text, payload),
+            Received::Whole(message) => self.push_event(Event::Message(message)),
         }
+        self.pending_bytes += len;
         self.pending_messages += 1;
         self.room -= 1;
         self.room_bytes = self.room_bytes.saturating_sub(len);
-        if self.pending.len() >= self.max_batch || self.pending_bytes >= MAX_BATCH_BYTES {
+        if self.slots.len() >= self.max_batch || self.pending_bytes >= MAX_BATCH_BYTES {
             self.flush();
         }
         if self.room == 0 || self.room_bytes == 0 {
@@ -102,23 +114,62 @@ impl EventSink {
         }
     }
 
+    /// Copies a small message's payload into the block (a new one when it is full) and notes
+    /// where it ends.
+    fn push_small(&mut self, text: bool, payload: &[u8]) {
+        if self.block.capacity() - self.block.len() < payload.len() {
+            if !self.block.is_empty() {
+                self.blocks.push(self.block.split().freeze());
+                self.slots.push(Slot::NextBlock);
+            }
+            self.block = BytesMut::with_capacity(SMALL_BLOCK.max(payload.len()));
+        }
+        self.block.extend_from_slice(payload);
+        let end = u32::try_from(self.block.len()).expect("a block holds a few KiB");
+        self.slots.push(if text {
+            Slot::Text { end }
+        } else {
+            Slot::Binary { end }
+        });
+    }
+
+    fn push_event(&mut self, event: Event) {
+        // With room known to be there, the event is written straight into the batch: through
+        // a stack copy (the push's growth path) it cost a store-forwarding stall per message.
+        if self.pending.len() < self.pending.capacity() {
+            self.pending.push(event);
+        } else {
+            self.push_growing(event);
+        }
+        self.slots.push(Slot::Event);
+    }
+
     /// Adds an event to a batch that has no room left.
     #[cold]
     #[inline(never)]
     fn push_growing(&mut self, event: Event) {
-        self.pending.reserve(self.max_batch);
         self.pending.push(event);
     }
 
     /// Sends the pending batch. Called before the I/O thread sleeps, so nothing waits in it.
     pub(crate) fn flush(&mut self) {
-        let events = match self.pending.len() {
-            0 => return,
-            1 => Batch::One(self.pending.pop().expect("one pending event")),
-            n => Batch::Many(std::mem::replace(
-                &mut self.pending,
-                Vec::with_capacity(n.min(self.max_batch)),
-            )),
+        let events = match self.slots.as_slice() {
+            [] => return,
+            [Slot::Event] => {
+                self.slots.clear();
+                Batch::One(self.pending.pop().expect("one pending event"))
+            }
+            slots => {
+                let capacity = slots.len().min(self.max_batch);
+                if !self.block.is_empty() {
+                    self.blocks.push(self.block.split().freeze());
+                }
+                Batch::Many(Packed {
+                    blocks: std::mem::take(&mut self.blocks),
+                    slots: std::mem::replace(&mut self.slots, Vec::with_capacity(capacity)),
+                    events: std::mem::take(&mut self.pending),
+                })
+            }
         };
         let messages = std::mem::take(&mut self.pending_messages);
         let bytes = std::mem::take(&mut self.pending_bytes);
@@ -186,9 +237,9 @@ impl EventSink {
             close.was_clean
         );
         if let Some(error) = error {
-            self.pending.push(Event::Error(error));
+            self.push_event(Event::Error(error));
         }
-        self.pending.push(Event::Close(close));
+        self.push_event(Event::Close(close));
         self.closed = true;
         self.flush();
     }
@@ -209,6 +260,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
+    use crate::event::Message;
 
     fn sink(capacity: usize) -> (EventSink, flume::Receiver<Item>) {
         let (tx, rx) = flume::unbounded();
@@ -216,8 +268,8 @@ mod tests {
         (EventSink::new(tx, capacity, usize::MAX, backpressure), rx)
     }
 
-    fn binary(bytes: usize) -> Message {
-        Message::Binary(Bytes::from(vec![0; bytes]))
+    fn binary(bytes: usize) -> Received<'static> {
+        Received::Whole(Message::Binary(Bytes::from(vec![0; bytes])))
     }
 
     #[test]
@@ -230,11 +282,11 @@ mod tests {
             assert!(rx.is_empty(), "capacity {capacity}: sent early");
             sink.message(binary(1));
             let item = rx.try_recv().expect("a batch");
-            let Batch::Many(events) = &item.events else {
+            let Batch::Many(packed) = &item.events else {
                 panic!("capacity {capacity}: a batch of one")
             };
             assert_eq!(
-                (item.messages, events.len()),
+                (item.messages, packed.slots.len()),
                 (batch, batch),
                 "capacity {capacity}"
             );

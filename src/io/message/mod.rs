@@ -21,14 +21,13 @@ use super::wire::Wire;
 use crate::deflate::Inflater;
 use crate::error::Error;
 use crate::event::Message;
+use crate::queue::Received;
 use assemble::Partial;
 use utf8::Utf8Stream;
 
-/// Payloads up to this size are copied out of the read buffer rather than shared with it.
+/// Payloads up to this size are copied out of the read buffer rather than shared with it: a
+/// whole message of this size goes to the event queue as [`Received::Small`], which copies it.
 const SMALL: usize = 512;
-
-/// The block that small payloads are copied into, one after another.
-const SMALL_BLOCK: usize = 4096;
 
 /// The most a read grows to while reads keep filling the room they are given (tungstenite's
 /// default read size): an idle connection keeps the configured size, a busy one makes fewer
@@ -78,11 +77,25 @@ pub(crate) struct PeerClose {
     pub(crate) reason: String,
 }
 
-/// What [`Connection::read`] found.
+/// What [`Connection::read`] found: a message (a small one still in the read buffer, until
+/// the next read), or the server's close frame.
 #[derive(Debug)]
-pub(crate) enum Incoming {
-    Message(Message),
+pub(crate) enum Incoming<'a> {
+    Message(Received<'a>),
     /// The server's close frame (`None`: it had no code); a reply is queued if due.
+    Close(Option<PeerClose>),
+}
+
+/// What [`Connection::next_in_buffer`] found: [`Incoming`] without the borrow.
+#[derive(Debug)]
+enum Found {
+    /// A small message in one frame, its text checked: `payload` in the read buffer, which
+    /// drops it on the next call.
+    Small {
+        text: bool,
+        payload: std::ops::Range<usize>,
+    },
+    Whole(Message),
     Close(Option<PeerClose>),
 }
 
@@ -130,11 +143,12 @@ pub(crate) struct Connection {
     /// The room for the next read: `limits.read_chunk`, doubled up to [`MAX_READ`] each time a
     /// read fills the room it was given.
     read_size: usize,
+    /// Bytes at the front of the buffer that the last [`Found::Small`] message took: dropped
+    /// on the next call, once the event queue has copied it.
+    consumed: usize,
     partial: Option<Partial>,
     /// The text frame at the front of the buffer while its payload is still arriving.
     arriving: Option<ArrivingText>,
-    /// Room for small payloads (see [`small_payload`](Self::small_payload)).
-    small: BytesMut,
     inflater: Option<Inflater>,
     state: CloseState,
 }
@@ -162,9 +176,9 @@ impl Connection {
             buf,
             read_size: limits.read_chunk,
             limits,
+            consumed: 0,
             partial: None,
             arriving: None,
-            small: BytesMut::new(),
             inflater,
             state: CloseState::Open,
         }
@@ -199,18 +213,27 @@ impl Connection {
         self.control(Control::Close, &payload);
     }
 
-    /// Gives the read buffer back unless it holds part of a frame, and the block for small
-    /// payloads: the next read allocates them again, starting at 4 KiB (or the configured
-    /// size, if smaller) and growing while reads fill it. For connections that are quiet most
-    /// of the time, so that each holds only the frames it has not finished, and a wake-up
-    /// with a few bytes costs a small buffer.
+    /// Gives the read buffer back unless it holds part of a frame: the next read allocates it
+    /// again, starting at 4 KiB (or the configured size, if smaller) and growing while reads
+    /// fill it. For connections that are quiet most of the time, so that each holds only the
+    /// frames it has not finished, and a wake-up with a few bytes costs a small buffer. (The
+    /// block for small payloads is the event queue's, which lets it go when traffic is light.)
     pub(crate) fn release_buffers(&mut self) {
+        self.drop_consumed();
         if self.filled == 0 {
             self.buf = BytesMut::new();
             self.read_size = self.limits.read_chunk.min(QUIET_READ);
         }
-        self.small = BytesMut::new();
         self.wire.release_spare();
+    }
+
+    /// Drops the bytes of the last small message handed out from the front of the buffer.
+    fn drop_consumed(&mut self) {
+        if self.consumed > 0 {
+            self.buf.advance(self.consumed);
+            self.filled -= self.consumed;
+            self.consumed = 0;
+        }
     }
 
     /// Writes what is queued until the socket pushes back.
@@ -232,10 +255,17 @@ impl Connection {
 
     /// The next message or close frame, reading the socket as needed; pings are answered on
     /// the way.
-    pub(crate) fn read(&mut self) -> Result<Incoming, ReadEnd> {
+    pub(crate) fn read(&mut self) -> Result<Incoming<'_>, ReadEnd> {
         loop {
-            if let Some(incoming) = self.next_in_buffer()? {
-                return Ok(incoming);
+            if let Some(found) = self.next_in_buffer()? {
+                return Ok(match found {
+                    Found::Small { text, payload } => Incoming::Message(Received::Small {
+                        text,
+                        payload: &self.buf[payload],
+                    }),
+                    Found::Whole(message) => Incoming::Message(Received::Whole(message)),
+                    Found::Close(close) => Incoming::Close(close),
+                });
             }
             self.fill()?;
         }
@@ -268,7 +298,8 @@ impl Connection {
     }
 
     /// Takes whole frames from the buffer until one completes a message or a close.
-    fn next_in_buffer(&mut self) -> Result<Option<Incoming>, Failure> {
+    fn next_in_buffer(&mut self) -> Result<Option<Found>, Failure> {
+        self.drop_consumed();
         if self.state == CloseState::Received {
             // Nothing may follow the server's close frame; what does is dropped unread, while
             // the server gets to close TCP first, as RFC 6455 §7.1.1 wants.
@@ -290,31 +321,34 @@ impl Connection {
                 return Ok(None);
             }
             self.arriving = None;
+            if length <= SMALL && header.is_final && !header.rsv1 {
+                if let OpCode::Data(data @ (Data::Text | Data::Binary)) = header.opcode {
+                    // Left in the buffer for the event queue to copy: no allocation and no
+                    // refcount per message on this thread.
+                    let text = data == Data::Text;
+                    if text && std::str::from_utf8(&self.buf[head..end]).is_err() {
+                        return Err(assemble::invalid_text());
+                    }
+                    self.consumed = end;
+                    return Ok(Some(Found::Small {
+                        text,
+                        payload: head..end,
+                    }));
+                }
+            }
             let payload = if length <= SMALL {
-                let payload = self.small_payload(head..end);
+                // A control frame or a fragment: rare enough for an allocation of its own.
+                let payload = Bytes::copy_from_slice(&self.buf[head..end]);
                 self.buf.advance(end);
                 payload
             } else {
                 self.buf.split_to(end).freeze().slice(head..)
             };
             self.filled -= end;
-            if let Some(incoming) = self.frame(&header, payload)? {
-                return Ok(Some(incoming));
+            if let Some(found) = self.frame(&header, payload)? {
+                return Ok(Some(found));
             }
         }
-    }
-
-    /// A small payload, copied out of the read buffer into a block shared with the payloads
-    /// before and after it. The read buffer stays unshared, so its room is reused, and its
-    /// refcount does not bounce between the I/O thread and the consumer for every message;
-    /// nor is there an allocation per message, freed on the other thread. A block is
-    /// touched by the consumer mostly after the I/O thread has moved on to the next.
-    fn small_payload(&mut self, range: std::ops::Range<usize>) -> Bytes {
-        if self.small.capacity() < range.len() {
-            self.small = BytesMut::with_capacity(SMALL_BLOCK);
-        }
-        self.small.extend_from_slice(&self.buf[range]);
-        self.small.split().freeze()
     }
 
     /// Checks a header before its payload is buffered; returns the payload length.
@@ -410,7 +444,7 @@ impl Connection {
     }
 
     /// Handles one whole frame whose header passed [`check`](Self::check).
-    fn frame(&mut self, header: &FrameHeader, payload: Bytes) -> Result<Option<Incoming>, Failure> {
+    fn frame(&mut self, header: &FrameHeader, payload: Bytes) -> Result<Option<Found>, Failure> {
         let limit = self.limits.max_message;
         let message = match header.opcode {
             OpCode::Control(Control::Ping) => {
@@ -450,11 +484,11 @@ impl Connection {
                 }
             }
         };
-        Ok(message.map(Incoming::Message))
+        Ok(message.map(Found::Whole))
     }
 
     /// The server's close frame: checks its code and reason, queues the reply.
-    fn peer_close(&mut self, payload: &[u8]) -> Result<Incoming, Failure> {
+    fn peer_close(&mut self, payload: &[u8]) -> Result<Found, Failure> {
         let close = match payload {
             [] => None,
             [_] => return Err(Failure::new(1002, "the server sent a one-byte close frame")),
@@ -484,7 +518,7 @@ impl Connection {
             self.control(Control::Close, reply.as_ref().map_or(&[][..], |c| &c[..]));
         }
         self.state = CloseState::Received;
-        Ok(Incoming::Close(close))
+        Ok(Found::Close(close))
     }
 }
 
@@ -528,7 +562,13 @@ mod tests {
 
     fn expect_binary(connection: &mut Connection, expected: &[u8]) {
         match connection.read() {
-            Ok(Incoming::Message(Message::Binary(bytes))) => assert_eq!(&bytes[..], expected),
+            Ok(Incoming::Message(Received::Small {
+                text: false,
+                payload,
+            })) => assert_eq!(payload, expected),
+            Ok(Incoming::Message(Received::Whole(Message::Binary(bytes)))) => {
+                assert_eq!(&bytes[..], expected);
+            }
             other => panic!("expected a binary message, got {other:?}"),
         }
     }
