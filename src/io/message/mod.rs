@@ -255,6 +255,7 @@ impl Connection {
 
     /// The next message or close frame, reading the socket as needed; pings are answered on
     /// the way.
+    #[inline]
     pub(crate) fn read(&mut self) -> Result<Incoming<'_>, ReadEnd> {
         loop {
             if let Some(found) = self.next_in_buffer()? {
