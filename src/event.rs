@@ -147,10 +147,10 @@ pub enum ReadyState {
 ///
 /// Received payloads over 512 bytes are not copied on their way from the socket buffer to
 /// you: both kinds share their bytes with the buffer they were read into. Smaller ones are
-/// copied once, one after another, into 4 KiB blocks (no allocation per message, and no
-/// refcount that the consumer's thread and the I/O thread both touch for every message); a
-/// small message you keep keeps its block alive, so copy it (`Bytes::copy_from_slice`, or
-/// `to_owned` on the text) if you store many for long. Compressed ones are inflated into an
+/// copied once, one after another, into blocks of 1 KiB, or up to 16 KiB during a burst (no
+/// allocation per message, and no refcount that the consumer's thread and the I/O thread both
+/// touch for every message); a small message you keep keeps its block alive, so copy it
+/// (`Bytes::copy_from_slice`, or `to_owned` on the text) if you store many for long. Compressed ones are inflated into an
 /// allocation of their own. *Not guaranteed*, describes current behaviour.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
