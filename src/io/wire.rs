@@ -10,6 +10,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
+use std::sync::Arc;
 
 use std::time::Instant;
 
@@ -17,7 +18,7 @@ use mio::net::TcpStream;
 
 use super::stream::Stream;
 use crate::deflate::Deflater;
-use crate::outgoing::{Chunk, Frames, LARGE};
+use crate::outgoing::{Chunk, Frames, LARGE, Spares};
 
 /// The connection's socket and the bytes waiting to be written to it, oldest first.
 #[derive(Debug)]
@@ -32,6 +33,9 @@ pub(crate) struct Wire {
     /// The allocation of the last large chunk written, for the next large message: a fresh
     /// one would come from `mmap` and fault in every page again.
     spare: Option<Vec<u8>>,
+    /// Where the senders' chunks go back once written (learnt from the first one): let go
+    /// with the spare when the connection is quiet.
+    senders_spares: Option<Arc<Spares>>,
     /// Bytes in `pending` not yet written.
     pending_bytes: usize,
     /// Senders' frames taken out of `pending` when the server's close frame came, oldest
@@ -77,6 +81,7 @@ impl Wire {
             written: 0,
             written_payload: 0,
             spare: None,
+            senders_spares: None,
             pending_bytes: 0,
             withdrawn: VecDeque::new(),
             last_read: Instant::now(),
@@ -85,9 +90,12 @@ impl Wire {
         }
     }
 
-    /// Drops the buffer kept for framing the next message.
+    /// Drops the buffer kept for framing the next message, and the senders' spare buffers.
     pub(crate) fn release_spare(&mut self) {
         self.spare = None;
+        if let Some(spares) = &self.senders_spares {
+            spares.clear();
+        }
     }
 
     pub(crate) fn tcp(&mut self) -> &mut TcpStream {
@@ -264,6 +272,9 @@ impl Wire {
                 if let Some(done) = self.pending.pop_front() {
                     if done.kind == Kind::Data {
                         self.written_payload += done.frames.payload();
+                    }
+                    if self.senders_spares.is_none() {
+                        self.senders_spares = done.frames.spares().cloned();
                     }
                     if let Some(mut bytes) = done.frames.recycle() {
                         if bytes.capacity() >= LARGE {
