@@ -37,6 +37,9 @@ pub(crate) struct Outgoing {
     masks: StdRng,
     /// Buffers of chunks the I/O thread has written, for the next chunks.
     spares: Arc<Spares>,
+    /// How far the last chunk was filled (bytes, frames) before the I/O thread took it or a
+    /// new one followed: a new chunk has about as much written through up front.
+    last_fill: (usize, usize),
 }
 
 impl Default for Outgoing {
@@ -46,6 +49,7 @@ impl Default for Outgoing {
             gate: Gate::default(),
             masks: rand::make_rng(),
             spares: Arc::default(),
+            last_fill: (0, 0),
         }
     }
 }
@@ -72,8 +76,8 @@ const CHUNK_CAPACITY: usize = LARGE * 2;
 /// Frame marks allocated up front: enough for a chunk of 64-byte messages.
 const CHUNK_MARKS: usize = 256;
 
-/// The bytes of a chunk that a sender's frames almost always reach: it takes frames until it
-/// holds [`LARGE`] bytes.
+/// The most bytes of a chunk written through up front: a chunk takes frames until it holds
+/// [`LARGE`] bytes.
 const TOUCHED: usize = LARGE + 256;
 
 impl Spares {
@@ -90,8 +94,9 @@ impl Spares {
         drop(spares);
     }
 
-    /// Empty frames for a new chunk, in a spare buffer if there is one.
-    fn frames(self: &Arc<Self>) -> Frames {
+    /// Empty frames for a new chunk, in a spare buffer if there is one, with room for `fill`
+    /// (bytes, frames) written through.
+    fn frames(self: &Arc<Self>, fill: (usize, usize)) -> Frames {
         let (mut bytes, mut marks) = self.lock().pop().unwrap_or_else(|| {
             (
                 Vec::with_capacity(CHUNK_CAPACITY),
@@ -99,11 +104,12 @@ impl Spares {
             )
         });
         // Written once now, the lines come to this core in one go (the I/O thread's core
-        // read them last, when the socket took them). Otherwise each send waited for its own
-        // frame's lines as it unlocked: 88% of `send`'s samples sat on the unlocking xchg.
-        bytes.resize(TOUCHED, 0);
+        // read them last, when the socket took them). Otherwise each send of a burst waited
+        // for its own frame's lines as it unlocked: 88% of `send`'s samples sat on the
+        // unlocking xchg. As much as the last chunk took: a lone send touches a few lines.
+        bytes.resize((fill.0 * 2).min(TOUCHED), 0);
         bytes.clear();
-        marks.resize(CHUNK_MARKS, FrameMark::default());
+        marks.resize((fill.1 * 2).min(CHUNK_MARKS), FrameMark::default());
         marks.clear();
         Frames {
             bytes,
@@ -474,7 +480,9 @@ impl Outgoing {
             Some(Chunk::Encoded(frames)) if frames.bytes.len() < LARGE
         );
         if !has_room {
-            queue.chunks.push_back(Chunk::Encoded(self.spares.frames()));
+            queue
+                .chunks
+                .push_back(Chunk::Encoded(self.spares.frames(self.last_fill)));
         }
         let Some(Chunk::Encoded(frames)) = queue.chunks.back_mut() else {
             return;
@@ -488,6 +496,7 @@ impl Outgoing {
             }
             _ => frames.push(opcode, &payload, self.masks.random()),
         }
+        self.last_fill = (frames.bytes.len(), frames.marks.len());
     }
 
     /// A connection opened: it accepts data, compressed with `deflate` (the compressor and
