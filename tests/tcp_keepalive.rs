@@ -16,19 +16,27 @@ use nwebsocket::Config;
 fn client_socket_timer(config: Config) -> (u8, u64) {
     let (peer_tx, peer) = flume::bounded(1);
     let url = raw_ws_server(move |mut stream| {
-        let _ = peer_tx.send(stream.peer_addr().unwrap());
+        let _ = peer_tx.send((stream.peer_addr().unwrap(), stream.local_addr().unwrap()));
         stream.set_read_timeout(Some(WAIT)).unwrap();
         let _ = stream.read(&mut [0; 64]);
     });
     let ws = common::connect_with_config(&url, config).unwrap();
     expect_open(&ws);
-    let client = peer.recv_timeout(WAIT).unwrap();
+    let (client, server) = peer.recv_timeout(WAIT).unwrap();
     let local = format!("0100007F:{:04X}", client.port());
+    let remote = format!("0100007F:{:04X}", server.port());
     let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    // The established socket of this connection: an earlier one from the same local port may
+    // linger in TIME_WAIT (state 06, timer kind 3) with another remote port.
     let line = table
         .lines()
-        .find(|line| line.split_whitespace().nth(1) == Some(local.as_str()))
-        .unwrap_or_else(|| panic!("no socket {local} in {table}"));
+        .find(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(1) == Some(&local.as_str())
+                && fields.get(2) == Some(&remote.as_str())
+                && fields.get(3) == Some(&"01")
+        })
+        .unwrap_or_else(|| panic!("no established socket {local} -> {remote} in {table}"));
     // Fields: sl local rem st tx:rx tr:when retrnsmt ...
     let timer = line.split_whitespace().nth(5).unwrap();
     let (kind, when) = timer.split_once(':').unwrap();
