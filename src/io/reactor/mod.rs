@@ -225,10 +225,14 @@ impl Reactor {
                     self.schedule(event.token());
                 }
             }
-            self.bell.take_rung(&mut self.rung);
-            for token in std::mem::take(&mut self.rung) {
+            // The scratch list keeps its room from one wake-up to the next: no allocation
+            // per wake-up on a thread that senders ring all the time.
+            let mut rung = std::mem::take(&mut self.rung);
+            self.bell.take_rung(&mut rung);
+            for token in rung.drain(..) {
                 self.schedule(token);
             }
+            self.rung = rung;
             self.take_arrivals();
             self.fire_timers();
             // One round: every connection with work, once. What they leave for later (work
