@@ -25,6 +25,11 @@ use crate::deflate::Deflater;
 /// caller (a game or control loop), and the I/O thread encodes it when its turn comes.
 pub(crate) const LARGE: usize = 16 << 10;
 
+/// During a long burst of sends the I/O thread writes once this many payload bytes wait (or
+/// 100 µs have passed), not after every few messages: the sender whose message brings the
+/// queue to it rings.
+pub(crate) const COALESCED: usize = 96 << 10;
+
 /// The outgoing stream as the handle side sees it: the send queue, which belongs to the
 /// handle and outlives every connection, and the gate of the current connection, which says
 /// what that connection still accepts.
@@ -450,6 +455,11 @@ impl Outgoing {
     /// Whether the current connection accepts no more data: `send` is refused.
     pub(crate) fn is_closed(&self) -> bool {
         self.gate.closed
+    }
+
+    /// Payload bytes waiting in the send queue.
+    pub(crate) fn queued_payload(&self) -> usize {
+        self.queue.payload
     }
 
     /// Whether messages wait in the send queue.

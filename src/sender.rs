@@ -13,6 +13,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use crate::error::{Error, Result};
 use crate::event::Message;
 use crate::io::Command;
+use crate::outgoing::COALESCED;
 use crate::shared::Shared;
 use crate::staying_connected::OfflineSends;
 
@@ -61,6 +62,10 @@ impl SendHandle {
     ///
     /// The message is queued for the I/O thread, which writes it at once: a message under
     /// 16 KiB is framed and masked right here, a larger one is handed over without a copy.
+    /// Only in a long burst (over 256 KiB sent faster than the socket took it one write at a
+    /// time) does the I/O thread let messages gather into writes of 96 KiB, for at most
+    /// 100 µs each, as a kernel's autocorking does; a lone message, or a short burst, is
+    /// never held.
     /// Sends never block. While a connection is open, at most
     /// [`max_buffered_amount`](crate::ConfigBuilder::max_buffered_amount) bytes (32 MiB by
     /// default) may wait to be written; a send past it is refused with
@@ -96,7 +101,7 @@ impl SendHandle {
         let len = message.len();
         let text = message.is_text();
         let payload = message.into_bytes();
-        {
+        let filled = {
             let mut outgoing = shared.outgoing();
             if outgoing.is_closed() {
                 return Err(Error::Closed);
@@ -113,9 +118,11 @@ impl SendHandle {
             shared
                 .reserve(&outgoing, len, limit)
                 .map_err(Error::QueueFull)?;
+            let before = outgoing.queued_payload();
             outgoing.push(text, payload);
-        }
-        shared.note_outgoing();
+            before < COALESCED && outgoing.queued_payload() >= COALESCED
+        };
+        shared.note_outgoing(filled);
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::deflate::Deflater;
 use crate::doorbell::Doorbell;
-use crate::outgoing::{Chunk, Outgoing};
+use crate::outgoing::{COALESCED, Chunk, Outgoing};
 use crate::staying_connected::OfflineSends;
 
 /// State shared by the [`Client`](crate::Client), its send handles and the I/O thread.
@@ -50,6 +50,9 @@ pub(crate) struct Shared {
     pub(crate) offline: OfflineSends,
     /// Set when `outgoing` has frames the I/O thread has not taken yet.
     outgoing_ready: OwnLine<AtomicBool>,
+    /// Set by the I/O thread while it waits for a burst of sends to fill [`COALESCED`]
+    /// bytes: the sender that fills them rings.
+    coalescing: AtomicBool,
 }
 
 /// What senders write on every send, together.
@@ -96,6 +99,7 @@ impl Shared {
             close_requested: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             outgoing_ready: OwnLine(AtomicBool::new(false)),
+            coalescing: AtomicBool::new(false),
         }
     }
 
@@ -280,7 +284,18 @@ impl Shared {
     /// I/O thread sees the flag before it sleeps, or this wakes it.) While the socket pushes
     /// back, the I/O thread is not woken for a write that would fail: the socket's readiness
     /// wakes it once it drains, and it looks at the flag then.
-    pub(crate) fn note_outgoing(&self) {
+    ///
+    /// `filled`: this send brought the queue to [`COALESCED`] bytes. If the I/O thread waits
+    /// for that (a long burst gathering for a larger write), this wakes it.
+    pub(crate) fn note_outgoing(&self, filled: bool) {
+        // The outgoing lock orders this look after the I/O thread's store in `coalesce`, or
+        // `coalesce` sees the queue filled.
+        if filled
+            && self.coalescing.load(Ordering::SeqCst)
+            && self.coalescing.swap(false, Ordering::SeqCst)
+        {
+            self.wake_driver();
+        }
         // Already set: whoever set it made sure the I/O thread takes again, and it takes what
         // was appended before (the outgoing lock orders the append before this look, and the
         // I/O thread clears the flag before it takes under that lock). A burst of sends pays
@@ -320,5 +335,17 @@ impl Shared {
     /// Called by the I/O thread when it is awake again (or decided not to sleep).
     pub(crate) fn awake(&self) {
         self.driver_asleep.store(false, Ordering::SeqCst);
+        if self.coalescing.load(Ordering::Relaxed) {
+            self.coalescing.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Called by the I/O thread after [`going_to_sleep`](Self::going_to_sleep), when it
+    /// would rather wait for a burst of sends to fill a larger write: the sender that brings
+    /// the queue to [`COALESCED`] bytes rings. Returns whether the queue holds that much
+    /// already (then it must not wait).
+    pub(crate) fn coalesce(&self) -> bool {
+        self.coalescing.store(true, Ordering::SeqCst);
+        self.outgoing().queued_payload() >= COALESCED
     }
 }

@@ -1,7 +1,8 @@
 //! Waiting costs nothing: the I/O thread uses no CPU and does not wake up while a connection
-//! is idle, while a handshake is pending with sends queued behind it, or while reading is
-//! paused by a full event queue; with keepalive on, it wakes once per interval (and once for
-//! the pong). (Its own binary: it finds the I/O thread by name.)
+//! is idle (also right after a long burst of sends), while a handshake is pending with sends
+//! queued behind it, or while reading is paused by a full event queue; with keepalive on, it
+//! wakes once per interval (and once for the pong). (Its own binary: it finds the I/O thread
+//! by name.)
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on any error")]
 
 mod common;
@@ -101,6 +102,24 @@ fn waiting_costs_no_cpu_and_no_wake_ups() {
     ws.send_text("warm up").unwrap();
     next(&ws);
     assert_asleep("idle connection");
+    end(ws);
+
+    // After a long burst of sends, which gathered into larger writes with a short timer. The
+    // server reads everything and never answers the close.
+    let url = raw_ws_server(|mut stream: TcpStream| {
+        let _ = std::io::copy(&mut stream, &mut std::io::sink());
+    });
+    let config = Config::builder()
+        .close_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let ws = Client::connect_with_config(&url, config).unwrap();
+    expect_open(&ws);
+    for _ in 0..20_000 {
+        ws.send_binary(vec![0x5a; 512]).unwrap();
+    }
+    assert!(ws.wait_buffered_below(1, WAIT).unwrap());
+    assert_asleep("after a long burst of sends");
     end(ws);
 
     // A handshake that is never answered, with sends queued behind it.

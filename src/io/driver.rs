@@ -92,7 +92,12 @@ enum Work {
     NewCommands,
     /// New commands and the senders' frames.
     Everything,
+    /// New commands, and the senders' frames once a burst has filled a larger write.
+    Coalesce,
 }
+
+/// The longest the senders' frames of a long burst wait to fill a larger write.
+const COALESCE_WAIT: Duration = Duration::from_micros(100);
 
 /// How one serving step of an open connection ended.
 enum Served {
@@ -342,6 +347,12 @@ impl Driver {
             (Some(close), Some(keepalive)) => Some(close.min(keepalive)),
             (close, keepalive) => close.or(keepalive),
         };
+        let more = work == Work::Everything && self.shared.has_outgoing();
+        if session.should_coalesce(more) {
+            let until = Instant::now() + COALESCE_WAIT;
+            let wake_at = wake_at.map_or(until, |at| at.min(until));
+            return Served::Wait(Some(wake_at), Work::Coalesce);
+        }
         Served::Wait(wake_at, work)
     }
 
@@ -369,7 +380,11 @@ impl Driver {
     fn rest(&mut self, sink: &mut EventSink, deadline: Option<Instant>, work: Work) -> Step {
         sink.flush();
         self.shared.going_to_sleep();
-        let outgoing = work == Work::Everything && self.shared.has_outgoing();
+        let outgoing = match work {
+            Work::NewCommands => false,
+            Work::Everything => self.shared.has_outgoing(),
+            Work::Coalesce => self.shared.coalesce(),
+        };
         if !self.commands.is_empty() || outgoing || sink.resumed() {
             self.shared.awake();
             return Step::Again;

@@ -14,6 +14,7 @@
 mod connect;
 mod dial;
 mod driver;
+mod fine_timer;
 mod handshake;
 mod message;
 mod own_thread;

@@ -4,11 +4,11 @@
 
 use std::io;
 use std::panic::AssertUnwindSafe;
-use std::time::Instant;
 
 use mio::{Events, Poll, Token, Waker};
 
 use super::driver::Step;
+use super::fine_timer::FineTimer;
 use super::{IoThread, Parts};
 use crate::config::Config;
 use crate::doorbell::Doorbell;
@@ -22,6 +22,8 @@ const IO_THREAD_STACK: usize = 256 << 10;
 const SOCKET: Token = Token(0);
 /// The poll token of the waker that handles (and the resolver) ring.
 const WAKER: Token = Token(1);
+/// The poll token of the timer of waits under a millisecond.
+const FINE_TIMER: Token = Token(2);
 
 /// Starts the I/O thread for `target`.
 ///
@@ -64,11 +66,12 @@ pub(super) fn spawn(target: Target, config: Config) -> Result<IoThread> {
 /// poller and queues the last `Close`.
 fn run(mut poll: Poll, mut driver: super::driver::Driver, sink: &mut crate::queue::EventSink) {
     let mut events = Events::with_capacity(8);
+    let mut fine_timer = FineTimer::new(FINE_TIMER);
     let ending = loop {
         match driver.step(poll.registry(), sink) {
             Step::Again => {}
             Step::Wait(deadline) => {
-                let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                let timeout = fine_timer.timeout(poll.registry(), deadline);
                 match poll.poll(&mut events, timeout) {
                     Err(err) if err.kind() != io::ErrorKind::Interrupted => {
                         driver.interrupt(Error::Runtime(err));

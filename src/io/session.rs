@@ -101,7 +101,15 @@ pub(super) struct Session {
     /// Give the read buffer back whenever the socket has nothing more (shared I/O threads:
     /// a quiet connection then holds no buffer).
     lean: bool,
+    /// Payload bytes of senders' frames taken in turns that found more waiting: how long the
+    /// current burst of sends has been going.
+    burst: usize,
+    /// The last wait was for a burst to fill a larger write.
+    coalesced: bool,
 }
+
+/// A burst of sends this long (payload bytes) is written in larger pieces from then on.
+const LONG_BURST: usize = 256 << 10;
 
 impl Session {
     pub(super) fn new(mut ws: Box<Connection>, lean: bool) -> Self {
@@ -111,6 +119,8 @@ impl Session {
         }
         Session {
             lean,
+            burst: 0,
+            coalesced: false,
             ws,
             write_blocked: false,
             server_close: ServerClose::NotYet,
@@ -175,7 +185,27 @@ impl Session {
             }
             taken
         };
+        let payload = taken.payload;
+        if self.coalesced && payload < crate::outgoing::COALESCED / 4 {
+            // The wait ran out with not a quarter of a write gathered: this burst is too slow
+            // to wait for.
+            self.burst = 0;
+        } else {
+            self.burst += payload;
+        }
+        self.coalesced = false;
         self.append_outgoing(taken, shared);
+    }
+
+    /// Whether the senders' frames that wait now are better left to gather for a larger
+    /// write: the burst they belong to has been long. Resets the burst when `more` is false.
+    pub(super) fn should_coalesce(&mut self, more: bool) -> bool {
+        if !more {
+            self.burst = 0;
+            return false;
+        }
+        self.coalesced = self.burst >= LONG_BURST;
+        self.coalesced
     }
 
     /// Our close frame goes next: takes all the senders' frames (they go before it) and closes

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Token, Waker};
 
 use super::driver::{Driver, Step};
+use super::fine_timer::FineTimer;
 use super::{IoThread, Parts};
 use crate::config::Config;
 use crate::doorbell::{Bell, Doorbell};
@@ -35,6 +36,8 @@ use timers::{Timed, Timer, Timers};
 
 /// The poll token of a thread's waker. Connections count up from 1.
 const BELL: Token = Token(usize::MAX);
+/// The poll token of the timer of waits under a millisecond.
+const FINE_TIMER: Token = Token(usize::MAX - 1);
 
 /// The handle side of a set of shared I/O threads: where new connections go.
 #[derive(Debug)]
@@ -84,6 +87,7 @@ impl Pool {
                 queue: VecDeque::new(),
                 timers: Timers::default(),
                 rung: Vec::new(),
+                fine_timer: FineTimer::new(FINE_TIMER),
                 broken: false,
             };
             std::thread::Builder::new()
@@ -195,6 +199,7 @@ struct Reactor {
     timers: Timers,
     /// Scratch for the tokens that rang the bell.
     rung: Vec<Token>,
+    fine_timer: FineTimer,
     /// The poller failed: the connections end, and then the thread, rather than retry a
     /// poller that keeps failing at once (a busy loop).
     broken: bool,
@@ -209,9 +214,8 @@ impl Reactor {
                 break;
             }
             let timeout = if self.queue.is_empty() {
-                self.timers
-                    .next(&mut self.conns)
-                    .map(|at| at.saturating_duration_since(Instant::now()))
+                let next = self.timers.next(&mut self.conns);
+                self.fine_timer.timeout(self.poll.registry(), next)
             } else {
                 Some(Duration::ZERO)
             };
@@ -221,7 +225,7 @@ impl Reactor {
                 }
             }
             for event in events.iter() {
-                if event.token() != BELL {
+                if event.token() != BELL && event.token() != FINE_TIMER {
                     self.schedule(event.token());
                 }
             }
