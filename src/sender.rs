@@ -62,10 +62,12 @@ impl SendHandle {
     ///
     /// The message is queued for the I/O thread, which writes it at once: a message under
     /// 16 KiB is framed and masked right here, a larger one is handed over without a copy.
-    /// Only in a long burst (over 256 KiB sent faster than the socket took it one write at a
-    /// time) does the I/O thread let messages gather into writes of 96 KiB, for at most
-    /// 100 µs each, as a kernel's autocorking does; a lone message, or a short burst, is
-    /// never held.
+    /// Only in a long burst (over 64 KiB sent faster than the I/O thread wrote it, one write
+    /// per turn) does it let messages gather into writes of 96 KiB, for at most 100 µs each,
+    /// as a kernel's autocorking does; a lone message, or a short burst, is never held, and
+    /// what gathers is written at once when a handle finds no event to take or waits in
+    /// [`wait_buffered_below`](Self::wait_buffered_below) (whoever sent it may be waiting
+    /// for the answer).
     /// Sends never block. While a connection is open, at most
     /// [`max_buffered_amount`](crate::ConfigBuilder::max_buffered_amount) bytes (32 MiB by
     /// default) may wait to be written; a send past it is refused with

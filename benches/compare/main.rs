@@ -28,7 +28,7 @@
 //! - `NWS_BENCH_IDLE_SECS` the idle time (default 3, scaled down with `NWS_BENCH_SCALE`);
 //! - `NWS_BENCH_ONLY` a comma-separated list of workloads: rtt, inbound (both: nwebsocket
 //!   taking one message per `try_recv`/`recv_timeout` call, and through `events()`), outbound,
-//!   large, json, connect, idle, many;
+//!   bursts, large, json, connect, idle, many;
 //! - `NWS_BENCH_CHECK=1` runs only the server check, for `NWS_BENCH_ROUNDS` rounds, and fails
 //!   if the push or the sink server cannot go twice as fast as tungstenite's client;
 //! - `NWS_BENCH_SIDE` `raw` or `nws` runs one client only (for a profiler; no table then);
@@ -157,6 +157,7 @@ fn main() -> BenchResult<()> {
         inbound: scaled(1_000_000.0, 1_000),
         outbound: scaled(1_000_000.0, 1_000),
         large: scaled(200.0, 4),
+        bursts: scaled(100.0, 4),
         connect: scaled(500.0, 10),
         many: env_or("NWS_BENCH_MANY", scaled(1_000.0, 10))?,
         json_1k: scaled(50_000.0, 100),
@@ -301,6 +302,22 @@ fn workloads(counts: &Counts, rounds: usize) -> Vec<Workload> {
                 metric("send calls", "ns/msg", Target::None),
             ],
             run: workloads::outbound,
+        },
+        Workload {
+            key: "bursts",
+            title: format!(
+                "bursts {} x {} x 64 B",
+                counts.bursts,
+                workloads::BURST_MESSAGES
+            ),
+            rounds,
+            metrics: vec![
+                metric("burst p50", "us", Target::AtMostTimes(1.3)),
+                metric("burst p99", "us", Target::None),
+                metric("tail p50", "us", Target::AtMostPlus(100.0)),
+                metric("client CPU/msg", "ns", Target::None),
+            ],
+            run: workloads::bursts,
         },
         Workload {
             key: "large",

@@ -9,6 +9,8 @@
 //! - `/sink/<n>` sends the text `ready`, then counts the client's data messages from the frame
 //!   headers alone (no unmasking, no copy: [`FrameCount`]), reading 256 KiB per call, and
 //!   sends the text `done` once it has `n` of them;
+//! - `/bursts/<n>/<k>` sends the text `ready`, then `n` times counts `k` of the client's data
+//!   messages as `/sink` does and answers each `k` with the text `done`;
 //! - `/json/<n>/<size>` waits for one message, then writes `n` JSON-like text messages of
 //!   `size` bytes, compressed (permessage-deflate, context takeover, a 15-bit window) when the
 //!   client offered it, and last a text `wire=<bytes>`: the frame bytes it wrote for them.
@@ -105,6 +107,10 @@ fn serve(stream: TcpStream) {
             Some(n) => sink(ws, n),
             None => Ok(()),
         },
+        Some("bursts") => match (number(1), number(2)) {
+            (Some(n), Some(k)) => bursts(ws, n, k),
+            _ => Ok(()),
+        },
         Some("json") => match (number(1), number(2)) {
             (Some(n), Some(size)) => json(ws, n, size, deflate),
             _ => Ok(()),
@@ -200,6 +206,30 @@ fn sink(mut ws: WebSocket<TcpStream>, n: usize) -> tungstenite::Result<()> {
         return Err(io::Error::other(extra).into());
     }
     ws.send(Message::text("done"))?;
+    drain(ws)
+}
+
+/// `/bursts/<n>/<k>`: as [`sink`], answering every `k` messages.
+fn bursts(mut ws: WebSocket<TcpStream>, n: usize, k: usize) -> tungstenite::Result<()> {
+    ws.send(Message::text("ready"))?;
+    let mut count = FrameCount::default();
+    let mut buffer = vec![0; SINK_READ_BYTES];
+    for burst in 1..=n {
+        // The client sends the next burst only after this answer: the stream is between
+        // frames once a burst is counted.
+        while count.messages() < burst * k || !count.at_boundary() {
+            let read = ws.get_mut().read(&mut buffer)?;
+            if read == 0 {
+                return Ok(());
+            }
+            count.feed(&buffer[..read]).map_err(io::Error::other)?;
+        }
+        if count.messages() != burst * k {
+            let extra = format!("{} messages, not {}", count.messages(), burst * k);
+            return Err(io::Error::other(extra).into());
+        }
+        ws.send(Message::text("done"))?;
+    }
     drain(ws)
 }
 

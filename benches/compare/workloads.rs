@@ -60,6 +60,7 @@ pub(crate) struct Counts {
     pub(crate) inbound: usize,
     pub(crate) outbound: usize,
     pub(crate) large: usize,
+    pub(crate) bursts: usize,
     pub(crate) connect: usize,
     pub(crate) many: usize,
     pub(crate) json_1k: usize,
@@ -450,6 +451,68 @@ pub(crate) fn outbound(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
     let mut figures = measured.throughput(n);
     figures.push(sent.as_secs_f64() * 1e9 / n as f64);
     Ok(figures)
+}
+
+/// The messages of one burst in [`bursts`]: 640 KB of 64-byte messages, past the 64 KiB
+/// from which nwebsocket lets a burst gather into larger writes.
+pub(crate) const BURST_MESSAGES: usize = 10_000;
+
+/// Bursts of [`BURST_MESSAGES`] binary messages of 64 bytes, each answered by the server
+/// (`/bursts`) once it has counted the whole burst, before the next: how long a burst takes
+/// from its first send to the answer (p50, p99), the tail (from the last send returning, or
+/// tungstenite's flush, to the answer: what gathering the end of a burst costs), in µs, and
+/// the client's CPU per message.
+pub(crate) fn bursts(side: Side, ctx: &Ctx) -> BenchResult<Vec<f64>> {
+    let n = ctx.counts.bursts;
+    let url = ctx.server.url(&format!("/bursts/{n}/{BURST_MESSAGES}"));
+    let payload = Bytes::from_static(&[0x5a; 64]);
+    let mut whole = Vec::with_capacity(n);
+    let mut tails = Vec::with_capacity(n);
+    let measured = match side {
+        Side::Raw => {
+            let mut ws = raw_open(&url)?;
+            raw_ready(&mut ws)?;
+            let meter = Meter::start();
+            for _ in 0..n {
+                let start = Instant::now();
+                for _ in 0..BURST_MESSAGES {
+                    ws.write(Message::Binary(payload.clone()))?;
+                }
+                ws.flush()?;
+                let sent = Instant::now();
+                raw_data(&mut ws)?;
+                whole.push(start.elapsed());
+                tails.push(sent.elapsed());
+            }
+            let measured = meter.stop();
+            raw_close(ws)?;
+            measured
+        }
+        Side::Nws => {
+            let ws = nws_open(ctx, &url)?;
+            nws_ready(&ws)?;
+            let meter = Meter::start();
+            for _ in 0..n {
+                let start = Instant::now();
+                for _ in 0..BURST_MESSAGES {
+                    nws_send_paced(&ws, &payload)?;
+                }
+                let sent = Instant::now();
+                nws_data(&ws)?;
+                whole.push(start.elapsed());
+                tails.push(sent.elapsed());
+            }
+            let measured = meter.stop();
+            nws_close(ws)?;
+            measured
+        }
+    };
+    Ok(vec![
+        percentile(&mut whole, 50.0),
+        percentile(&mut whole, 99.0),
+        percentile(&mut tails, 50.0),
+        measured.client_ns_per(n * BURST_MESSAGES),
+    ])
 }
 
 /// tungstenite's side of [`outbound`]: buffered writes (tungstenite writes to the socket

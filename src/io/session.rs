@@ -109,7 +109,7 @@ pub(super) struct Session {
 }
 
 /// A burst of sends this long (payload bytes) is written in larger pieces from then on.
-const LONG_BURST: usize = 256 << 10;
+const LONG_BURST: usize = 64 << 10;
 
 impl Session {
     pub(super) fn new(mut ws: Box<Connection>, lean: bool) -> Self {

@@ -117,7 +117,11 @@ impl Inbox {
         // Taken under the lock, so that two consumers cannot reorder batches.
         match self.rx.try_recv() {
             Ok(item) => Ok(self.unpack(item, &mut taken)),
-            Err(flume::TryRecvError::Empty) => Err(NoEvent::Empty),
+            Err(flume::TryRecvError::Empty) => {
+                // Whoever looks for an event may be waiting for the answer to what it sent.
+                self.shared.end_gathering();
+                Err(NoEvent::Empty)
+            }
             Err(flume::TryRecvError::Disconnected) => Err(NoEvent::Ended),
         }
     }
