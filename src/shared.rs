@@ -50,9 +50,20 @@ pub(crate) struct Shared {
     pub(crate) offline: OfflineSends,
     /// Set when `outgoing` has frames the I/O thread has not taken yet.
     outgoing_ready: OwnLine<AtomicBool>,
-    /// Set by the I/O thread while it waits for a burst of sends to fill [`COALESCED`]
-    /// bytes: the sender that fills them rings.
-    coalescing: AtomicBool,
+    /// Gathering a long burst's sends into larger writes (see [`COALESCED`]).
+    gathering: Gathering,
+}
+
+/// The flags of a long burst's gathering, which senders, consumers and the I/O thread touch
+/// rarely (once per 96 KiB, per wait for an event, per gathering wait).
+#[derive(Debug, Default)]
+struct Gathering {
+    /// Set by the I/O thread while it waits for a burst to fill [`COALESCED`] bytes: the
+    /// sender that fills them, or a handle that is about to wait, rings.
+    waiting: AtomicBool,
+    /// Set by a handle about to wait for an event or for room: what gathers is written at
+    /// once, instead of at the end of the gathering wait.
+    hurry: AtomicBool,
 }
 
 /// What senders write on every send, together.
@@ -99,7 +110,7 @@ impl Shared {
             close_requested: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             outgoing_ready: OwnLine(AtomicBool::new(false)),
-            coalescing: AtomicBool::new(false),
+            gathering: Gathering::default(),
         }
     }
 
@@ -292,8 +303,8 @@ impl Shared {
         // The outgoing lock orders this look after the I/O thread's store in `coalesce`, or
         // `coalesce` sees the queue filled.
         if filled
-            && self.coalescing.load(Ordering::SeqCst)
-            && self.coalescing.swap(false, Ordering::SeqCst)
+            && self.gathering.waiting.load(Ordering::SeqCst)
+            && self.gathering.waiting.swap(false, Ordering::SeqCst)
         {
             self.wake_driver();
         }
@@ -336,17 +347,23 @@ impl Shared {
     /// Called by the I/O thread when it is awake again (or decided not to sleep).
     pub(crate) fn awake(&self) {
         self.driver_asleep.store(false, Ordering::SeqCst);
-        if self.coalescing.load(Ordering::Relaxed) {
-            self.coalescing.store(false, Ordering::Relaxed);
+        if self.gathering.waiting.load(Ordering::Relaxed) {
+            self.gathering.waiting.store(false, Ordering::Relaxed);
         }
     }
 
     /// A handle is about to wait (for an event, or for room in the send queue): a burst that
     /// gathers for a larger write is written now instead of at the end of its wait, because
-    /// whoever sent it may be waiting for its answer. A hint: a flag missed as it is set
-    /// costs that wait, at most 100 µs.
+    /// whoever sent it may be waiting for its answer. With the fences: either the I/O thread
+    /// sees the hurry before it waits, or this sees it waiting and rings.
     pub(crate) fn end_gathering(&self) {
-        if self.coalescing.load(Ordering::Relaxed) && self.coalescing.swap(false, Ordering::SeqCst)
+        let gathering = &self.gathering;
+        if !gathering.hurry.load(Ordering::Relaxed) {
+            gathering.hurry.store(true, Ordering::SeqCst);
+        }
+        fence(Ordering::SeqCst);
+        if gathering.waiting.load(Ordering::SeqCst)
+            && gathering.waiting.swap(false, Ordering::SeqCst)
         {
             self.wake_driver();
         }
@@ -354,10 +371,15 @@ impl Shared {
 
     /// Called by the I/O thread after [`going_to_sleep`](Self::going_to_sleep), when it
     /// would rather wait for a burst of sends to fill a larger write: the sender that brings
-    /// the queue to [`COALESCED`] bytes rings. Returns whether the queue holds that much
-    /// already (then it must not wait).
+    /// the queue to [`COALESCED`] bytes rings, and so does a handle about to wait. Returns
+    /// whether it must not wait: the queue holds that much already, or a handle asked for
+    /// what gathers since the last gathering.
     pub(crate) fn coalesce(&self) -> bool {
-        self.coalescing.store(true, Ordering::SeqCst);
+        self.gathering.waiting.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if self.gathering.hurry.swap(false, Ordering::SeqCst) {
+            return true;
+        }
         self.outgoing().queued_payload() >= COALESCED
     }
 }
