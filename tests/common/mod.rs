@@ -320,7 +320,11 @@ pub fn thread_sleeps_in_epoll(tid: &str) -> Option<bool> {
 /// (`/proc/<tid>/syscall`); `None` when the thread has just exited. Fails the test at once if
 /// the kernel shows neither, rather than waiting for a sign that cannot come.
 fn sleeps_in_epoll(task: &std::path::Path) -> Option<bool> {
-    let gone = |err: &std::io::Error| err.kind() == std::io::ErrorKind::NotFound;
+    // A thread that exits while we read: its files are gone (NotFound), or the read of a
+    // file opened just before fails with ESRCH (3, "No such process").
+    let gone = |err: &std::io::Error| {
+        err.kind() == std::io::ErrorKind::NotFound || err.raw_os_error() == Some(3)
+    };
     let wchan = match std::fs::read_to_string(task.join("wchan")) {
         Ok(wchan) => wchan,
         Err(err) if gone(&err) => return None,
