@@ -19,6 +19,9 @@ pub(super) struct FineTimer {
     /// Making or registering the timerfd failed once: not tried again.
     #[cfg(any(target_os = "linux", target_os = "android"))]
     unavailable: bool,
+    /// The last wait armed the timerfd.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    armed: bool,
 }
 
 /// What `Poll::poll` can time without help.
@@ -32,29 +35,31 @@ impl FineTimer {
             fd: None,
             #[cfg(any(target_os = "linux", target_os = "android"))]
             unavailable: false,
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            armed: false,
         }
     }
 
     /// The timeout to give `Poll::poll` to wake at `deadline` (`None`: no deadline). A
-    /// wait under a millisecond arms the timerfd as well, which wakes the poll on time.
+    /// wait under a millisecond arms the timerfd as well, which wakes the poll on time. Any
+    /// other wait disarms it if an earlier short wait armed it (and was ended by something
+    /// else), so that it wakes no thread that has nothing to do.
     pub(super) fn timeout(
         &mut self,
         registry: &Registry,
         deadline: Option<Instant>,
     ) -> Option<Duration> {
-        let wait = deadline?.saturating_duration_since(Instant::now());
-        if !wait.is_zero() && wait < POLL_GRAIN {
-            self.arm(registry, wait);
+        let wait = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+        match wait {
+            Some(wait) if !wait.is_zero() && wait < POLL_GRAIN => self.arm(registry, wait),
+            _ => self.disarm(),
         }
-        Some(wait)
+        wait
     }
 
     #[cfg(any(target_os = "linux", target_os = "android"))]
     fn arm(&mut self, registry: &Registry, wait: Duration) {
-        use rustix::time::{
-            Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create,
-            timerfd_settime,
-        };
+        use rustix::time::{TimerfdClockId, TimerfdFlags, timerfd_create};
         use std::os::fd::AsRawFd;
 
         if self.unavailable {
@@ -85,8 +90,32 @@ impl FineTimer {
                 }
             }
         }
+        // Under a millisecond, and not zero (that would disarm it).
+        let nanos = wait.subsec_nanos().max(1);
+        if self.set(nanos) {
+            self.armed = true;
+        } else {
+            log::debug!("could not arm the timerfd: this wait lasts a millisecond");
+        }
+    }
+
+    /// Also when it has expired already: setting it clears the expiry, which the thread has
+    /// not read, so that the poll does not return at once for it.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn disarm(&mut self) {
+        if std::mem::take(&mut self.armed) {
+            self.set(0);
+        }
+    }
+
+    /// Sets the timerfd to expire once in `nanos` (0: never). Setting it also clears an
+    /// expiry not read, so that the next one is a fresh edge. Returns whether it worked.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn set(&self, nanos: u32) -> bool {
+        use rustix::time::{Itimerspec, TimerfdTimerFlags, Timespec, timerfd_settime};
+
         let Some(fd) = &self.fd else {
-            return;
+            return false;
         };
         let zero = Timespec {
             tv_sec: 0,
@@ -96,18 +125,17 @@ impl FineTimer {
             it_interval: zero,
             it_value: Timespec {
                 tv_sec: 0,
-                // Under a millisecond, and not zero (that would disarm it).
-                tv_nsec: wait.subsec_nanos().max(1) as _,
+                tv_nsec: nanos as _,
             },
         };
-        // Setting it also clears an expiry not read: the next one is a fresh edge.
-        if let Err(err) = timerfd_settime(fd, TimerfdTimerFlags::empty(), &once) {
-            log::debug!("could not arm the timerfd ({err}): this wait lasts a millisecond");
-        }
+        timerfd_settime(fd, TimerfdTimerFlags::empty(), &once).is_ok()
     }
 
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     fn arm(&mut self, _registry: &Registry, _wait: Duration) {
         let _ = self.token;
     }
+
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn disarm(&mut self) {}
 }
