@@ -132,6 +132,23 @@ fn counting_server(counted: flume::Sender<[u32; 2]>, ends: flume::Sender<u32>) -
     })
 }
 
+/// An open client of a [`counting_server`], with the server's reports.
+struct Counted {
+    ws: Client,
+    /// Each sender's count, when the client closed.
+    counted: flume::Receiver<[u32; 2]>,
+    /// The first sender's count at each end of a burst.
+    ends: flume::Receiver<u32>,
+}
+
+fn open_counted() -> Counted {
+    let (counted_tx, counted) = flume::bounded(1);
+    let (ends_tx, ends) = flume::unbounded();
+    let ws = connect(&counting_server(counted_tx, ends_tx)).unwrap();
+    expect_open(&ws);
+    Counted { ws, counted, ends }
+}
+
 fn send_burst(ws: &Client, first: u32, count: u32) {
     for seq in first..first + count {
         ws.send_binary(numbered(seq, seq == first + count - 1))
@@ -154,40 +171,31 @@ fn next_count(ws: &Client) -> u32 {
 
 #[test]
 fn a_long_burst_then_silence_is_written_whole_without_another_send() {
-    let (counted_tx, counted_rx) = flume::bounded(1);
-    let (ends_tx, ends_rx) = flume::unbounded();
-    let ws = connect(&counting_server(counted_tx, ends_tx)).unwrap();
-    expect_open(&ws);
+    let Counted { ws, counted, ends } = open_counted();
     send_burst(&ws, 0, BURST);
     // No more sends, no call on the client: the tail must go out by itself.
-    assert_eq!(ends_rx.recv_timeout(WAIT).unwrap(), BURST);
+    assert_eq!(ends.recv_timeout(WAIT).unwrap(), BURST);
     assert_eq!(next_count(&ws), BURST);
     ws.close().unwrap();
     let close = check_contract(&until_close(&ws));
     assert_eq!((close.code, close.was_clean), (1000, true));
-    assert_eq!(counted_rx.recv_timeout(WAIT).unwrap(), [BURST, 0]);
+    assert_eq!(counted.recv_timeout(WAIT).unwrap(), [BURST, 0]);
 }
 
 #[test]
 fn a_close_right_behind_a_burst_goes_after_all_of_it() {
-    let (counted_tx, counted_rx) = flume::bounded(1);
-    let (ends_tx, _ends_rx) = flume::unbounded();
-    let ws = connect(&counting_server(counted_tx, ends_tx)).unwrap();
-    expect_open(&ws);
+    let Counted { ws, counted, .. } = open_counted();
     send_burst(&ws, 0, BURST);
     ws.close().unwrap();
     let events = until_close(&ws);
     let close = check_contract(&events);
     assert_eq!((close.code, close.was_clean), (1000, true));
-    assert_eq!(counted_rx.recv_timeout(WAIT).unwrap(), [BURST, 0]);
+    assert_eq!(counted.recv_timeout(WAIT).unwrap(), [BURST, 0]);
 }
 
 #[test]
 fn burst_after_burst_loses_nothing_and_each_ends_by_itself() {
-    let (counted_tx, counted_rx) = flume::bounded(1);
-    let (ends_tx, ends_rx) = flume::unbounded();
-    let ws = connect(&counting_server(counted_tx, ends_tx)).unwrap();
-    expect_open(&ws);
+    let Counted { ws, counted, ends } = open_counted();
     let mut sent = 0;
     // Bursts long enough to gather, short ones that must not, and single messages, each
     // received whole before the next starts: every end of a burst goes out with nothing
@@ -198,7 +206,7 @@ fn burst_after_burst_loses_nothing_and_each_ends_by_itself() {
     for count in bursts {
         send_burst(&ws, sent, count);
         sent += count;
-        assert_eq!(ends_rx.recv_timeout(WAIT).unwrap(), sent);
+        assert_eq!(ends.recv_timeout(WAIT).unwrap(), sent);
     }
     // And when the client waits for the answer, as most do.
     for count in bursts {
@@ -213,15 +221,12 @@ fn burst_after_burst_loses_nothing_and_each_ends_by_itself() {
     }
     ws.close().unwrap();
     check_contract(&until_close(&ws));
-    assert_eq!(counted_rx.recv_timeout(WAIT).unwrap(), [sent, 0]);
+    assert_eq!(counted.recv_timeout(WAIT).unwrap(), [sent, 0]);
 }
 
 #[test]
 fn two_threads_sending_bursts_at_once_lose_nothing() {
-    let (counted_tx, counted_rx) = flume::bounded(1);
-    let (ends_tx, _ends_rx) = flume::unbounded();
-    let ws = connect(&counting_server(counted_tx, ends_tx)).unwrap();
-    expect_open(&ws);
+    let Counted { ws, counted, .. } = open_counted();
     let senders: Vec<_> = [0u8, 2]
         .into_iter()
         .map(|sender| {
@@ -241,5 +246,5 @@ fn two_threads_sending_bursts_at_once_lose_nothing() {
     }
     ws.close().unwrap();
     check_contract(&until_close(&ws));
-    assert_eq!(counted_rx.recv_timeout(WAIT).unwrap(), [BURST, BURST]);
+    assert_eq!(counted.recv_timeout(WAIT).unwrap(), [BURST, BURST]);
 }
