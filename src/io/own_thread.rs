@@ -82,9 +82,10 @@ fn run(mut poll: Poll, mut driver: super::driver::Driver, sink: &mut crate::queu
             Step::Finished(ending) => break ending,
         }
     };
-    // The socket is closed; close the poller too, so that after the last Close event only
-    // the thread's exit is left.
+    // The socket is closed; close the poller (and the timer of short waits) too, so that
+    // after the last Close event only the thread's exit is left.
     drop(driver);
+    drop(fine_timer);
     drop(poll);
     sink.close(ending.error, ending.close);
 }
