@@ -79,15 +79,17 @@ def io_thread_names():
         try:
             with open(f"/proc/self/task/{task}/comm") as comm:
                 names.append(comm.read().strip())
-        except FileNotFoundError:  # the thread ended meanwhile
+        except (FileNotFoundError, ProcessLookupError):  # the thread ended meanwhile
             pass
     return [name for name in names if name.startswith("nwebsocket-io")]
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(autouse=True)
 def no_io_thread_left():
-    """After these tests, every IoThreads is dropped and its threads have exited (bounded), so
-    that the thread counts of later test files hold."""
+    """After each test, every IoThreads it made is dropped and its threads have exited (bounded).
+    A dropped runtime's threads exit on their own, a moment later: without this wait the next
+    test could still see them (CI once saw a test's "nwebsocket-io-1" in the next test's thread
+    list), and the thread counts of later test files would not hold."""
     yield
     gc.collect()
     assert wait_for(lambda: io_thread_names() == [], timeout=10), io_thread_names()
