@@ -80,6 +80,27 @@ def native_threads():
     return len(os.listdir("/proc/self/task"))
 
 
+def nwebsocket_thread_names():
+    """The OS names of this process's native nwebsocket threads (I/O, DNS, dispatcher), each
+    named "nwebsocket-...", as /proc shows them."""
+    names = []
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/comm") as comm:
+                names.append(comm.read().strip())
+        except (FileNotFoundError, ProcessLookupError):  # the thread ended meanwhile
+            pass
+    return [name for name in names if name.startswith("nwebsocket")]
+
+
+def settled_native_threads(timeout=10.0):
+    """The thread count to measure a test from: once no nwebsocket thread of an earlier test is
+    left. A dropped or closed connection's threads exit a moment after it (nothing signals it),
+    so a count taken too soon would include one about to go."""
+    assert wait_for(lambda: nwebsocket_thread_names() == [], timeout), nwebsocket_thread_names()
+    return native_threads()
+
+
 def wait_for(predicate, timeout=10.0):
     """Polls `predicate` every millisecond until it is true or `timeout` passes."""
     limit = time.monotonic() + timeout

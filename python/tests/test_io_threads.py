@@ -15,7 +15,13 @@ import pytest
 
 import nwebsocket
 from nwebsocket import Close, Error, IoThreads, Message, Open, OptionsError, WebSocket
-from conftest import drain, native_threads, wait_for
+from conftest import (
+    drain,
+    native_threads,
+    nwebsocket_thread_names,
+    settled_native_threads,
+    wait_for,
+)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MANY = 1000
@@ -74,14 +80,7 @@ def many_server():
 
 
 def io_thread_names():
-    names = []
-    for task in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{task}/comm") as comm:
-                names.append(comm.read().strip())
-        except (FileNotFoundError, ProcessLookupError):  # the thread ended meanwhile
-            pass
-    return [name for name in names if name.startswith("nwebsocket-io")]
+    return [name for name in nwebsocket_thread_names() if name.startswith("nwebsocket-io")]
 
 
 @pytest.fixture(autouse=True)
@@ -97,7 +96,7 @@ def no_io_thread_left():
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_many_connections_on_one_runtime(many_server, threads):
-    natives = native_threads()
+    natives = settled_native_threads()
     python_threads = threading.active_count()
     io = IoThreads(threads)
     assert io.threads == threads

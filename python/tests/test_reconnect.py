@@ -10,7 +10,7 @@ import pytest
 
 import nwebsocket
 from nwebsocket import Close, Error, Message, Open, WebSocket
-from conftest import drain, native_threads, settled_thread_count
+from conftest import drain, native_threads, settled_native_threads, settled_thread_count
 from local import Restartable
 
 FAST = {"reconnect": True, "reconnect_delays": (0.02, 0.1)}
@@ -292,7 +292,7 @@ def test_reconnect_delays_may_be_a_list(closed_port_url):
 
 
 def test_one_io_thread_serves_every_attempt_and_none_is_left(closed_port_url):
-    natives = native_threads()
+    natives = settled_native_threads()
     calls = queue.Queue()
     ws = WebSocket(closed_port_url, {"reconnect": True, "reconnect_delays": (0.01, 0.02)})
     ws.onclose = lambda event: calls.put(event)

@@ -10,7 +10,7 @@ import threading
 import time
 
 from nwebsocket import Open, WebSocket
-from conftest import native_threads, wait_for
+from conftest import native_threads, settled_native_threads, wait_for
 
 
 def context_switches(native_id, voluntary_only=False):
@@ -22,7 +22,7 @@ def context_switches(native_id, voluntary_only=False):
 
 def test_polling_starts_no_python_thread(server):
     before = threading.active_count()
-    natives = native_threads()
+    natives = settled_native_threads()
     ws = WebSocket(server + "/")
     assert isinstance(ws.recv(timeout=10), Open)
     ws.send("x")
@@ -34,7 +34,7 @@ def test_polling_starts_no_python_thread(server):
 
 
 def test_no_thread_left_after_close(server):
-    natives = native_threads()
+    natives = settled_native_threads()
     sockets = []
     for i in range(20):
         ws = WebSocket(server + "/")
@@ -55,7 +55,7 @@ def test_no_thread_left_after_close(server):
 
 
 def test_no_thread_left_after_a_dropped_connection(server):
-    natives = native_threads()
+    natives = settled_native_threads()
     ws = WebSocket(server + "/")
     assert isinstance(ws.recv(timeout=10), Open)
     del ws
