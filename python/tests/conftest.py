@@ -95,8 +95,9 @@ def nwebsocket_thread_names():
 
 def settled_native_threads(timeout=10.0):
     """The thread count to measure a test from: once no nwebsocket thread of an earlier test is
-    left. A dropped or closed connection's threads exit a moment after it (nothing signals it),
-    so a count taken too soon would include one about to go."""
+    left. A dropped connection's threads exit a moment after it, and a resolver thread 5 s after
+    its last lookup (nothing signals either), so a count taken too soon would include a thread
+    about to go, and an exact count later in the test could fail."""
     assert wait_for(lambda: nwebsocket_thread_names() == [], timeout), nwebsocket_thread_names()
     return native_threads()
 
