@@ -21,8 +21,8 @@ def context_switches(native_id, voluntary_only=False):
 
 
 def test_polling_starts_no_python_thread(server):
-    before = threading.active_count()
     natives = settled_native_threads()
+    before = threading.active_count()
     ws = WebSocket(server + "/")
     assert isinstance(ws.recv(timeout=10), Open)
     ws.send("x")
