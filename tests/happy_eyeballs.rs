@@ -67,21 +67,19 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// `eyeballs.localhost` is pinned to `addrs`, all on loopback: no resolver is asked and no
-/// packet leaves the machine. (A `.localhost` name is loopback by RFC 6761 anyway, should a
-/// resolver ever be asked.)
+/// `localhost` is pinned to `addrs`, all on loopback: no resolver is asked, the name stands for
+/// exactly these addresses, and no packet leaves the machine.
 fn eyeballs(addrs: &[SocketAddr]) -> ConfigBuilder {
     Config::builder()
         .proxy_from_env(false)
         .connect_timeout(Duration::from_secs(20))
-        .resolve_to_addrs("eyeballs.localhost", addrs.iter().copied())
+        .resolve_to_addrs("localhost", addrs.iter().copied())
 }
 
-/// Connects to `ws://eyeballs.localhost:{port}/` and returns how long `Open` took.
+/// Connects to `ws://localhost:{port}/` and returns how long `Open` took.
 fn time_to_open(config: Config, port: u16) -> (Client, Duration) {
     let started = Instant::now();
-    let ws =
-        common::connect_with_config(&format!("ws://eyeballs.localhost:{port}/"), config).unwrap();
+    let ws = common::connect_with_config(&format!("ws://localhost:{port}/"), config).unwrap();
     expect_open(&ws);
     let took = started.elapsed();
     (ws, took)
@@ -168,7 +166,7 @@ fn every_failed_address_is_kept() {
     ];
     let config = eyeballs(&refusing).build().unwrap();
     let started = Instant::now();
-    let ws = common::connect_with_config("ws://eyeballs.localhost:1/", config).unwrap();
+    let ws = common::connect_with_config("ws://localhost:1/", config).unwrap();
     let events = until_close(&ws);
     assert!(started.elapsed() < Duration::from_secs(2));
     let Some(Error::Connect(source)) = error_of(&events) else {
@@ -190,7 +188,7 @@ fn only_silent_addresses_time_out() {
         .build()
         .unwrap();
     let started = Instant::now();
-    let ws = common::connect_with_config("ws://eyeballs.localhost:1/", config).unwrap();
+    let ws = common::connect_with_config("ws://localhost:1/", config).unwrap();
     let events = until_close(&ws);
     let took = started.elapsed();
     assert!(
