@@ -109,12 +109,7 @@ fn waiting_costs_no_cpu_and_no_wake_ups() {
     let url = raw_ws_server(|mut stream: TcpStream| {
         let _ = std::io::copy(&mut stream, &mut std::io::sink());
     });
-    let config = Config::builder()
-        .close_timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
-    let ws = Client::connect_with_config(&url, config).unwrap();
-    expect_open(&ws);
+    let ws = open_with_close_timeout(&url, Duration::from_millis(300));
     for _ in 0..20_000 {
         ws.send_binary(vec![0x5a; 512]).unwrap();
     }
@@ -225,12 +220,7 @@ fn sends_left_queued_by_a_server_close_do_not_spin_the_close_handshake() {
         closed_tx.send(()).unwrap();
         let _ = std::io::copy(&mut &stream, &mut std::io::sink());
     });
-    let config = Config::builder()
-        .close_timeout(Duration::from_millis(1500))
-        .build()
-        .unwrap();
-    let ws = Client::connect_with_config(&url, config).unwrap();
-    expect_open(&ws);
+    let ws = open_with_close_timeout(&url, Duration::from_millis(1500));
     let sender = ws.sender();
     let sending = spawn(move || {
         // Until the connection refuses: the last sends wait in the queue, unsent.
@@ -250,6 +240,17 @@ fn sends_left_queued_by_a_server_close_do_not_spin_the_close_handshake() {
     );
     check_contract(&until_close(&ws));
     assert!(ws.wait_closed(WAIT));
+}
+
+/// A client of `url`, open, that waits at most `close_timeout` for the server's close frame.
+fn open_with_close_timeout(url: &str, close_timeout: Duration) -> Client {
+    let config = Config::builder()
+        .close_timeout(close_timeout)
+        .build()
+        .unwrap();
+    let ws = Client::connect_with_config(url, config).unwrap();
+    expect_open(&ws);
+    ws
 }
 
 /// Closes and waits for the I/O thread to be gone, so that the next scenario sees only its own.
